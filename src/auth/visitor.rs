@@ -1,0 +1,158 @@
+//! The `Visitor` request guard: who is asking (a live session or nobody) and the CSRF token
+//! their forms must carry.
+
+use std::sync::OnceLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rocket::http::{Cookie, CookieJar, SameSite};
+use rocket::request::{FromRequest, Outcome, Request};
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::session::SessionData;
+use crate::state::App;
+
+pub const SESSION_COOKIE: &str = "stratus_session";
+const NONCE_COOKIE: &str = "stratus_csrf";
+
+/// The store key for a session token: a hash, so a leaked store cannot be replayed as cookies.
+pub fn session_key(token: &str) -> String {
+    hex::encode(Sha256::digest(format!("session:{token}").as_bytes()))
+}
+
+/// A short, non-reversible tag of the session shown in the footer for teaching.
+fn fingerprint(token: &str) -> String {
+    hex::encode(&Sha256::digest(format!("fingerprint:{token}").as_bytes())[..4])
+}
+
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn set_session_cookie(cookies: &CookieJar<'_>, token: String, secure: bool, max_age: std::time::Duration) {
+    let cookie = Cookie::build((SESSION_COOKIE, token))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .max_age(rocket::time::Duration::seconds(max_age.as_secs() as i64));
+    cookies.add(cookie);
+}
+
+#[derive(Debug, Clone)]
+pub struct ActiveSession {
+    /// Where the session lives in the `SessionStore`.
+    pub key: String,
+    pub data: SessionData,
+    pub fingerprint: String,
+    token: String,
+}
+
+enum Binding {
+    Session(String),
+    Anonymous { cookie_nonce: Option<String>, issued: OnceLock<String> },
+}
+
+pub struct Visitor {
+    pub session: Option<ActiveSession>,
+    binding: Binding,
+    secure_cookies: bool,
+}
+
+impl Visitor {
+    pub fn username(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.data.username.as_str())
+    }
+
+    /// The token this visitor's forms carry. For an anonymous visitor without a nonce cookie,
+    /// one is issued now (client-side state only).
+    pub fn csrf_token(&self, app: &App, cookies: &CookieJar<'_>) -> String {
+        match &self.binding {
+            Binding::Session(token) => app.csrf.token(&format!("session:{token}")),
+            Binding::Anonymous { cookie_nonce: Some(nonce), .. } => app.csrf.token(&format!("anon:{nonce}")),
+            Binding::Anonymous { cookie_nonce: None, issued } => {
+                let nonce = issued.get_or_init(|| {
+                    let nonce = random_token();
+                    cookies.add(
+                        Cookie::build((NONCE_COOKIE, nonce.clone()))
+                            .http_only(true)
+                            .same_site(SameSite::Strict)
+                            .secure(self.secure_cookies)
+                            .path("/"),
+                    );
+                    nonce
+                });
+                app.csrf.token(&format!("anon:{nonce}"))
+            }
+        }
+    }
+
+    /// `Err(Forbidden)` unless `submitted` is the token this visitor's forms were given.
+    pub fn verify_csrf(&self, app: &App, submitted: Option<&str>) -> Result<(), AppError> {
+        let binding = match &self.binding {
+            Binding::Session(token) => format!("session:{token}"),
+            Binding::Anonymous { cookie_nonce: Some(nonce), .. } => format!("anon:{nonce}"),
+            Binding::Anonymous { cookie_nonce: None, .. } => return Err(AppError::Csrf),
+        };
+        match submitted {
+            Some(token) if app.csrf.verify(&binding, token) => Ok(()),
+            _ => Err(AppError::Csrf),
+        }
+    }
+
+    /// The logged-in session, or 401.
+    pub fn require_session(&self) -> Result<&ActiveSession, AppError> {
+        self.session.as_ref().ok_or(AppError::Unauthorized)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for &'r Visitor {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(request.local_cache_async(resolve(request)).await)
+    }
+}
+
+async fn resolve(request: &Request<'_>) -> Visitor {
+    let Some(app) = request.rocket().state::<App>() else {
+        return Visitor { session: None, binding: anonymous(request), secure_cookies: false };
+    };
+    let secure_cookies = app.settings.cookie_secure;
+    let Some(token) = request.cookies().get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
+        return Visitor { session: None, binding: anonymous(request), secure_cookies };
+    };
+    let key = session_key(&token);
+    match app.accounts.resume(&key).await {
+        Ok(Some(data)) => Visitor {
+            session: Some(ActiveSession { key, data, fingerprint: fingerprint(&token), token: token.clone() }),
+            binding: Binding::Session(token),
+            secure_cookies,
+        },
+        Ok(None) => {
+            request.cookies().remove(Cookie::build(SESSION_COOKIE).path("/"));
+            Visitor { session: None, binding: anonymous(request), secure_cookies }
+        }
+        Err(e) => {
+            // A session backend outage logs the visitor out for this request rather than
+            // failing the page.
+            tracing::warn!(error = %e, "session store unavailable; treating visitor as anonymous");
+            Visitor { session: None, binding: anonymous(request), secure_cookies }
+        }
+    }
+}
+
+fn anonymous(request: &Request<'_>) -> Binding {
+    let cookie_nonce = request.cookies().get(NONCE_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() >= 16);
+    Binding::Anonymous { cookie_nonce, issued: OnceLock::new() }
+}
+
+impl ActiveSession {
+    /// The raw cookie token; only the logout path needs it, to expire the cookie.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}

@@ -1,0 +1,38 @@
+//! A shared byte cache for the front page (level 4's cache-aside). `Cache` is the seam.
+
+mod memory;
+mod none;
+
+pub use memory::MemoryCache;
+pub use none::NoCache;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache backend: {0}")]
+    Backend(String),
+}
+
+/// Bytes under string keys with a time to live. A cache may forget anything at any time;
+/// callers treat every read as "maybe".
+#[rocket::async_trait]
+pub trait Cache: Send + Sync + 'static {
+    /// The value stored under `key`, or `Ok(None)` when absent or expired.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError>;
+
+    /// Stores `value` under `key` for at most `ttl`, replacing any previous value (idempotent).
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError>;
+
+    /// Removes `key`; `Ok(())` as well when it was absent (idempotent). After it returns, no
+    /// `get` on any instance sharing the cache sees the old value.
+    async fn delete(&self, key: &str) -> Result<(), CacheError>;
+
+    /// A cheap round trip proving the backend answers.
+    async fn ping(&self) -> Result<(), CacheError>;
+
+    /// A short name for status pages: `memory`, `none`, `redis`...
+    fn kind(&self) -> &'static str;
+}

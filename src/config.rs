@@ -1,0 +1,242 @@
+//! The app's typed settings, extracted from Rocket's figment and checked before anything starts.
+//! Keys are flat so that every one can be set as `ROCKET_<KEY>`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::Figment;
+use serde::Deserialize;
+
+/// A configuration problem: names the key and what is wrong, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("config key `{key}`: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(key: &str, problem: impl Into<String>) -> Self {
+        Self { key: key.to_owned(), problem: problem.into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawSettings {
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    storage_url: Option<String>,
+    media_base_url: Option<String>,
+    cache_url: String,
+    session_url: String,
+    front_page_size: u32,
+    latency_ms: u64,
+    seed_demo: bool,
+    secret_key: Option<String>,
+    instance_id: Option<String>,
+    max_image_side: u32,
+    max_image_pixels: u64,
+    decode_memory_mb: u64,
+    upload_concurrency: usize,
+    cache_ttl_secs: u64,
+    session_idle_secs: u64,
+    session_absolute_secs: u64,
+    login_failures_per_minute: u32,
+    cookie_secure: bool,
+    address: std::net::IpAddr,
+    port: u16,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            storage_url: None,
+            media_base_url: None,
+            cache_url: "memory".into(),
+            session_url: "memory".into(),
+            front_page_size: 10,
+            latency_ms: 0,
+            seed_demo: true,
+            secret_key: None,
+            instance_id: None,
+            max_image_side: 10_000,
+            max_image_pixels: 50_000_000,
+            decode_memory_mb: 192,
+            upload_concurrency: 0,
+            cache_ttl_secs: 300,
+            session_idle_secs: 24 * 3600,
+            session_absolute_secs: 30 * 24 * 3600,
+            login_failures_per_minute: 10,
+            cookie_secure: false,
+            address: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: 8000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheUrl {
+    Memory,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionUrl {
+    Memory,
+}
+
+/// Validated settings. The secret key is not here: `state` resolves it (config or generated).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub storage: StorageUrl,
+    pub media_base_url: Option<String>,
+    pub cache: CacheUrl,
+    pub sessions: SessionUrl,
+    pub front_page_size: u32,
+    pub latency: Duration,
+    pub seed_demo: bool,
+    pub secret_key: Option<String>,
+    pub instance_id: Option<String>,
+    pub max_image_side: u32,
+    pub max_image_pixels: u64,
+    pub decode_memory_bytes: u64,
+    pub upload_concurrency: usize,
+    pub cache_ttl: Duration,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub login_failures_per_minute: u32,
+    pub cookie_secure: bool,
+    pub port: u16,
+}
+
+impl Settings {
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let raw: RawSettings = figment.extract().map_err(|e| {
+            let key = e.path.last().cloned().unwrap_or_else(|| "(root)".into());
+            ConfigError::new(&key, e.kind.to_string())
+        })?;
+        let data_dir = raw.data_dir.clone();
+        let database = parse_database(raw.database_url.as_deref(), &data_dir)?;
+        let storage = parse_storage(raw.storage_url.as_deref(), &data_dir)?;
+        let cache = match raw.cache_url.as_str() {
+            "memory" => CacheUrl::Memory,
+            "none" => CacheUrl::None,
+            other => return Err(ConfigError::new("cache_url", format!("unknown value {other:?} (expected \"memory\" or \"none\")"))),
+        };
+        let sessions = match raw.session_url.as_str() {
+            "memory" => SessionUrl::Memory,
+            other => return Err(ConfigError::new("session_url", format!("unknown value {other:?} (expected \"memory\")"))),
+        };
+        if !(1..=100).contains(&raw.front_page_size) {
+            return Err(ConfigError::new("front_page_size", "must be between 1 and 100"));
+        }
+        if let Some(base) = &raw.media_base_url
+            && !(base.starts_with("https://") || base.starts_with("http://") || base.starts_with('/'))
+        {
+            return Err(ConfigError::new("media_base_url", "must start with https://, http:// or /"));
+        }
+        if raw.max_image_side == 0 || raw.max_image_pixels == 0 {
+            return Err(ConfigError::new("max_image_pixels", "limits must be positive"));
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Self {
+            data_dir,
+            database,
+            storage,
+            media_base_url: raw.media_base_url.map(|b| b.trim_end_matches('/').to_owned()),
+            cache,
+            sessions,
+            front_page_size: raw.front_page_size,
+            latency: Duration::from_millis(raw.latency_ms),
+            seed_demo: raw.seed_demo,
+            secret_key: raw.secret_key.filter(|k| !k.is_empty()),
+            instance_id: raw.instance_id.filter(|id| !id.is_empty()),
+            max_image_side: raw.max_image_side,
+            max_image_pixels: raw.max_image_pixels,
+            decode_memory_bytes: raw.decode_memory_mb.max(16) * 1024 * 1024,
+            upload_concurrency: if raw.upload_concurrency == 0 { cores } else { raw.upload_concurrency },
+            cache_ttl: Duration::from_secs(raw.cache_ttl_secs.max(1)),
+            session_idle: Duration::from_secs(raw.session_idle_secs.max(60)),
+            session_absolute: Duration::from_secs(raw.session_absolute_secs.max(60)),
+            login_failures_per_minute: raw.login_failures_per_minute.max(1),
+            cookie_secure: raw.cookie_secure,
+            port: raw.port,
+        })
+    }
+}
+
+fn parse_database(url: Option<&str>, data_dir: &std::path::Path) -> Result<DatabaseUrl, ConfigError> {
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Ok(DatabaseUrl::Sqlite(data_dir.join("stratus.db")));
+    };
+    match url.split_once("://") {
+        Some(("sqlite", path)) if !path.is_empty() => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
+        Some((scheme, _)) => Err(ConfigError::new(
+            "database_url",
+            format!("unknown scheme {scheme:?} (expected sqlite://PATH)"),
+        )),
+        None => Err(ConfigError::new("database_url", "expected a URL such as sqlite://data/stratus.db")),
+    }
+}
+
+fn parse_storage(url: Option<&str>, data_dir: &std::path::Path) -> Result<StorageUrl, ConfigError> {
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Ok(StorageUrl::File(data_dir.join("photos")));
+    };
+    match url.split_once("://") {
+        Some(("file", path)) if !path.is_empty() => Ok(StorageUrl::File(PathBuf::from(path))),
+        Some((scheme, _)) => Err(ConfigError::new(
+            "storage_url",
+            format!("unknown scheme {scheme:?} (expected file://DIR)"),
+        )),
+        None => Err(ConfigError::new("storage_url", "expected a URL such as file://data/photos")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        for (k, v) in pairs {
+            figment = figment.merge(Serialized::default(k, v));
+        }
+        Settings::from_figment(&figment)
+    }
+
+    #[test]
+    fn defaults_live_under_data_dir() {
+        let s = settings(&[("data_dir", "/tmp/x")]).expect("defaults are valid");
+        assert_eq!(s.database, DatabaseUrl::Sqlite("/tmp/x/stratus.db".into()));
+        assert_eq!(s.storage, StorageUrl::File("/tmp/x/photos".into()));
+        assert_eq!(s.cache, CacheUrl::Memory);
+        assert_eq!(s.front_page_size, 10);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = settings(&[("cache_url", "bogus://x")]).expect_err("unknown cache scheme");
+        assert_eq!(err.key, "cache_url");
+        let err = settings(&[("database_url", "postgres://x")]).expect_err("unknown db scheme");
+        assert!(err.to_string().starts_with("config key `database_url`: unknown scheme"));
+        let err = settings(&[("front_page_size", "zero")]).expect_err("not a number");
+        assert_eq!(err.key, "front_page_size");
+    }
+}

@@ -1,0 +1,279 @@
+//! `Repo` on SQLite (rusqlite, bundled). Calls run on blocking threads over a small pool of
+//! connections; WAL lets readers proceed while one writer commits.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use rust_embed::RustEmbed;
+use tokio::sync::Semaphore;
+
+use super::{DbError, Repo};
+use crate::domain::{
+    BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username,
+};
+
+#[derive(RustEmbed)]
+#[folder = "sql/sqlite"]
+struct Migrations;
+
+const PHOTO_COLUMNS: &str = "p.id, p.owner_id, u.username, p.caption, p.content_type, p.width, \
+     p.height, p.bytes, p.blob_key, p.thumb_key, p.created_at";
+
+const INSERT_USER: &str =
+    "INSERT INTO users (id, username, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)";
+const USER_BY_NAME: &str =
+    "SELECT id, username, password_hash, created_at FROM users WHERE username = ?1";
+const USER_BY_ID: &str =
+    "SELECT id, username, password_hash, created_at FROM users WHERE id = ?1";
+const INSERT_PHOTO: &str = "INSERT INTO photos (id, owner_id, caption, content_type, width, \
+     height, bytes, blob_key, thumb_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?1";
+const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
+
+fn photo_by_id_sql() -> String {
+    format!("SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id = ?1")
+}
+
+fn latest_sql(keyset: bool) -> String {
+    let filter = if keyset { "WHERE p.id < ?2" } else { "" };
+    format!(
+        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id {filter} \
+         ORDER BY p.id DESC LIMIT ?1"
+    )
+}
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("{what}: {value:?}").into(),
+    )
+}
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    let id: String = row.get(0)?;
+    let name: String = row.get(1)?;
+    Ok(User {
+        id: UserId::parse(&id).ok_or_else(|| corrupt("user id", &id))?,
+        username: Username::parse(&name).ok_or_else(|| corrupt("username", &name))?,
+        password_hash: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
+
+fn photo_from_row(row: &Row<'_>) -> rusqlite::Result<Photo> {
+    let text = |i: usize| row.get::<_, String>(i);
+    let (id, owner_id, owner, caption, content_type) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
+    let (key, thumb_key) = (text(8)?, text(9)?);
+    Ok(Photo {
+        id: PhotoId::parse(&id).ok_or_else(|| corrupt("photo id", &id))?,
+        owner_id: UserId::parse(&owner_id).ok_or_else(|| corrupt("owner id", &owner_id))?,
+        owner: Username::parse(&owner).ok_or_else(|| corrupt("owner", &owner))?,
+        caption: Caption::parse(&caption).ok_or_else(|| corrupt("caption", &caption))?,
+        kind: ImageKind::from_content_type(&content_type)
+            .ok_or_else(|| corrupt("content type", &content_type))?,
+        width: row.get(5)?,
+        height: row.get(6)?,
+        bytes: row.get::<_, i64>(7)?.max(0) as u64,
+        key: BlobKey::parse(&key).ok_or_else(|| corrupt("blob key", &key))?,
+        thumb_key: BlobKey::parse(&thumb_key).ok_or_else(|| corrupt("thumb key", &thumb_key))?,
+        created_at: row.get(10)?,
+    })
+}
+
+fn insert_photo_row(conn: &Connection, photo: &Photo) -> rusqlite::Result<()> {
+    conn.prepare_cached(INSERT_PHOTO)?.execute(params![
+        photo.id.to_string(),
+        photo.owner_id.to_string(),
+        photo.caption.as_str(),
+        photo.kind.content_type(),
+        photo.width,
+        photo.height,
+        photo.bytes as i64,
+        photo.key.as_str(),
+        photo.thumb_key.as_str(),
+        photo.created_at,
+    ])?;
+    Ok(())
+}
+
+pub struct SqliteRepo {
+    path: PathBuf,
+    idle: Arc<Mutex<Vec<Connection>>>,
+    permits: Semaphore,
+}
+
+impl SqliteRepo {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path, pool_size: usize) -> Result<Self, DbError> {
+        let repo = Self {
+            path: path.to_owned(),
+            idle: Arc::new(Mutex::new(Vec::new())),
+            permits: Semaphore::new(pool_size.max(1)),
+        };
+        repo.with_conn(migrate).await?;
+        Ok(repo)
+    }
+
+    fn connect(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(conn)
+    }
+
+    async fn with_conn<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| DbError::Open("connection pool closed".into()))?;
+        let idle = Arc::clone(&self.idle);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = idle.lock().ok().and_then(|mut idle| idle.pop());
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => Self::connect(&path)?,
+            };
+            let result = work(&mut conn);
+            if let Ok(mut idle) = idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), DbError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let mut names: Vec<_> = Migrations::iter().filter(|n| n.ends_with(".sql")).collect();
+    names.sort();
+    for name in names {
+        let done: Option<i64> = conn
+            .query_row("SELECT 1 FROM schema_migrations WHERE name = ?1", [name.as_ref()], |r| r.get(0))
+            .optional()?;
+        if done.is_some() {
+            continue;
+        }
+        let sql = Migrations::get(&name).map(|f| f.data).unwrap_or_default();
+        let sql = String::from_utf8_lossy(&sql);
+        let apply = |conn: &mut Connection| -> Result<(), DbError> {
+            let tx = conn.transaction()?;
+            tx.execute_batch(&sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?1, ?2)",
+                params![name.as_ref(), crate::domain::now_unix()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        };
+        apply(conn).map_err(|e| DbError::Migration { name: name.to_string(), source: Box::new(e) })?;
+    }
+    Ok(())
+}
+
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+#[rocket::async_trait]
+impl Repo for SqliteRepo {
+    async fn ping(&self) -> Result<(), DbError> {
+        self.with_conn(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
+        Ok(())
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<Result<(), Conflict>, DbError> {
+        let user = user.clone();
+        self.with_conn(move |c| {
+            let inserted = c.prepare_cached(INSERT_USER)?.execute(params![
+                user.id.to_string(),
+                user.username.as_str(),
+                user.password_hash,
+                user.created_at
+            ]);
+            match inserted {
+                Ok(_) => Ok(Ok(())),
+                Err(e) if is_unique_violation(&e) => Ok(Err(Conflict)),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, name: &Username) -> Result<Option<User>, DbError> {
+        let name = name.clone();
+        self.with_conn(move |c| {
+            Ok(c.prepare_cached(USER_BY_NAME)?.query_row([name.as_str()], user_from_row).optional()?)
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, DbError> {
+        self.with_conn(move |c| {
+            Ok(c.prepare_cached(USER_BY_ID)?.query_row([id.to_string()], user_from_row).optional()?)
+        })
+        .await
+    }
+
+    async fn insert_photo(&self, photo: &Photo) -> Result<(), DbError> {
+        let photo = photo.clone();
+        self.with_conn(move |c| Ok(insert_photo_row(c, &photo)?)).await
+    }
+
+    async fn insert_photos_bulk(&self, photos: Vec<Photo>) -> Result<(), DbError> {
+        self.with_conn(move |c| {
+            let tx = c.transaction()?;
+            for photo in &photos {
+                insert_photo_row(&tx, photo)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn photo(&self, id: PhotoId) -> Result<Option<Photo>, DbError> {
+        self.with_conn(move |c| {
+            Ok(c.prepare_cached(&photo_by_id_sql())?
+                .query_row([id.to_string()], photo_from_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn latest_photos(&self, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
+        self.with_conn(move |c| {
+            let mut stmt = c.prepare_cached(&latest_sql(before.is_some()))?;
+            let rows = match before {
+                Some(before) => stmt.query_map(params![limit, before.to_string()], photo_from_row)?,
+                None => stmt.query_map(params![limit], photo_from_row)?,
+            };
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn delete_photo(&self, id: PhotoId) -> Result<bool, DbError> {
+        self.with_conn(move |c| Ok(c.prepare_cached(DELETE_PHOTO)?.execute([id.to_string()])? > 0))
+            .await
+    }
+
+    async fn count_photos(&self) -> Result<u64, DbError> {
+        self.with_conn(|c| Ok(c.query_row(COUNT_PHOTOS, [], |r| r.get::<_, i64>(0))?.max(0) as u64))
+            .await
+    }
+}

@@ -1,0 +1,126 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// 1–32 characters of `[A-Za-z0-9_.-]`. Compared case-insensitively by the repositories.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Username(String);
+
+impl Username {
+    pub const RULE: &'static str =
+        "A username is 1 to 32 characters: letters, digits, '_', '.' or '-'.";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = (1..=32).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Username {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Self::parse(&raw).ok_or_else(|| Self::RULE.to_owned())
+    }
+}
+
+impl From<Username> for String {
+    fn from(name: Username) -> String {
+        name.0
+    }
+}
+
+/// A password of 8 to 1024 characters; the upper bound keeps hashing cost bounded.
+/// Deliberately not `Debug`-printable, so it cannot reach a log.
+pub struct Password(String);
+
+impl Password {
+    pub const RULE: &'static str = "A password is at least 8 characters (and at most 1024).";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        (8..=1024)
+            .contains(&raw.chars().count())
+            .then(|| Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A photo caption: at most 200 characters, trimmed, control characters refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Caption(String);
+
+impl Caption {
+    pub const RULE: &'static str = "A caption is at most 200 characters, on one line.";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let trimmed = raw.trim();
+        let ok = trimmed.chars().count() <= 200 && !trimmed.chars().any(char::is_control);
+        ok.then(|| Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Caption {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Self::parse(&raw).ok_or_else(|| Self::RULE.to_owned())
+    }
+}
+
+impl From<Caption> for String {
+    fn from(caption: Caption) -> String {
+        caption.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn username_rules() {
+        assert!(Username::parse("a").is_some());
+        assert!(Username::parse("Alice_B.c-9").is_some());
+        assert!(Username::parse(&"x".repeat(32)).is_some());
+        for bad in ["", "has space", "émile", "<script>", &"x".repeat(33)] {
+            assert!(Username::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn password_and_caption_rules() {
+        assert!(Password::parse("1234567").is_none());
+        assert!(Password::parse("12345678").is_some());
+        assert_eq!(format!("{:?}", Password::parse("secret-pass")), "Some(Password(***))");
+        assert!(Caption::parse(&"é".repeat(200)).is_some());
+        assert!(Caption::parse(&"é".repeat(201)).is_none());
+        assert!(Caption::parse("two\nlines").is_none());
+        assert_eq!(Caption::parse("  padded ").map(|c| c.0), Some("padded".into()));
+    }
+}

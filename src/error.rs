@@ -1,0 +1,132 @@
+//! `AppError`: the one error that becomes a response. It picks the status, logs the cause
+//! chain once (server faults only) and shows the user a safe message.
+
+use std::io::Cursor;
+
+use rocket::http::{ContentType, Header, Status};
+use rocket::request::Request;
+use rocket::response::{self, Responder, Response};
+
+use crate::service::ServiceError;
+use crate::state::App;
+use crate::views::ErrorPage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("login required")]
+    Unauthorized,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the form expired or did not come from this site")]
+    Csrf,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("a backend is unavailable")]
+    Unavailable(#[source] ServiceError),
+    #[error("internal error")]
+    Internal(#[source] ServiceError),
+    /// A status Rocket raised itself (no route, unreadable body...).
+    #[error("{0}")]
+    Caught(Status),
+    #[error("rendering a page")]
+    Render(#[from] minijinja::Error),
+}
+
+impl From<ServiceError> for AppError {
+    fn from(e: ServiceError) -> Self {
+        if e.is_backend_outage() { AppError::Unavailable(e) } else { AppError::Internal(e) }
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> Status {
+        match self {
+            AppError::NotFound => Status::NotFound,
+            AppError::Unauthorized | AppError::BadCredentials => Status::Unauthorized,
+            AppError::Forbidden(_) | AppError::Csrf => Status::Forbidden,
+            AppError::Conflict(_) => Status::Conflict,
+            AppError::Unprocessable(_) => Status::UnprocessableEntity,
+            AppError::TooLarge(_) => Status::PayloadTooLarge,
+            AppError::UnsupportedMedia(_) => Status::UnsupportedMediaType,
+            AppError::TooManyRequests(_) => Status::TooManyRequests,
+            AppError::Unavailable(_) => Status::ServiceUnavailable,
+            AppError::Internal(_) | AppError::Render(_) => Status::InternalServerError,
+            AppError::Caught(status) => *status,
+        }
+    }
+
+    /// What the user reads: never a cause chain, a path or a query.
+    pub fn user_message(&self) -> String {
+        match self {
+            AppError::NotFound => "There is nothing at this address. The photo may have been deleted.".into(),
+            AppError::Unauthorized => "Please log in first.".into(),
+            AppError::BadCredentials => "Wrong username or password.".into(),
+            AppError::Csrf => {
+                "The form expired or did not come from this site. Go back, reload the page and try again.".into()
+            }
+            AppError::Unavailable(_) => {
+                "Part of the site is temporarily unavailable. Nothing was changed; please try again in a moment.".into()
+            }
+            AppError::Internal(_) | AppError::Render(_) => "Something went wrong on our side. Nothing was changed; please try again.".into(),
+            AppError::Caught(status) if status.code >= 500 => "Something went wrong on our side; please try again.".into(),
+            AppError::Caught(status) => format!("The request could not be processed ({}).", status.reason_lossy()),
+            other => other.to_string(),
+        }
+    }
+
+    fn log(&self) {
+        let cause: &dyn std::error::Error = match self {
+            AppError::Unavailable(cause) | AppError::Internal(cause) => cause,
+            AppError::Render(cause) => cause,
+            _ => return,
+        };
+        {
+            let mut chain = cause.to_string();
+            let mut source = cause.source();
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::error!(status = self.status().code, cause = %chain, "request failed");
+        }
+    }
+}
+
+impl<'r> Responder<'r, 'static> for AppError {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        self.log();
+        let status = self.status();
+        let message = self.user_message();
+        let mut response = Response::build();
+        response.status(status);
+        if status == Status::Unauthorized {
+            response.header(Header::new("WWW-Authenticate", "Cookie realm=\"stratus\""));
+        }
+        if request.uri().path().starts_with("/api/") {
+            let body = serde_json::json!({ "error": message, "status": status.code }).to_string();
+            return response.header(ContentType::JSON).sized_body(body.len(), Cursor::new(body)).ok();
+        }
+        let html = match request.rocket().state::<App>() {
+            Some(app) => app.views.error_page(&ErrorPage { status: status.code, reason: status.reason_lossy(), message: &message }),
+            None => None,
+        };
+        let (content_type, body) = match html {
+            Some(html) => (ContentType::HTML, html),
+            None => (ContentType::Plain, format!("{} {}\n{}\n", status.code, status.reason_lossy(), message)),
+        };
+        response.header(content_type).sized_body(body.len(), Cursor::new(body)).ok()
+    }
+}

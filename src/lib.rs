@@ -1,0 +1,91 @@
+//! Stratus: a photo-sharing site that re-creates the "Scalable Web Application" tutorial
+//! level by level, as one Rocket binary.
+//!
+//! `app(figment)` builds an isolated instance (tests build as many as they like);
+//! `figment()` is the configuration the binary uses.
+
+pub mod assets;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod photos;
+pub mod routes;
+pub mod service;
+pub mod session;
+pub mod state;
+pub mod store;
+pub mod views;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use rocket::fairing::AdHoc;
+use rocket::{Build, Rocket};
+use rust_embed::RustEmbed;
+
+pub use config::{ConfigError, Settings};
+pub use state::{App, StartupError};
+
+/// The Rocket.toml compiled into the binary: the defaults when no file is around.
+pub const EMBEDDED_ROCKET_TOML: &str = include_str!("../Rocket.toml");
+
+#[derive(RustEmbed)]
+#[folder = "profiles"]
+struct LevelFiles;
+
+/// The configuration sources, later ones winning: the embedded Rocket.toml, `./Rocket.toml`
+/// (or `ROCKET_CONFIG`), the tutorial level overlay (`level`, else `STRATUS_LEVEL`), then
+/// `ROCKET_*` variables. The profile is `ROCKET_PROFILE`, else the level's, else `single`.
+pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
+    let mut figment = Figment::from(rocket::Config::default())
+        .merge(Toml::string(EMBEDDED_ROCKET_TOML).nested())
+        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested());
+    let level = level.map(str::to_owned).or_else(|| std::env::var("STRATUS_LEVEL").ok().filter(|l| !l.is_empty()));
+    let mut profile = "single".to_owned();
+    if let Some(level) = level {
+        let file = LevelFiles::get(&format!("level{level}.toml")).ok_or_else(|| {
+            let known: Vec<_> = LevelFiles::iter().map(|n| n.trim_end_matches(".toml").to_string()).collect();
+            ConfigError::new("level", format!("no level {level:?} (have: {})", known.join(", ")))
+        })?;
+        let overlay = String::from_utf8_lossy(&file.data).into_owned();
+        if let Ok(level_profile) = Figment::from(Toml::string(&overlay)).extract_inner::<String>("stratus_profile") {
+            profile = level_profile;
+        }
+        figment = figment.merge(Toml::string(&overlay).profile(figment::Profile::Global));
+    }
+    let profile = std::env::var("ROCKET_PROFILE").ok().filter(|p| !p.is_empty()).unwrap_or(profile);
+    Ok(figment.merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global()).select(profile))
+}
+
+fn mount(rocket: Rocket<Build>) -> Rocket<Build> {
+    rocket
+        .attach(routes::SecurityHeaders)
+        .mount("/", routes::routes())
+        .register("/", routes::catchers())
+}
+
+/// An app whose backends are built when it ignites; a configuration or backend problem
+/// aborts ignition with the problem logged.
+pub fn app(figment: Figment) -> Rocket<Build> {
+    mount(rocket::custom(figment)).attach(AdHoc::try_on_ignite("stratus backends", |rocket| async move {
+        let built = match Settings::from_figment(rocket.figment()) {
+            Ok(settings) => App::build(settings).await,
+            Err(e) => Err(e.into()),
+        };
+        match built {
+            Ok(app) => Ok(rocket.manage(app)),
+            Err(e) => {
+                tracing::error!("{e}");
+                Err(rocket)
+            }
+        }
+    }))
+}
+
+/// An app around an already-built `App` (the binary builds it first, to report a bad
+/// configuration in one line before Rocket starts).
+pub fn app_with(figment: Figment, app: App) -> Rocket<Build> {
+    mount(rocket::custom(figment)).manage(app)
+}

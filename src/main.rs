@@ -1,0 +1,75 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use stratus::{App, Settings};
+
+#[derive(Parser)]
+#[command(name = "stratus", version, about = "A photo-sharing site that scales, level by level")]
+struct Cli {
+    /// Tutorial level overlay (profiles/levelN.toml), e.g. 0. Also STRATUS_LEVEL.
+    #[arg(long, global = true)]
+    level: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the site (the default).
+    Serve,
+    /// Print the effective settings (secrets redacted) and exit.
+    Config,
+    /// Benchmark helper: add COUNT photo rows that reuse the newest photo's blobs.
+    SeedRows {
+        #[arg(long)]
+        count: usize,
+    },
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("stratus: {e}");
+    ExitCode::from(2)
+}
+
+#[rocket::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRATUS_LOG").unwrap_or_else(|_| "info,rocket=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let figment = match stratus::figment(cli.level.as_deref()) {
+        Ok(figment) => figment,
+        Err(e) => return fail(e),
+    };
+    let settings = match Settings::from_figment(&figment) {
+        Ok(settings) => settings,
+        Err(e) => return fail(e),
+    };
+    if let Some(Command::Config) = cli.command {
+        let mut shown = settings.clone();
+        if shown.secret_key.is_some() {
+            shown.secret_key = Some("[redacted]".into());
+        }
+        println!("profile: {}\n{shown:#?}", figment.profile());
+        return ExitCode::SUCCESS;
+    }
+    let app = match App::build(settings).await {
+        Ok(app) => app,
+        Err(e) => return fail(e),
+    };
+    match cli.command {
+        Some(Command::SeedRows { count }) => match app.photos.bulk_fill(count).await {
+            Ok(added) => {
+                println!("added {added} rows");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        _ => match stratus::app_with(figment, app).launch().await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
+    }
+}

@@ -1,0 +1,86 @@
+use rocket::State;
+use rocket::form::{Form, FromForm};
+use rocket::http::{Cookie, CookieJar};
+use rocket::response::Redirect;
+
+use super::guards::ClientIp;
+use crate::auth::{SESSION_COOKIE, Visitor, set_session_cookie};
+use crate::domain::{Password, Username};
+use crate::error::AppError;
+use crate::service::{IssuedSession, LoginRejected, RegisterRejected};
+use crate::state::App;
+
+/// Fields are optional so a missing one is our 422 with a sentence, not a bare form error.
+#[derive(FromForm)]
+pub struct AccountForm {
+    username: Option<String>,
+    password: Option<String>,
+    csrf: Option<String>,
+}
+
+#[derive(FromForm)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+fn start(app: &App, cookies: &CookieJar<'_>, session: IssuedSession) -> Redirect {
+    set_session_cookie(cookies, session.token, app.settings.cookie_secure, app.accounts.absolute_timeout());
+    Redirect::to("/")
+}
+
+#[rocket::post("/register", data = "<form>")]
+pub async fn register(
+    app: &State<App>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+    form: Form<AccountForm>,
+) -> Result<Redirect, AppError> {
+    visitor.verify_csrf(app, form.csrf.as_deref())?;
+    let username = Username::parse(form.username.as_deref().unwrap_or_default())
+        .ok_or_else(|| AppError::Unprocessable(Username::RULE.into()))?;
+    let password = Password::parse(form.password.as_deref().unwrap_or_default())
+        .ok_or_else(|| AppError::Unprocessable(Password::RULE.into()))?;
+    let previous = visitor.session.as_ref().map(|s| s.key.as_str());
+    match app.accounts.register(username, &password, previous).await? {
+        Ok(session) => Ok(start(app, cookies, session)),
+        Err(RegisterRejected::Taken) => {
+            Err(AppError::Conflict("That username is already taken. Please choose another one.".into()))
+        }
+    }
+}
+
+#[rocket::post("/login", data = "<form>")]
+pub async fn login(
+    app: &State<App>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+    client: ClientIp,
+    form: Form<AccountForm>,
+) -> Result<Redirect, AppError> {
+    visitor.verify_csrf(app, form.csrf.as_deref())?;
+    let username = form.username.as_deref().and_then(Username::parse);
+    let password = form.password.as_deref().and_then(Password::parse);
+    let previous = visitor.session.as_ref().map(|s| s.key.as_str());
+    match app.accounts.login(username, password, client.0, previous).await? {
+        Ok(session) => Ok(start(app, cookies, session)),
+        Err(LoginRejected::BadCredentials) => Err(AppError::BadCredentials),
+        Err(LoginRejected::Throttled) => Err(AppError::TooManyRequests(
+            "Too many failed logins from your address. Wait a minute and try again.".into(),
+        )),
+    }
+}
+
+#[rocket::post("/logout", data = "<form>")]
+pub async fn logout(
+    app: &State<App>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+    form: Form<CsrfForm>,
+) -> Result<Redirect, AppError> {
+    visitor.verify_csrf(app, form.csrf.as_deref())?;
+    if let Some(session) = &visitor.session {
+        app.accounts.logout(&session.key).await?;
+    }
+    cookies.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    Ok(Redirect::to("/"))
+}

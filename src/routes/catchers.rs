@@ -1,0 +1,24 @@
+//! Errors Rocket raises itself (no route, a failed guard, an unreadable body) get the same
+//! pages as the app's own errors.
+
+use rocket::Catcher;
+use rocket::http::Status;
+use rocket::request::Request;
+
+use crate::error::AppError;
+
+#[rocket::catch(default)]
+fn default_catcher(status: Status, _request: &Request<'_>) -> AppError {
+    match status.code {
+        401 => AppError::Unauthorized,
+        403 => AppError::Forbidden("You are not allowed to do that.".into()),
+        404 => AppError::NotFound,
+        413 => AppError::TooLarge("The request is larger than the upload limit. Resize the photo and try again.".into()),
+        415 => AppError::UnsupportedMedia("This kind of request body is not accepted here.".into()),
+        _ => AppError::Caught(status),
+    }
+}
+
+pub fn catchers() -> Vec<Catcher> {
+    rocket::catchers![default_catcher]
+}

@@ -1,0 +1,52 @@
+//! Request guards shared by the handlers.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use rocket::http::Status;
+use rocket::request::{FromRequest, Outcome, Request};
+
+use crate::auth::{ActiveSession, Visitor};
+
+/// A logged-in visitor's session; fails with 401 before any request body is read.
+pub struct SignedIn<'r>(pub &'r ActiveSession);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SignedIn<'r> {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
+        let visitor: &'r Visitor = match request.guard::<&Visitor>().await {
+            Outcome::Success(v) => v,
+            _ => return Outcome::Error((Status::Unauthorized, ())),
+        };
+        match &visitor.session {
+            Some(session) => Outcome::Success(SignedIn(session)),
+            None => Outcome::Error((Status::Unauthorized, ())),
+        }
+    }
+}
+
+/// The client's address (Rocket's `client_ip`), or 0.0.0.0 when unknown, so throttling
+/// still has a key.
+pub struct ClientIp(pub IpAddr);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientIp {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(ClientIp(request.client_ip().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
+    }
+}
+
+/// The `If-None-Match` request header, if any.
+pub struct IfNoneMatch(pub Option<String>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for IfNoneMatch {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(IfNoneMatch(request.headers().get_one("If-None-Match").map(str::to_owned)))
+    }
+}

@@ -1,0 +1,58 @@
+use rocket::State;
+use rocket::http::CookieJar;
+
+use super::respond::Page;
+use crate::auth::Visitor;
+use crate::domain::PhotoId;
+use crate::error::AppError;
+use crate::service::FeedSource;
+use crate::state::App;
+use crate::views::Frame;
+
+/// The page frame. A CSRF token is minted only where the page has a form, so an anonymous
+/// front page sets no cookie at all.
+pub(super) fn frame<'a>(
+    app: &'a App,
+    visitor: &'a Visitor,
+    cookies: &CookieJar<'_>,
+    has_form: bool,
+    source: Option<FeedSource>,
+) -> Frame<'a> {
+    let needs_token = has_form || visitor.session.is_some();
+    Frame {
+        user: visitor.username(),
+        csrf: if needs_token { visitor.csrf_token(app, cookies) } else { String::new() },
+        served_by: &app.served_by,
+        fingerprint: visitor.session.as_ref().map(|s| s.fingerprint.as_str()),
+        source: source.map(FeedSource::description),
+    }
+}
+
+#[rocket::get("/?<before>")]
+pub async fn index(
+    app: &State<App>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+    before: Option<PhotoId>,
+) -> Result<Page, AppError> {
+    let feed = app.feed.front_page(before).await?;
+    let frame = frame(app, visitor, cookies, false, Some(feed.source));
+    Ok(Page::ok(app.views.front_page(&frame, &feed)?).with_source(feed.source))
+}
+
+#[rocket::get("/photos/<id>")]
+pub async fn photo(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>, id: PhotoId) -> Result<Page, AppError> {
+    let (photo, view) = app.photos.get(id).await?.ok_or(AppError::NotFound)?;
+    let is_owner = visitor.session.as_ref().is_some_and(|s| s.data.user_id == photo.owner_id);
+    Ok(Page::ok(app.views.photo_page(&frame(app, visitor, cookies, is_owner, None), &view, is_owner)?))
+}
+
+#[rocket::get("/login")]
+pub fn login_form(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>) -> Result<Page, AppError> {
+    Ok(Page::ok(app.views.account_form(&frame(app, visitor, cookies, true, None), "login.html", "", None)?))
+}
+
+#[rocket::get("/register")]
+pub fn register_form(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>) -> Result<Page, AppError> {
+    Ok(Page::ok(app.views.account_form(&frame(app, visitor, cookies, true, None), "register.html", "", None)?))
+}

@@ -1,0 +1,63 @@
+//! Responders for pages, and the fairing that puts security and teaching headers on every
+//! response.
+
+use std::io::Cursor;
+
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::{ContentType, Header, Status};
+use rocket::request::Request;
+use rocket::response::{self, Responder, Response};
+
+use crate::service::FeedSource;
+use crate::state::App;
+
+/// An HTML page, with `X-Cache` when it shows a cacheable list.
+pub struct Page {
+    pub html: String,
+    pub status: Status,
+    pub source: Option<FeedSource>,
+}
+
+impl Page {
+    pub fn ok(html: String) -> Self {
+        Self { html, status: Status::Ok, source: None }
+    }
+
+    pub fn with_source(mut self, source: FeedSource) -> Self {
+        self.source = Some(source);
+        self
+    }
+}
+
+impl<'r> Responder<'r, 'static> for Page {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build();
+        response.status(self.status).header(ContentType::HTML);
+        if let Some(source) = self.source {
+            response.header(Header::new("X-Cache", source.header_value()));
+        }
+        response.sized_body(self.html.len(), Cursor::new(self.html)).ok()
+    }
+}
+
+pub struct SecurityHeaders;
+
+#[rocket::async_trait]
+impl Fairing for SecurityHeaders {
+    fn info(&self) -> Info {
+        Info { name: "security and teaching headers", kind: Kind::Response }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let Some(app) = request.rocket().state::<App>() else { return };
+        response.set_header(Header::new("X-Served-By", app.served_by.clone()));
+        response.set_header(Header::new("X-Content-Type-Options", "nosniff"));
+        if response.content_type().is_some_and(|ct| ct.is_html()) {
+            response.set_header(Header::new("Content-Security-Policy", app.csp.clone()));
+            response.set_header(Header::new("Referrer-Policy", "same-origin"));
+            response.set_header(Header::new("X-Frame-Options", "DENY"));
+            // Pages differ per visitor: no shared cache (a CDN) may keep one.
+            response.set_header(Header::new("Cache-Control", "no-store"));
+        }
+    }
+}

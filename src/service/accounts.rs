@@ -1,0 +1,137 @@
+//! Registration, login, logout and session lifetimes.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ulid::Ulid;
+
+use super::ServiceError;
+use crate::auth::{LoginThrottle, PasswordHasher, random_token, session_key};
+use crate::db::Repo;
+use crate::domain::{Password, User, UserId, Username, now_unix};
+use crate::session::{SessionData, SessionStore};
+
+/// A new session: the token goes into the cookie, never into a store or a log.
+pub struct IssuedSession {
+    pub token: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RegisterRejected {
+    Taken,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginRejected {
+    BadCredentials,
+    Throttled,
+}
+
+pub struct Accounts {
+    repo: Arc<dyn Repo>,
+    sessions: Arc<dyn SessionStore>,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    idle: Duration,
+    absolute: Duration,
+}
+
+impl Accounts {
+    pub fn new(
+        repo: Arc<dyn Repo>,
+        sessions: Arc<dyn SessionStore>,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle,
+        idle: Duration,
+        absolute: Duration,
+    ) -> Self {
+        Self { repo, sessions, hasher, throttle, idle, absolute }
+    }
+
+    pub fn absolute_timeout(&self) -> Duration {
+        self.absolute
+    }
+
+    /// Creates the account and logs it in, replacing `previous` (the caller's old session).
+    pub async fn register(
+        &self,
+        username: Username,
+        password: &Password,
+        previous: Option<&str>,
+    ) -> Result<Result<IssuedSession, RegisterRejected>, ServiceError> {
+        if self.repo.user_by_name(&username).await?.is_some() {
+            return Ok(Err(RegisterRejected::Taken));
+        }
+        let user = User {
+            id: UserId::from_ulid(Ulid::new()),
+            username,
+            password_hash: self.hasher.hash(password).await?,
+            created_at: now_unix(),
+        };
+        // The look-up above saves a hash on the common case; the unique index decides races.
+        if self.repo.insert_user(&user).await?.is_err() {
+            return Ok(Err(RegisterRejected::Taken));
+        }
+        Ok(Ok(self.start_session(&user, previous).await?))
+    }
+
+    /// Checks the password and starts a fresh session (a new id: no fixation), ending
+    /// `previous`. Unknown user and wrong password are the same rejection, in the same time.
+    pub async fn login(
+        &self,
+        username: Option<Username>,
+        password: Option<Password>,
+        client: IpAddr,
+        previous: Option<&str>,
+    ) -> Result<Result<IssuedSession, LoginRejected>, ServiceError> {
+        if self.throttle.is_blocked(client) {
+            return Ok(Err(LoginRejected::Throttled));
+        }
+        let user = match &username {
+            Some(name) => self.repo.user_by_name(name).await?,
+            None => None,
+        };
+        // A malformed password still costs a decoy verification, so timing reveals nothing.
+        let candidate = password.unwrap_or_else(|| Password::parse("decoy-password").unwrap_or_else(|| unreachable!()));
+        let matched = self.hasher.verify(&candidate, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        match user {
+            Some(user) if matched => Ok(Ok(self.start_session(&user, previous).await?)),
+            _ => {
+                self.throttle.record_failure(client);
+                Ok(Err(LoginRejected::BadCredentials))
+            }
+        }
+    }
+
+    /// Ends the session everywhere (idempotent).
+    pub async fn logout(&self, session_key: &str) -> Result<(), ServiceError> {
+        Ok(self.sessions.destroy(session_key).await?)
+    }
+
+    /// The live session under `key`, its idle timer restarted; `Ok(None)` when it is unknown,
+    /// idle too long, or past its absolute lifetime (then it is destroyed).
+    pub async fn resume(&self, key: &str) -> Result<Option<SessionData>, ServiceError> {
+        let Some(data) = self.sessions.get(key).await? else {
+            return Ok(None);
+        };
+        if now_unix() - data.created_at >= self.absolute.as_secs() as i64 {
+            self.sessions.destroy(key).await?;
+            return Ok(None);
+        }
+        if !self.sessions.touch(key, self.idle).await? {
+            return Ok(None);
+        }
+        Ok(Some(data))
+    }
+
+    async fn start_session(&self, user: &User, previous: Option<&str>) -> Result<IssuedSession, ServiceError> {
+        if let Some(previous) = previous {
+            self.sessions.destroy(previous).await?;
+        }
+        let token = random_token();
+        let data = SessionData { user_id: user.id, username: user.username.clone(), created_at: now_unix() };
+        self.sessions.create(&session_key(&token), &data, self.idle).await?;
+        Ok(IssuedSession { token })
+    }
+}

@@ -1,0 +1,276 @@
+//! The front page list, cache-aside (level 4): read the cache; on a miss one database query
+//! per instance fills it however many requests miss together (single flight); uploads and
+//! deletes invalidate it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use serde::Serialize;
+
+use super::ServiceError;
+use crate::cache::Cache;
+use crate::db::Repo;
+use crate::domain::{Photo, PhotoId};
+use crate::store::Store;
+
+/// The largest page the JSON API serves.
+pub const API_MAX_LIMIT: u32 = 100;
+
+/// Where a list came from: the teaching signal in the footer and the `X-Cache` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedSource {
+    /// Served from the shared cache.
+    Cache,
+    /// Missed the cache, read from the database (and the cache was filled).
+    Database,
+    /// The cache was unreachable; read from the database without it.
+    Bypass,
+}
+
+impl FeedSource {
+    pub fn header_value(self) -> &'static str {
+        match self {
+            FeedSource::Cache => "HIT",
+            FeedSource::Database => "MISS",
+            FeedSource::Bypass => "BYPASS",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            FeedSource::Cache => "from cache",
+            FeedSource::Database => "from database",
+            FeedSource::Bypass => "from database (cache unavailable)",
+        }
+    }
+}
+
+/// A photo as pages and the API show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoView {
+    pub id: String,
+    pub owner: String,
+    pub caption: String,
+    pub url: String,
+    pub thumbnail_url: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    pub content_type: &'static str,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedPage {
+    pub photos: Arc<Vec<PhotoView>>,
+    pub source: FeedSource,
+    /// The id to pass as `before` for the next (older) page, when there is one.
+    pub older: Option<PhotoId>,
+}
+
+type Fill = Shared<BoxFuture<'static, Option<Bytes>>>;
+
+struct Decoded {
+    source: Bytes,
+    photos: Arc<Vec<PhotoView>>,
+    older: Option<PhotoId>,
+}
+
+pub struct FeedService {
+    repo: Arc<dyn Repo>,
+    cache: Arc<dyn Cache>,
+    store: Arc<dyn Store>,
+    page_size: u32,
+    ttl: Duration,
+    latency: Duration,
+    cache_key: String,
+    /// Bumped on every invalidation; a fill that started before a bump does not write.
+    generation: Arc<AtomicU64>,
+    inflight: Mutex<Option<Fill>>,
+    /// The last cached value decoded, so a hit costs a comparison, not a parse.
+    last: Mutex<Option<Arc<Decoded>>>,
+}
+
+pub fn format_time(unix: i64) -> String {
+    rocket::time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&rocket::time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl FeedService {
+    pub fn new(
+        repo: Arc<dyn Repo>,
+        cache: Arc<dyn Cache>,
+        store: Arc<dyn Store>,
+        page_size: u32,
+        ttl: Duration,
+        latency: Duration,
+        key_prefix: &str,
+    ) -> Self {
+        Self {
+            repo,
+            cache,
+            store,
+            page_size,
+            ttl,
+            latency,
+            cache_key: format!("{key_prefix}feed:front:v1:{page_size}"),
+            generation: Arc::new(AtomicU64::new(0)),
+            inflight: Mutex::new(None),
+            last: Mutex::new(None),
+        }
+    }
+
+    pub async fn view(&self, photo: &Photo) -> Result<PhotoView, ServiceError> {
+        Ok(PhotoView {
+            id: photo.id.to_string(),
+            owner: photo.owner.to_string(),
+            caption: photo.caption.as_str().to_owned(),
+            url: self.store.url(&photo.key).await?,
+            thumbnail_url: self.store.url(&photo.thumb_key).await?,
+            width: photo.width,
+            height: photo.height,
+            bytes: photo.bytes,
+            content_type: photo.kind.content_type(),
+            created_at: format_time(photo.created_at),
+        })
+    }
+
+    async fn page_of(&self, mut rows: Vec<Photo>, limit: u32) -> Result<(Vec<PhotoView>, Option<PhotoId>), ServiceError> {
+        let older = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|p| p.id)
+        } else {
+            None
+        };
+        let mut views = Vec::with_capacity(rows.len());
+        for photo in &rows {
+            views.push(self.view(photo).await?);
+        }
+        Ok((views, older))
+    }
+
+    /// The front page: the newest `front_page_size` photos (cached), or an older page
+    /// (`before`, read from the database by keyset).
+    pub async fn front_page(&self, before: Option<PhotoId>) -> Result<FeedPage, ServiceError> {
+        if !self.latency.is_zero() {
+            // Level 3's simulated slow backend: a timer, so no worker thread is held.
+            tokio::time::sleep(self.latency).await;
+        }
+        if before.is_some() {
+            return self.from_database(self.page_size, before, FeedSource::Database).await;
+        }
+        match self.cache.get(&self.cache_key).await {
+            Ok(Some(bytes)) => {
+                if let Ok(decoded) = self.decode(bytes).await {
+                    return Ok(FeedPage { photos: decoded.photos.clone(), source: FeedSource::Cache, older: decoded.older });
+                }
+                tracing::warn!(key = %self.cache_key, "cached front page did not decode; refilling");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cache unavailable; front page served from the database");
+                return self.from_database(self.page_size, None, FeedSource::Bypass).await;
+            }
+        }
+        match self.fill().await {
+            Some(bytes) => {
+                let decoded = self.decode(bytes).await?;
+                Ok(FeedPage { photos: decoded.photos.clone(), source: FeedSource::Database, older: decoded.older })
+            }
+            // The shared fill failed; query directly so this request reports the real error.
+            None => self.from_database(self.page_size, None, FeedSource::Database).await,
+        }
+    }
+
+    /// A page for the JSON API, straight from the database. `limit` is capped at 100.
+    pub async fn api_page(&self, limit: u32, before: Option<PhotoId>) -> Result<FeedPage, ServiceError> {
+        self.from_database(limit.clamp(1, API_MAX_LIMIT), before, FeedSource::Database).await
+    }
+
+    /// Drops the cached front page (after an upload or delete), here and for every instance
+    /// sharing the cache.
+    pub async fn invalidate(&self) -> Result<(), ServiceError> {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut inflight) = self.inflight.lock() {
+            *inflight = None;
+        }
+        self.cache.delete(&self.cache_key).await?;
+        Ok(())
+    }
+
+    async fn from_database(&self, limit: u32, before: Option<PhotoId>, source: FeedSource) -> Result<FeedPage, ServiceError> {
+        let rows = self.repo.latest_photos(limit + 1, before).await?;
+        let (views, older) = self.page_of(rows, limit).await?;
+        Ok(FeedPage { photos: Arc::new(views), source, older })
+    }
+
+    async fn decode(&self, bytes: Bytes) -> Result<Arc<Decoded>, ServiceError> {
+        if let Some(last) = self.last.lock().ok().and_then(|l| l.clone())
+            && last.source == bytes
+        {
+            return Ok(last);
+        }
+        let rows: Vec<Photo> = serde_json::from_slice(&bytes)?;
+        let (views, older) = self.page_of(rows, self.page_size).await?;
+        let decoded = Arc::new(Decoded { source: bytes, photos: Arc::new(views), older });
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(decoded.clone());
+        }
+        Ok(decoded)
+    }
+
+    /// Joins the fill in flight, or starts one. `None` when it failed (already logged).
+    async fn fill(&self) -> Option<Bytes> {
+        let fill = {
+            let Ok(mut inflight) = self.inflight.lock() else { return None };
+            match inflight.as_ref() {
+                Some(fill) => fill.clone(),
+                None => {
+                    let fill = self.new_fill();
+                    *inflight = Some(fill.clone());
+                    fill
+                }
+            }
+        };
+        let result = fill.clone().await;
+        if let Ok(mut inflight) = self.inflight.lock()
+            && inflight.as_ref().is_some_and(|f| f.ptr_eq(&fill))
+        {
+            *inflight = None;
+        }
+        result
+    }
+
+    fn new_fill(&self) -> Fill {
+        let (repo, cache, generation) = (self.repo.clone(), self.cache.clone(), self.generation.clone());
+        let (key, ttl, rows) = (self.cache_key.clone(), self.ttl, self.page_size + 1);
+        let started_at = generation.load(Ordering::SeqCst);
+        async move {
+            let photos = match repo.latest_photos(rows, None).await {
+                Ok(photos) => photos,
+                Err(e) => {
+                    tracing::warn!(error = %e, "front page fill failed");
+                    return None;
+                }
+            };
+            let bytes = Bytes::from(serde_json::to_vec(&photos).ok()?);
+            // Written only if no upload or delete happened meanwhile, or a stale list could
+            // outlive the invalidation.
+            if generation.load(Ordering::SeqCst) == started_at
+                && let Err(e) = cache.set(&key, bytes.clone(), ttl).await
+            {
+                tracing::warn!(error = %e, "front page cache write failed");
+            }
+            Some(bytes)
+        }
+        .boxed()
+        .shared()
+    }
+}

@@ -1,0 +1,42 @@
+//! Use-cases: register, login, upload, delete, feed. They order the writes across backends
+//! (store → repo → cache) and turn outcomes into `Ok(Ok(_))`, `Ok(Err(rejection))` or `Err`.
+
+mod accounts;
+mod feed;
+mod photos;
+
+pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
+pub use feed::{FeedPage, FeedService, FeedSource, PhotoView};
+pub use photos::{DeleteRejected, PhotoService};
+
+use crate::auth::password::HashError;
+use crate::cache::CacheError;
+use crate::db::DbError;
+use crate::photos::PipelineError;
+use crate::session::SessionError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("database")]
+    Db(#[from] DbError),
+    #[error("photo store")]
+    Store(#[from] StoreError),
+    #[error("cache")]
+    Cache(#[from] CacheError),
+    #[error("session store")]
+    Session(#[from] SessionError),
+    #[error("image pipeline")]
+    Pipeline(#[from] PipelineError),
+    #[error("password hashing")]
+    Hash(#[from] HashError),
+    #[error("encoding the feed")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl ServiceError {
+    /// A dependency being down (a 503 that recovers by itself), as opposed to a bug (a 500).
+    pub fn is_backend_outage(&self) -> bool {
+        matches!(self, ServiceError::Db(_) | ServiceError::Store(_) | ServiceError::Cache(_) | ServiceError::Session(_))
+    }
+}

@@ -1,0 +1,53 @@
+//! Server-side sessions. `SessionStore` is the seam; one file per backend.
+
+mod memory;
+
+pub use memory::MemorySessions;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{UserId, Username};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session backend: {0}")]
+    Backend(String),
+    #[error("session record is corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// What a session remembers. The key it is stored under is a hash of the cookie's token, so
+/// whoever reads the store cannot replay a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionData {
+    pub user_id: UserId,
+    pub username: Username,
+    /// Unix seconds; the absolute timeout counts from here.
+    pub created_at: i64,
+}
+
+/// Session records keyed by an opaque string, each expiring after an idle time to live.
+#[rocket::async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores `data` under `key` expiring after `idle_ttl`, replacing any record there.
+    async fn create(&self, key: &str, data: &SessionData, idle_ttl: Duration) -> Result<(), SessionError>;
+
+    /// The record under `key`; `Ok(None)` when absent or expired. Does not extend its life.
+    async fn get(&self, key: &str) -> Result<Option<SessionData>, SessionError>;
+
+    /// Restarts the idle time to live of a live record; `Ok(false)` when it is absent or
+    /// expired (and then nothing is created).
+    async fn touch(&self, key: &str, idle_ttl: Duration) -> Result<bool, SessionError>;
+
+    /// Removes the record; `Ok(())` as well when absent (idempotent). After it returns no
+    /// instance sharing the store finds it.
+    async fn destroy(&self, key: &str) -> Result<(), SessionError>;
+
+    /// A cheap round trip proving the backend answers.
+    async fn ping(&self) -> Result<(), SessionError>;
+
+    /// A short name for status pages: `memory`, `redis`...
+    fn kind(&self) -> &'static str;
+}

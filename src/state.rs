@@ -1,0 +1,239 @@
+//! The one place that turns configuration into backend instances and wires the services.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::assets::StaticAssets;
+use crate::auth::{CsrfKey, LoginThrottle, PasswordHasher};
+use crate::cache::{Cache, MemoryCache, NoCache};
+use crate::config::{CacheUrl, ConfigError, DatabaseUrl, SessionUrl, Settings, StorageUrl};
+use crate::db::{Repo, SqliteRepo};
+use crate::photos::{PixelLimits, Pipeline};
+use crate::service::{Accounts, FeedService, PhotoService};
+use crate::session::{MemorySessions, SessionStore};
+use crate::store::{LocalStore, Store};
+use crate::views::Views;
+
+/// A startup failure, printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("templates: {0}")]
+    Templates(#[from] minijinja::Error),
+    #[error("seeding demo photos: {0}")]
+    Seed(#[from] crate::service::ServiceError),
+}
+
+pub struct Backends {
+    pub repo: Arc<dyn Repo>,
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<dyn Cache>,
+    pub sessions: Arc<dyn SessionStore>,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub backends: Backends,
+    pub accounts: Accounts,
+    pub photos: PhotoService,
+    pub feed: Arc<FeedService>,
+    pub views: Views,
+    pub assets: Arc<StaticAssets>,
+    pub csrf: CsrfKey,
+    /// `host:port` (and the instance id when configured): the footer's and `X-Served-By`'s answer.
+    pub served_by: String,
+    /// The Content-Security-Policy for HTML pages (images may come from the media base URL).
+    pub csp: String,
+}
+
+fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ConfigError::new(key, format!("cannot create directory {}: {e}", dir.display())))?;
+    let probe = dir.join(".stratus-write-test");
+    std::fs::write(&probe, b"ok")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| ConfigError::new(key, format!("directory {} is not writable: {e}", dir.display())))
+}
+
+/// The configured secret, or one generated on first start and kept in `data_dir` (0600).
+fn secret_key(settings: &Settings) -> Result<Vec<u8>, ConfigError> {
+    if let Some(secret) = &settings.secret_key {
+        if secret.len() < 32 {
+            return Err(ConfigError::new("secret_key", "must be at least 32 characters (e.g. `openssl rand -base64 32`)"));
+        }
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = settings.data_dir.join("secret_key");
+    let problem = |e: std::io::Error| ConfigError::new("data_dir", format!("secret key file {}: {e}", path.display()));
+    match std::fs::read_to_string(&path) {
+        Ok(existing) if existing.trim().len() >= 32 => return Ok(existing.trim().as_bytes().to_vec()),
+        Ok(_) => return Err(ConfigError::new("data_dir", format!("secret key file {} is too short", path.display()))),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(problem(e)),
+        Err(_) => {}
+    }
+    let generated = STANDARD.encode(rand::random::<[u8; 32]>());
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(problem)?;
+    file.write_all(generated.as_bytes()).map_err(problem)?;
+    Ok(generated.into_bytes())
+}
+
+async fn open_repo(settings: &Settings) -> Result<Arc<dyn Repo>, ConfigError> {
+    match &settings.database {
+        DatabaseUrl::Sqlite(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                ensure_writable_dir("database_url", parent)?;
+            }
+            let repo = SqliteRepo::open(path, 4)
+                .await
+                .map_err(|e| ConfigError::new("database_url", format!("{}: {e}", path.display())))?;
+            Ok(Arc::new(repo))
+        }
+    }
+}
+
+fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ConfigError> {
+    match &settings.storage {
+        StorageUrl::File(dir) => {
+            ensure_writable_dir("storage_url", dir)?;
+            let base = settings.media_base_url.as_deref().unwrap_or("/media");
+            let store = LocalStore::open(dir, base).map_err(|e| ConfigError::new("storage_url", e.to_string()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+fn open_cache(settings: &Settings) -> Arc<dyn Cache> {
+    match settings.cache {
+        CacheUrl::Memory => Arc::new(MemoryCache::new(64 * 1024 * 1024)),
+        CacheUrl::None => Arc::new(NoCache),
+    }
+}
+
+fn open_sessions(settings: &Settings) -> Arc<dyn SessionStore> {
+    match settings.sessions {
+        SessionUrl::Memory => Arc::new(MemorySessions::new()),
+    }
+}
+
+fn content_security_policy(media_base_url: Option<&str>) -> String {
+    let media_origin = media_base_url
+        .filter(|base| base.starts_with("http"))
+        .map(|base| {
+            let after_scheme = base.find("://").map_or(0, |i| i + 3);
+            let end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
+            format!(" {}", &base[..end])
+        })
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; img-src 'self' data:{media_origin}; style-src 'self'; script-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        ensure_writable_dir("data_dir", &settings.data_dir)?;
+        let secret = secret_key(&settings)?;
+        let backends = Backends {
+            repo: open_repo(&settings).await?,
+            store: open_store(&settings)?,
+            cache: open_cache(&settings),
+            sessions: open_sessions(&settings),
+        };
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let feed = Arc::new(FeedService::new(
+            backends.repo.clone(),
+            backends.cache.clone(),
+            backends.store.clone(),
+            settings.front_page_size,
+            settings.cache_ttl,
+            settings.latency,
+            "stratus:",
+        ));
+        let pipeline = Pipeline::new(
+            PixelLimits { max_side: settings.max_image_side, max_pixels: settings.max_image_pixels },
+            settings.upload_concurrency,
+            settings.decode_memory_bytes,
+        );
+        let photos = PhotoService::new(backends.repo.clone(), backends.store.clone(), feed.clone(), pipeline);
+        let accounts = Accounts::new(
+            backends.repo.clone(),
+            backends.sessions.clone(),
+            PasswordHasher::new(cores),
+            LoginThrottle::new(settings.login_failures_per_minute),
+            settings.session_idle,
+            settings.session_absolute,
+        );
+        if settings.seed_demo {
+            let seeded = photos.seed_demo(&PasswordHasher::new(1), crate::assets::demo_photos()).await?;
+            if seeded > 0 {
+                tracing::info!(photos = seeded, "seeded the demo photos");
+            }
+        }
+        let assets = Arc::new(StaticAssets::load());
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let served_by = match &settings.instance_id {
+            Some(id) => format!("{host}:{} ({id})", settings.port),
+            None => format!("{host}:{}", settings.port),
+        };
+        Ok(Self {
+            views: Views::new(assets.clone())?,
+            assets,
+            csrf: CsrfKey::derive(&secret),
+            served_by,
+            csp: content_security_policy(settings.media_base_url.as_deref()),
+            settings,
+            backends,
+            accounts,
+            photos,
+            feed,
+        })
+    }
+}
+
+/// Each backend's answer to a ping, for `/readyz`.
+pub struct Readiness {
+    pub ready: bool,
+    checks: Vec<(&'static str, Result<(), String>)>,
+}
+
+impl Readiness {
+    pub fn to_json(&self) -> serde_json::Value {
+        let backends: serde_json::Map<String, serde_json::Value> = self
+            .checks
+            .iter()
+            .map(|(name, result)| {
+                let value = match result {
+                    Ok(()) => serde_json::json!({ "ok": true }),
+                    Err(e) => serde_json::json!({ "ok": false, "error": e }),
+                };
+                ((*name).to_owned(), value)
+            })
+            .collect();
+        serde_json::json!({ "status": if self.ready { "ready" } else { "unavailable" }, "backends": backends })
+    }
+}
+
+async fn check<E: std::fmt::Display>(ping: impl Future<Output = Result<(), E>>) -> Result<(), String> {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 2 s".into()),
+    }
+}
+
+impl App {
+    pub async fn readiness(&self) -> Readiness {
+        let b = &self.backends;
+        let (database, store, cache, sessions) =
+            tokio::join!(check(b.repo.ping()), check(b.store.ping()), check(b.cache.ping()), check(b.sessions.ping()));
+        let checks = vec![("database", database), ("store", store), ("cache", cache), ("sessions", sessions)];
+        Readiness { ready: checks.iter().all(|(_, r)| r.is_ok()), checks }
+    }
+}

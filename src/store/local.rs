@@ -1,0 +1,81 @@
+//! `Store` on a local directory through object_store's `LocalFileSystem`, served by `/media`
+//! (or by a CDN in front of it when `media_base_url` is set).
+
+use std::path::Path as FsPath;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use super::{Blob, Store, StoreError};
+use crate::domain::{BlobKey, ImageKind};
+
+pub struct LocalStore {
+    fs: LocalFileSystem,
+    url_base: String,
+}
+
+impl LocalStore {
+    /// Uses `dir` (created if missing). URLs are `url_base` + key.
+    pub fn open(dir: &FsPath, url_base: &str) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        // Atomic writes through a temp file: a reader never sees half a photo.
+        let fs = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
+        Ok(Self { fs, url_base: url_base.trim_end_matches('/').to_owned() + "/" })
+    }
+}
+
+fn location(key: &BlobKey) -> Result<Path, StoreError> {
+    Ok(Path::parse(key.as_str())?)
+}
+
+#[rocket::async_trait]
+impl Store for LocalStore {
+    async fn put(&self, key: &BlobKey, bytes: Bytes, _content_type: &str) -> Result<(), StoreError> {
+        // The file system keeps no content type: it is derived from the key's extension,
+        // which the server chose from the sniffed type.
+        self.fs.put(&location(key)?, PutPayload::from_bytes(bytes)).await?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, StoreError> {
+        let result = match self.fs.get(&location(key)?).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let etag = result.meta.e_tag.clone().map(|tag| format!("\"{tag}\""));
+        let bytes = result.bytes().await?;
+        let content_type = ImageKind::from_key(key)
+            .map(ImageKind::content_type)
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        Ok(Some(Blob { bytes, content_type, etag }))
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {
+        match self.fs.delete(&location(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn url(&self, key: &BlobKey) -> Result<String, StoreError> {
+        Ok(format!("{}{}", self.url_base, key.as_str()))
+    }
+
+    async fn list(&self) -> Result<Vec<BlobKey>, StoreError> {
+        let metas: Vec<_> = self.fs.list(None).try_collect().await?;
+        Ok(metas.iter().filter_map(|m| BlobKey::parse(m.location.as_ref())).collect())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self.fs.head(&Path::from("stratus-ping")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
