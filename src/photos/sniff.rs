@@ -37,10 +37,10 @@ fn advice(head: &[u8]) -> &'static str {
     if brand.starts_with(b"ftyp") {
         let brand = &brand[4..];
         if brand == b"avif" || brand == b"avis" {
-            return "AVIF is not supported: export the photo as JPEG, PNG or WebP.";
+            return "AVIF is not supported, export as JPEG, PNG or WebP.";
         }
         if [b"heic", b"heix", b"mif1", b"msf1", b"hevc"].iter().any(|b| brand == *b) {
-            return "HEIC is not supported: export the photo as JPEG (on an iPhone, set Camera > Formats to Most Compatible).";
+            return "HEIC is not supported, export as JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible).";
         }
         return "This looks like a video or an ISO media file, not a photo: upload a JPEG, PNG, GIF or WebP image.";
     }

@@ -14,7 +14,8 @@ use crate::state::App;
 
 #[derive(FromForm)]
 pub struct UploadForm<'r> {
-    photo: Option<TempFile<'r>>,
+    /// A `Result`, not an `Option`: an over-limit file must surface as its error, not as absence.
+    photo: rocket::form::Result<'r, TempFile<'r>>,
     caption: Option<String>,
     csrf: Option<String>,
 }
@@ -25,8 +26,15 @@ pub struct CsrfForm {
 }
 
 /// Rocket reports an over-limit body as a form error; it is a 413 to the user.
-fn form_error(errors: Errors<'_>) -> AppError {
-    if errors.iter().any(|e| matches!(e.kind, ErrorKind::InvalidLength { .. })) {
+fn form_error(errors: &Errors<'_>) -> AppError {
+    let too_large = |kind: &ErrorKind<'_>| match kind {
+        ErrorKind::InvalidLength { .. } => true,
+        ErrorKind::Multipart(e) => {
+            matches!(e, multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. })
+        }
+        _ => false,
+    };
+    if errors.iter().any(|e| too_large(&e.kind)) {
         AppError::TooLarge("The photo is larger than the upload limit. Resize it or export it at a lower quality and try again.".into())
     } else {
         AppError::Unprocessable(format!("The upload form could not be read: {errors}"))
@@ -63,14 +71,17 @@ pub async fn upload(
     visitor: &Visitor,
     form: Result<Form<UploadForm<'_>>, Errors<'_>>,
 ) -> Result<Redirect, AppError> {
-    let form = form.map_err(form_error)?;
+    let form = form.map_err(|e| form_error(&e))?;
     visitor.verify_csrf(app, form.csrf.as_deref())?;
     let caption = Caption::parse(form.caption.as_deref().unwrap_or_default())
         .ok_or_else(|| AppError::Unprocessable(Caption::RULE.into()))?;
-    let file = form
-        .photo
-        .as_ref()
-        .ok_or_else(|| AppError::Unprocessable("Choose a photo to upload.".into()))?;
+    let file = form.photo.as_ref().map_err(|errors| {
+        if errors.iter().all(|e| matches!(e.kind, ErrorKind::Missing)) {
+            AppError::Unprocessable("Choose a photo to upload.".into())
+        } else {
+            form_error(errors)
+        }
+    })?;
     let owner = &signed_in.0.data;
     let id = app.photos.upload(owner.user_id, &owner.username, upload_data(file).await?, caption).await??;
     Ok(Redirect::to(format!("/photos/{id}")))

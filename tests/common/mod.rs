@@ -1,0 +1,198 @@
+//! Test support: an isolated app per test (own temp dir, own database), a browser-like client
+//! that carries cookies, and form helpers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use rocket::http::{ContentType, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use stratus::App;
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub client: Client,
+    pub dir: TempDir,
+}
+
+/// The profile the behavioural suite runs against: `TEST_PROFILE=single|fleet`.
+pub fn profile() -> String {
+    std::env::var("TEST_PROFILE").unwrap_or_else(|_| "single".into())
+}
+
+pub fn base_figment(dir: &Path) -> Figment {
+    stratus::figment(None)
+        .expect("figment")
+        .merge(("data_dir", dir.to_string_lossy().to_string()))
+        .merge(("seed_demo", false))
+        .merge(("log_level", "off"))
+        .select(profile())
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with(|f| f).await
+    }
+
+    pub async fn with(configure: impl FnOnce(Figment) -> Figment) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let figment = configure(base_figment(dir.path()));
+        let client = Client::tracked(stratus::app(figment)).await.expect("app ignites");
+        Self { client, dir }
+    }
+
+    pub fn app(&self) -> &App {
+        self.client.rocket().state::<App>().expect("app state")
+    }
+
+    pub fn photos_dir(&self) -> PathBuf {
+        self.dir.path().join("photos")
+    }
+
+    /// Every file under the store directory (blobs), relative paths.
+    pub fn stored_files(&self) -> Vec<String> {
+        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else {
+                    out.push(path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.photos_dir(), &self.photos_dir(), &mut out);
+        out.sort();
+        out
+    }
+
+    pub async fn photo_count(&self) -> u64 {
+        self.app().backends.repo.count_photos().await.expect("count")
+    }
+
+    pub async fn get_text(&self, uri: &str) -> (Status, String) {
+        let response = self.client.get(uri.to_owned()).dispatch().await;
+        let status = response.status();
+        (status, response.into_string().await.unwrap_or_default())
+    }
+
+    /// The CSRF token of the first form on `page`.
+    pub async fn csrf_from(&self, page: &str) -> String {
+        let (status, html) = self.get_text(page).await;
+        assert_eq!(status, Status::Ok, "GET {page}");
+        csrf_in(&html).unwrap_or_else(|| panic!("no csrf input on {page}"))
+    }
+
+    pub async fn post_form(&self, uri: &str, fields: &[(&str, &str)]) -> LocalResponse<'_> {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.client.post(uri.to_owned()).header(ContentType::Form).body(body).dispatch().await
+    }
+
+    pub async fn register(&self, username: &str) -> Status {
+        let csrf = self.csrf_from("/register").await;
+        let response = self.post_form("/register", &[("username", username), ("password", PASSWORD), ("csrf", &csrf)]).await;
+        response.status()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Status {
+        let csrf = self.csrf_from("/login").await;
+        self.post_form("/login", &[("username", username), ("password", password), ("csrf", &csrf)]).await.status()
+    }
+
+    pub async fn logout(&self) -> Status {
+        let csrf = self.csrf_from("/").await;
+        self.post_form("/logout", &[("csrf", &csrf)]).await.status()
+    }
+
+    /// A multipart upload of `bytes` as file `filename`; returns the response.
+    pub async fn upload(&self, filename: &str, bytes: &[u8], caption: &str) -> LocalResponse<'_> {
+        let csrf = self.csrf_from("/").await;
+        self.upload_with_csrf(filename, bytes, caption, &csrf).await
+    }
+
+    pub async fn upload_with_csrf(&self, filename: &str, bytes: &[u8], caption: &str, csrf: &str) -> LocalResponse<'_> {
+        let (content_type, body) = multipart(&[
+            Part::Text("csrf", csrf),
+            Part::Text("caption", caption),
+            Part::File("photo", filename, "application/octet-stream", bytes),
+        ]);
+        self.client.post("/photos").header(content_type).body(body).dispatch().await
+    }
+}
+
+pub fn csrf_in(html: &str) -> Option<String> {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub enum Part<'a> {
+    Text(&'a str, &'a str),
+    File(&'a str, &'a str, &'a str, &'a [u8]),
+}
+
+pub fn multipart(parts: &[Part<'_>]) -> (ContentType, Vec<u8>) {
+    let boundary = "----stratus-test-boundary-7d9f";
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match part {
+            Part::Text(name, value) => {
+                body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+            }
+            Part::File(name, filename, content_type, bytes) => {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(bytes);
+                body.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let content_type = ContentType::new("multipart", "form-data").with_params(("boundary", boundary));
+    (content_type, body)
+}
+
+pub fn fixture(kind: &str, name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images").join(kind).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn fixture_names(kind: &str) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images").join(kind);
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .expect("fixtures dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The photo id in a `/photos/<id>` redirect.
+pub fn photo_id_from(response: &LocalResponse<'_>) -> String {
+    let location = response.headers().get_one("Location").expect("redirect location");
+    location.strip_prefix("/photos/").expect("photo redirect").to_owned()
+}

@@ -1,0 +1,224 @@
+//! Uploads through HTTP: every valid fixture accepted with the right displayed size, every
+//! hostile one refused with the right status and nothing left behind.
+
+mod common;
+
+use common::{TestApp, fixture, fixture_names, photo_id_from};
+use image::GenericImageView;
+use img_parts::ImageEXIF;
+use rocket::http::{ContentType, Status};
+
+fn expected_size(name: &str) -> (u32, u32) {
+    match name {
+        "UPPER.JPEG" | "no-extension" => (400, 300),
+        "alpha.png" | "cmyk.jpg" => (800, 600),
+        "animated.gif" => (200, 150),
+        "grayscale.jpg" | "palette.gif" => (640, 480),
+        "lossless.webp" => (300, 200),
+        "lossy.webp" => (900, 600),
+        "one-pixel.png" => (1, 1),
+        "panorama.jpg" => (4000, 300),
+        "photo-exif-gps.jpg" => (1600, 1200),
+        "progressive.jpg" => (1024, 768),
+        // Stored 1600x1200 with EXIF orientation 6: displayed portrait.
+        "rotated-orientation6.jpg" => (1200, 1600),
+        "sixteen-bit.png" => (320, 240),
+        other => panic!("no expectation for valid fixture {other}"),
+    }
+}
+
+fn expected_refusal(name: &str) -> Status {
+    match name {
+        "bitmap.bmp" | "elf-named.gif" | "html-named.jpg" | "pdf-named.jpg" | "svg-named.png"
+        | "svg-with-script.svg" | "tiff.tiff" | "zip-named.png" => Status::UnsupportedMediaType,
+        "empty.png" | "gif-huge-screen.gif" | "pixel-flood-65500.jpg" | "png-bomb-40000.png"
+        | "png-zero-height.png" | "truncated.jpg" => Status::UnprocessableEntity,
+        other => panic!("no expectation for invalid fixture {other}"),
+    }
+}
+
+#[rocket::async_test]
+async fn every_valid_fixture_is_accepted_with_its_displayed_size() {
+    let t = TestApp::new().await;
+    assert_eq!(t.register("alice").await, Status::SeeOther);
+    for name in fixture_names("valid") {
+        let response = t.upload(&name, &fixture("valid", &name), &format!("fixture {name}")).await;
+        assert_eq!(response.status(), Status::SeeOther, "{name} should be accepted");
+        let id = photo_id_from(&response);
+        let api: serde_json::Value =
+            serde_json::from_str(&t.get_text("/api/photos?limit=1").await.1).expect("api json");
+        let photo = &api["photos"][0];
+        assert_eq!(photo["id"], id.as_str(), "{name}: newest first");
+        let (w, h) = expected_size(&name);
+        assert_eq!((photo["width"].as_u64(), photo["height"].as_u64()), (Some(w.into()), Some(h.into())), "{name}");
+
+        let original = t.client.get(photo["url"].as_str().expect("url").to_owned()).dispatch().await;
+        assert_eq!(original.status(), Status::Ok);
+        let content_type = original.content_type().expect("content type").to_string();
+        assert_eq!(content_type, photo["content_type"].as_str().expect("ct"), "{name}");
+        let original_bytes = original.into_bytes().await.expect("bytes");
+        assert_eq!(original_bytes.len() as u64, photo["bytes"].as_u64().expect("bytes"), "{name}");
+
+        let thumb = t.client.get(photo["thumbnail_url"].as_str().expect("thumb").to_owned()).dispatch().await;
+        assert_eq!(thumb.content_type(), Some(ContentType::JPEG), "{name}");
+        let thumb = image::load_from_memory(&thumb.into_bytes().await.expect("thumb bytes")).expect("thumb decodes");
+        let (tw, th) = thumb.dimensions();
+        assert!(tw.max(th) <= 640, "{name}: thumbnail {tw}x{th} exceeds 640");
+        assert_eq!(tw >= th, w >= h, "{name}: thumbnail keeps the displayed orientation");
+    }
+    assert_eq!(t.photo_count().await, fixture_names("valid").len() as u64);
+}
+
+#[rocket::async_test]
+async fn stored_originals_lose_gps_but_keep_orientation() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    for (name, orientation_kept) in [("photo-exif-gps.jpg", false), ("rotated-orientation6.jpg", true)] {
+        let source = fixture("valid", name);
+        let source_exif = img_parts::jpeg::Jpeg::from_bytes(source.clone().into()).expect("jpeg").exif();
+        assert!(source_exif.is_some_and(|e| e.windows(2).any(|w| w == [0x88, 0x25])), "{name} has a GPS IFD pointer");
+        let id = photo_id_from(&t.upload(name, &source, "").await);
+        let stored = std::fs::read(t.photos_dir().join(format!("photos/{id}.jpg"))).expect("stored original");
+        let exif = img_parts::jpeg::Jpeg::from_bytes(stored.clone().into()).expect("jpeg").exif();
+        match exif {
+            None => assert!(!orientation_kept, "{name}: orientation must survive"),
+            Some(exif) => {
+                assert!(orientation_kept, "{name}: upright photo needs no EXIF");
+                assert_eq!(exif.len(), 26, "{name}: only the orientation tag remains");
+                assert_eq!(
+                    image::metadata::Orientation::from_exif_chunk(&exif),
+                    Some(image::metadata::Orientation::Rotate90)
+                );
+            }
+        }
+        assert!(!stored.windows(4).any(|w| w == b"GPS\0"), "{name}: no GPS text");
+        image::load_from_memory(&stored).expect("stripped original still decodes");
+    }
+}
+
+#[rocket::async_test]
+async fn every_invalid_fixture_is_refused_and_leaves_nothing() {
+    let t = TestApp::new().await;
+    t.register("mallory").await;
+    for name in fixture_names("invalid") {
+        let response = t.upload(&name, &fixture("invalid", &name), "nope").await;
+        let status = response.status();
+        let body = response.into_string().await.unwrap_or_default();
+        assert_eq!(status, expected_refusal(&name), "{name}: {body}");
+        assert!(body.contains("<p>") && body.len() > 200, "{name}: an HTML page explains the refusal");
+    }
+    assert_eq!(t.photo_count().await, 0);
+    assert_eq!(t.stored_files(), Vec::<String>::new());
+}
+
+#[rocket::async_test]
+async fn refusals_explain_how_to_fix() {
+    let t = TestApp::new().await;
+    t.register("bob").await;
+    let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
+    let response = t.upload("IMG_0001.HEIC", &heic, "").await;
+    assert_eq!(response.status(), Status::UnsupportedMediaType);
+    assert!(response.into_string().await.unwrap_or_default().contains("HEIC is not supported, export as JPEG"));
+    let response = t.upload("bomb.png", &fixture("invalid", "png-bomb-40000.png"), "").await;
+    assert!(response.into_string().await.unwrap_or_default().contains("40000×40000"));
+}
+
+#[rocket::async_test]
+async fn upload_needs_login_and_csrf() {
+    let t = TestApp::new().await;
+    let jpeg = fixture("valid", "progressive.jpg");
+    let (content_type, body) = common::multipart(&[common::Part::File("photo", "a.jpg", "image/jpeg", &jpeg)]);
+    let response = t.client.post("/photos").header(content_type).body(body).dispatch().await;
+    assert_eq!(response.status(), Status::Unauthorized);
+
+    t.register("carol").await;
+    let response = t.upload_with_csrf("a.jpg", &jpeg, "", "forged-token").await;
+    assert_eq!(response.status(), Status::Forbidden);
+    assert_eq!(t.photo_count().await, 0);
+    assert!(t.stored_files().is_empty());
+}
+
+#[rocket::async_test]
+async fn oversize_body_is_413_and_leaves_nothing() {
+    let t = TestApp::new().await;
+    t.register("dave").await;
+    // Just over the default 20 MiB photo limit: a JPEG header then padding.
+    let mut big = fixture("valid", "progressive.jpg");
+    big.resize(20 * 1024 * 1024 + 1, 0);
+    let response = t.upload("big.jpg", &big, "").await;
+    let status = response.status();
+    assert_eq!(status, Status::PayloadTooLarge, "{}", response.into_string().await.unwrap_or_default());
+    // And past the whole form's limit.
+    big.resize(26 * 1024 * 1024, 0);
+    let response = t.upload("bigger.jpg", &big, "").await;
+    assert_eq!(response.status(), Status::PayloadTooLarge);
+    assert_eq!(t.photo_count().await, 0);
+    assert!(t.stored_files().is_empty());
+}
+
+#[rocket::async_test]
+async fn long_caption_is_422() {
+    let t = TestApp::new().await;
+    t.register("erin").await;
+    let response = t.upload("a.jpg", &fixture("valid", "progressive.jpg"), &"x".repeat(201)).await;
+    assert_eq!(response.status(), Status::UnprocessableEntity);
+    assert_eq!(t.photo_count().await, 0);
+    assert!(t.stored_files().is_empty());
+}
+
+#[rocket::async_test]
+async fn owner_deletes_others_cannot() {
+    let t = TestApp::new().await;
+    t.register("owner").await;
+    let id = photo_id_from(&t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "mine").await);
+    assert_eq!(t.stored_files().len(), 2);
+    t.logout().await;
+    t.register("intruder").await;
+    let csrf = t.csrf_from("/").await;
+    let response = t.post_form(&format!("/photos/{id}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), Status::Forbidden);
+    assert_eq!(t.photo_count().await, 1);
+
+    t.logout().await;
+    assert_eq!(t.login("owner", common::PASSWORD).await, Status::SeeOther);
+    // Warm the cache so the delete must invalidate it.
+    assert!(t.get_text("/").await.1.contains(&id));
+    let csrf = t.csrf_from(&format!("/photos/{id}")).await;
+    let response = t.post_form(&format!("/photos/{id}/delete"), &[("csrf", "wrong")]).await;
+    assert_eq!(response.status(), Status::Forbidden, "csrf checked on delete");
+    let response = t.post_form(&format!("/photos/{id}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(response.headers().get_one("Location"), Some("/"));
+    assert_eq!(t.photo_count().await, 0);
+    assert!(t.stored_files().is_empty(), "blobs removed: {:?}", t.stored_files());
+    assert!(!t.get_text("/").await.1.contains(&id), "front page no longer shows it");
+    assert_eq!(t.get_text(&format!("/photos/{id}")).await.0, Status::NotFound);
+    let response = t.post_form(&format!("/photos/{id}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), Status::NotFound);
+}
+
+#[rocket::async_test]
+async fn thirty_two_concurrent_uploads_all_land() {
+    let t = TestApp::new().await;
+    t.register("busy").await;
+    let csrf = t.csrf_from("/").await;
+    let jpeg = fixture("valid", "progressive.jpg");
+    let uploads = (0..32).map(|i| {
+        let (csrf, jpeg) = (csrf.clone(), jpeg.clone());
+        let t = &t;
+        async move { t.upload_with_csrf("same-name.jpg", &jpeg, &format!("upload {i}"), &csrf).await.status() }
+    });
+    let statuses = futures::future::join_all(uploads).await;
+    assert!(statuses.iter().all(|s| *s == Status::SeeOther), "{statuses:?}");
+    assert_eq!(t.photo_count().await, 32);
+    assert_eq!(t.stored_files().len(), 64, "an original and a thumbnail each");
+    let api: serde_json::Value = serde_json::from_str(&t.get_text("/api/photos?limit=100").await.1).expect("json");
+    let photos = api["photos"].as_array().expect("photos");
+    assert_eq!(photos.len(), 32);
+    for photo in photos {
+        for url in [&photo["url"], &photo["thumbnail_url"]] {
+            let response = t.client.get(url.as_str().expect("url").to_owned()).dispatch().await;
+            assert_eq!(response.status(), Status::Ok);
+        }
+    }
+}
