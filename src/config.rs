@@ -17,7 +17,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(key: &str, problem: impl Into<String>) -> Self {
-        Self { key: key.to_owned(), problem: problem.into() }
+        Self {
+            key: key.to_owned(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -136,11 +139,21 @@ impl Settings {
         let cache = match raw.cache_url.as_str() {
             "memory" => CacheUrl::Memory,
             "none" => CacheUrl::None,
-            other => return Err(ConfigError::new("cache_url", format!("unknown value {other:?} (expected \"memory\" or \"none\")"))),
+            other => {
+                return Err(ConfigError::new(
+                    "cache_url",
+                    format!("unknown value {other:?} (expected \"memory\" or \"none\")"),
+                ));
+            }
         };
         let sessions = match raw.session_url.as_str() {
             "memory" => SessionUrl::Memory,
-            other => return Err(ConfigError::new("session_url", format!("unknown value {other:?} (expected \"memory\")"))),
+            other => {
+                return Err(ConfigError::new(
+                    "session_url",
+                    format!("unknown value {other:?} (expected \"memory\")"),
+                ));
+            }
         };
         if !(1..=100).contains(&raw.front_page_size) {
             return Err(ConfigError::new("front_page_size", "must be between 1 and 100"));
@@ -148,7 +161,10 @@ impl Settings {
         if let Some(base) = &raw.media_base_url
             && !(base.starts_with("https://") || base.starts_with("http://") || base.starts_with('/'))
         {
-            return Err(ConfigError::new("media_base_url", "must start with https://, http:// or /"));
+            return Err(ConfigError::new(
+                "media_base_url",
+                "must start with https://, http:// or /",
+            ));
         }
         if raw.max_image_side == 0 || raw.max_image_pixels == 0 {
             return Err(ConfigError::new("max_image_pixels", "limits must be positive"));
@@ -169,7 +185,11 @@ impl Settings {
             max_image_side: raw.max_image_side,
             max_image_pixels: raw.max_image_pixels,
             decode_memory_bytes: raw.decode_memory_mb.max(16) * 1024 * 1024,
-            upload_concurrency: if raw.upload_concurrency == 0 { cores } else { raw.upload_concurrency },
+            upload_concurrency: if raw.upload_concurrency == 0 {
+                cores
+            } else {
+                raw.upload_concurrency
+            },
             cache_ttl: Duration::from_secs(raw.cache_ttl_secs.max(1)),
             session_idle: Duration::from_secs(raw.session_idle_secs.max(1)),
             session_absolute: Duration::from_secs(raw.session_absolute_secs.max(1)),
@@ -190,7 +210,10 @@ fn parse_database(url: Option<&str>, data_dir: &std::path::Path) -> Result<Datab
             "database_url",
             format!("unknown scheme {scheme:?} (expected sqlite://PATH)"),
         )),
-        None => Err(ConfigError::new("database_url", "expected a URL such as sqlite://data/stratus.db")),
+        None => Err(ConfigError::new(
+            "database_url",
+            "expected a URL such as sqlite://data/stratus.db",
+        )),
     }
 }
 
@@ -204,7 +227,10 @@ fn parse_storage(url: Option<&str>, data_dir: &std::path::Path) -> Result<Storag
             "storage_url",
             format!("unknown scheme {scheme:?} (expected file://DIR)"),
         )),
-        None => Err(ConfigError::new("storage_url", "expected a URL such as file://data/photos")),
+        None => Err(ConfigError::new(
+            "storage_url",
+            "expected a URL such as file://data/photos",
+        )),
     }
 }
 

@@ -46,7 +46,11 @@ pub enum AppError {
 
 impl From<ServiceError> for AppError {
     fn from(e: ServiceError) -> Self {
-        if e.is_backend_outage() { AppError::Unavailable(e) } else { AppError::Internal(e) }
+        if e.is_backend_outage() {
+            AppError::Unavailable(e)
+        } else {
+            AppError::Internal(e)
+        }
     }
 }
 
@@ -79,8 +83,12 @@ impl AppError {
             AppError::Unavailable(_) => {
                 "Part of the site is temporarily unavailable. Nothing was changed; please try again in a moment.".into()
             }
-            AppError::Internal(_) | AppError::Render(_) => "Something went wrong on our side. Nothing was changed; please try again.".into(),
-            AppError::Caught(status) if status.code >= 500 => "Something went wrong on our side; please try again.".into(),
+            AppError::Internal(_) | AppError::Render(_) => {
+                "Something went wrong on our side. Nothing was changed; please try again.".into()
+            }
+            AppError::Caught(status) if status.code >= 500 => {
+                "Something went wrong on our side; please try again.".into()
+            }
             AppError::Caught(status) => format!("The request could not be processed ({}).", status.reason_lossy()),
             other => other.to_string(),
         }
@@ -117,16 +125,29 @@ impl<'r> Responder<'r, 'static> for AppError {
         }
         if request.uri().path().starts_with("/api/") {
             let body = serde_json::json!({ "error": message, "status": status.code }).to_string();
-            return response.header(ContentType::JSON).sized_body(body.len(), Cursor::new(body)).ok();
+            return response
+                .header(ContentType::JSON)
+                .sized_body(body.len(), Cursor::new(body))
+                .ok();
         }
         let html = match request.rocket().state::<App>() {
-            Some(app) => app.views.error_page(&ErrorPage { status: status.code, reason: status.reason_lossy(), message: &message }),
+            Some(app) => app.views.error_page(&ErrorPage {
+                status: status.code,
+                reason: status.reason_lossy(),
+                message: &message,
+            }),
             None => None,
         };
         let (content_type, body) = match html {
             Some(html) => (ContentType::HTML, html),
-            None => (ContentType::Plain, format!("{} {}\n{}\n", status.code, status.reason_lossy(), message)),
+            None => (
+                ContentType::Plain,
+                format!("{} {}\n{}\n", status.code, status.reason_lossy(), message),
+            ),
         };
-        response.header(content_type).sized_body(body.len(), Cursor::new(body)).ok()
+        response
+            .header(content_type)
+            .sized_body(body.len(), Cursor::new(body))
+            .ok()
     }
 }

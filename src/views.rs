@@ -42,7 +42,9 @@ impl Views {
                 env.add_template_owned(name.to_string(), source)?;
             }
         }
-        env.add_function("asset", move |name: &str| Value::from_safe_string(assets.url(name).unwrap_or_default()));
+        env.add_function("asset", move |name: &str| {
+            Value::from_safe_string(assets.url(name).unwrap_or_default())
+        });
         Ok(Self { env })
     }
 
@@ -52,7 +54,10 @@ impl Views {
 
     pub fn front_page(&self, frame: &Frame<'_>, feed: &FeedPage) -> Result<String, minijinja::Error> {
         let older = feed.older.map(|id| id.to_string());
-        self.render("index.html", context! { frame, photos => feed.photos.as_slice(), older })
+        self.render(
+            "index.html",
+            context! { frame, photos => feed.photos.as_slice(), older },
+        )
     }
 
     pub fn photo_page(&self, frame: &Frame<'_>, photo: &PhotoView, is_owner: bool) -> Result<String, minijinja::Error> {

@@ -32,14 +32,18 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Self {
-        Self { permits: Semaphore::new(concurrency.max(1)), decoy: OnceCell::new() }
+        Self {
+            permits: Semaphore::new(concurrency.max(1)),
+            decoy: OnceCell::new(),
+        }
     }
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) with a fresh random salt.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let secret = password.expose().to_owned();
         self.blocking(move || {
-            let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| HashError::Argon2(e.to_string()))?;
+            let salt =
+                SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| HashError::Argon2(e.to_string()))?;
             argon2()
                 .hash_password(secret.as_bytes(), &salt)
                 .map(|h| h.to_string())

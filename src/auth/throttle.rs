@@ -18,7 +18,10 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(max_failures_per_minute: u32) -> Self {
-        Self { max_failures: max_failures_per_minute as usize, failures: Mutex::new(HashMap::new()) }
+        Self {
+            max_failures: max_failures_per_minute as usize,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// True while `ip` has `max_failures` or more failures within the last minute.
@@ -31,7 +34,9 @@ impl LoginThrottle {
     }
 
     fn is_blocked_at(&self, ip: IpAddr, now: Instant) -> bool {
-        let Ok(mut map) = self.failures.lock() else { return false };
+        let Ok(mut map) = self.failures.lock() else {
+            return false;
+        };
         match map.get_mut(&ip) {
             Some(times) => {
                 prune(times, now);

@@ -40,9 +40,7 @@ impl MemoryCache {
     /// A cache holding at most `max_bytes` of values.
     pub fn new(max_bytes: u64) -> Self {
         let entries = Moka::builder()
-            .weigher(|key: &String, entry: &Entry| {
-                u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
-            })
+            .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX))
             .max_capacity(max_bytes)
             .expire_after(EntryTtl)
             .build();

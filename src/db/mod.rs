@@ -49,11 +49,7 @@ pub trait Repo: Send + Sync + 'static {
 
     /// Up to `limit` photos, newest first, strictly older than `before` when given
     /// (keyset pagination: cost independent of how many rows precede the page).
-    async fn latest_photos(
-        &self,
-        limit: u32,
-        before: Option<PhotoId>,
-    ) -> Result<Vec<Photo>, DbError>;
+    async fn latest_photos(&self, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError>;
 
     /// Deletes the row. `Ok(true)` when a row was deleted, `Ok(false)` when it was already gone
     /// (idempotent).

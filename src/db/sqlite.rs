@@ -9,9 +9,7 @@ use rust_embed::RustEmbed;
 use tokio::sync::Semaphore;
 
 use super::{DbError, Repo};
-use crate::domain::{
-    BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username,
-};
+use crate::domain::{BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username};
 
 #[derive(RustEmbed)]
 #[folder = "sql/sqlite"]
@@ -20,12 +18,9 @@ struct Migrations;
 const PHOTO_COLUMNS: &str = "p.id, p.owner_id, u.username, p.caption, p.content_type, p.width, \
      p.height, p.bytes, p.blob_key, p.thumb_key, p.created_at";
 
-const INSERT_USER: &str =
-    "INSERT INTO users (id, username, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)";
-const USER_BY_NAME: &str =
-    "SELECT id, username, password_hash, created_at FROM users WHERE username = ?1";
-const USER_BY_ID: &str =
-    "SELECT id, username, password_hash, created_at FROM users WHERE id = ?1";
+const INSERT_USER: &str = "INSERT INTO users (id, username, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)";
+const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at FROM users WHERE username = ?1";
+const USER_BY_ID: &str = "SELECT id, username, password_hash, created_at FROM users WHERE id = ?1";
 const INSERT_PHOTO: &str = "INSERT INTO photos (id, owner_id, caption, content_type, width, \
      height, bytes, blob_key, thumb_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?1";
@@ -44,11 +39,7 @@ fn latest_sql(keyset: bool) -> String {
 }
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("{what}: {value:?}").into(),
-    )
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("{what}: {value:?}").into())
 }
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
@@ -71,8 +62,7 @@ fn photo_from_row(row: &Row<'_>) -> rusqlite::Result<Photo> {
         owner_id: UserId::parse(&owner_id).ok_or_else(|| corrupt("owner id", &owner_id))?,
         owner: Username::parse(&owner).ok_or_else(|| corrupt("owner", &owner))?,
         caption: Caption::parse(&caption).ok_or_else(|| corrupt("caption", &caption))?,
-        kind: ImageKind::from_content_type(&content_type)
-            .ok_or_else(|| corrupt("content type", &content_type))?,
+        kind: ImageKind::from_content_type(&content_type).ok_or_else(|| corrupt("content type", &content_type))?,
         width: row.get(5)?,
         height: row.get(6)?,
         bytes: row.get::<_, i64>(7)?.max(0) as u64,
@@ -161,7 +151,11 @@ fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     names.sort();
     for name in names {
         let done: Option<i64> = conn
-            .query_row("SELECT 1 FROM schema_migrations WHERE name = ?1", [name.as_ref()], |r| r.get(0))
+            .query_row(
+                "SELECT 1 FROM schema_migrations WHERE name = ?1",
+                [name.as_ref()],
+                |r| r.get(0),
+            )
             .optional()?;
         if done.is_some() {
             continue;
@@ -178,7 +172,10 @@ fn migrate(conn: &mut Connection) -> Result<(), DbError> {
             tx.commit()?;
             Ok(())
         };
-        apply(conn).map_err(|e| DbError::Migration { name: name.to_string(), source: Box::new(e) })?;
+        apply(conn).map_err(|e| DbError::Migration {
+            name: name.to_string(),
+            source: Box::new(e),
+        })?;
     }
     Ok(())
 }
@@ -192,7 +189,8 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
 #[rocket::async_trait]
 impl Repo for SqliteRepo {
     async fn ping(&self) -> Result<(), DbError> {
-        self.with_conn(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
+        self.with_conn(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await?;
         Ok(())
     }
 
@@ -217,14 +215,18 @@ impl Repo for SqliteRepo {
     async fn user_by_name(&self, name: &Username) -> Result<Option<User>, DbError> {
         let name = name.clone();
         self.with_conn(move |c| {
-            Ok(c.prepare_cached(USER_BY_NAME)?.query_row([name.as_str()], user_from_row).optional()?)
+            Ok(c.prepare_cached(USER_BY_NAME)?
+                .query_row([name.as_str()], user_from_row)
+                .optional()?)
         })
         .await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, DbError> {
         self.with_conn(move |c| {
-            Ok(c.prepare_cached(USER_BY_ID)?.query_row([id.to_string()], user_from_row).optional()?)
+            Ok(c.prepare_cached(USER_BY_ID)?
+                .query_row([id.to_string()], user_from_row)
+                .optional()?)
         })
         .await
     }

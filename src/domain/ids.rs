@@ -139,7 +139,16 @@ mod tests {
     #[test]
     fn blob_key_refuses_traversal() {
         assert!(BlobKey::parse("photos/01ABC.jpg").is_some());
-        for bad in ["", "../etc/passwd", "photos/../x", "/abs", "a//b", "a/.hidden", "a b", "a\\b"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "photos/../x",
+            "/abs",
+            "a//b",
+            "a/.hidden",
+            "a b",
+            "a\\b",
+        ] {
             assert!(BlobKey::parse(bad).is_none(), "{bad:?} should be refused");
         }
     }

@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 pub struct Username(String);
 
 impl Username {
-    pub const RULE: &'static str =
-        "A username is 1 to 32 characters: letters, digits, '_', '.' or '-'.";
+    pub const RULE: &'static str = "A username is 1 to 32 characters: letters, digits, '_', '.' or '-'.";
 
     pub fn parse(raw: &str) -> Option<Self> {
         let ok = (1..=32).contains(&raw.len())
@@ -51,9 +50,7 @@ impl Password {
     pub const RULE: &'static str = "A password is at least 8 characters (and at most 1024).";
 
     pub fn parse(raw: &str) -> Option<Self> {
-        (8..=1024)
-            .contains(&raw.chars().count())
-            .then(|| Self(raw.to_owned()))
+        (8..=1024).contains(&raw.chars().count()).then(|| Self(raw.to_owned()))
     }
 
     pub fn expose(&self) -> &str {

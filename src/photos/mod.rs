@@ -91,7 +91,10 @@ impl Pipeline {
     /// refused; `Err` is the server failing.
     pub async fn process_upload(&self, data: UploadData<'_>) -> Result<Result<Processed, Rejection>, PipelineError> {
         match data {
-            UploadData::File(path) => self.process(async { Ok(Bytes::from(tokio::fs::read(path).await?)) }).await,
+            UploadData::File(path) => {
+                self.process(async { Ok(Bytes::from(tokio::fs::read(path).await?)) })
+                    .await
+            }
             UploadData::Bytes(bytes) => self.process_bytes(bytes).await,
         }
     }
@@ -115,7 +118,11 @@ impl Pipeline {
         let kib = u32::try_from(inspected.decoded_bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
             .clamp(1, self.memory_budget_kib);
-        let _memory = self.memory_kib.acquire_many(kib).await.map_err(|_| PipelineError::Closed)?;
+        let _memory = self
+            .memory_kib
+            .acquire_many(kib)
+            .await
+            .map_err(|_| PipelineError::Closed)?;
         let limits = self.limits;
         Ok(tokio::task::spawn_blocking(move || decode_and_derive(data, inspected, limits)).await?)
     }
@@ -159,7 +166,8 @@ fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
         Sniffed::Refused(advice) => return Err(Rejection::Unsupported(advice)),
         Sniffed::Empty => {
             return Err(Rejection::Unusable(
-                "The file is empty (0 bytes). Choose the photo again; if it came from a download, download it again.".into(),
+                "The file is empty (0 bytes). Choose the photo again; if it came from a download, download it again."
+                    .into(),
             ));
         }
     };
@@ -168,7 +176,10 @@ fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
         .map_err(|e| unusable(kind, e))?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
-        return Err(unusable(kind, format_args!("it claims a size of {width}×{height} pixels")));
+        return Err(unusable(
+            kind,
+            format_args!("it claims a size of {width}×{height} pixels"),
+        ));
     }
     if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(Rejection::Unusable(format!(
@@ -180,7 +191,10 @@ fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
     if kind == ImageKind::Jpeg && !has_end_of_image(data) {
         return Err(unusable(kind, "it ends before the end-of-image marker"));
     }
-    Ok(Inspected { kind, decoded_bytes: decoder.total_bytes() })
+    Ok(Inspected {
+        kind,
+        decoded_bytes: decoder.total_bytes(),
+    })
 }
 
 /// A JPEG cut short loses its end-of-image marker; decoders forgive that silently and grey out
@@ -195,7 +209,9 @@ fn decode_and_derive(data: Bytes, inspected: Inspected, limits: PixelLimits) -> 
     let mut decoder = ImageReader::with_format(Cursor::new(data.as_ref()), format_of(kind))
         .into_decoder()
         .map_err(|e| unusable(kind, e))?;
-    decoder.set_limits(image_limits(limits)).map_err(|e| unusable(kind, e))?;
+    decoder
+        .set_limits(image_limits(limits))
+        .map_err(|e| unusable(kind, e))?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let image = DynamicImage::from_decoder(decoder).map_err(|e| unusable(kind, e))?;
     let (mut width, mut height) = (image.width(), image.height());
@@ -208,7 +224,13 @@ fn decode_and_derive(data: Bytes, inspected: Inspected, limits: PixelLimits) -> 
     let thumbnail = make_thumbnail(&image, orientation).map_err(|e| unusable(kind, e))?;
     drop(image);
     let original = strip::strip_metadata(kind, data, orientation).map_err(|e| unusable(kind, e))?;
-    Ok(Processed { kind, original, thumbnail, width, height })
+    Ok(Processed {
+        kind,
+        original,
+        thumbnail,
+        width,
+        height,
+    })
 }
 
 fn make_thumbnail(image: &DynamicImage, orientation: Orientation) -> image::ImageResult<Bytes> {

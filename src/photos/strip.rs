@@ -32,19 +32,26 @@ pub fn strip_metadata(kind: ImageKind, original: Bytes, orientation: Orientation
                 !(m == markers::COM || (app && !kept_app))
             });
             jpeg.set_exif(exif);
-            jpeg.encoder().write_to(&mut out).map_err(|e| StripError(e.to_string()))?;
+            jpeg.encoder()
+                .write_to(&mut out)
+                .map_err(|e| StripError(e.to_string()))?;
         }
         ImageKind::Png => {
             let mut png = Png::from_bytes(original).map_err(err)?;
-            png.chunks_mut().retain(|c| !matches!(&c.kind(), b"tEXt" | b"zTXt" | b"iTXt" | b"tIME" | b"eXIf"));
+            png.chunks_mut()
+                .retain(|c| !matches!(&c.kind(), b"tEXt" | b"zTXt" | b"iTXt" | b"tIME" | b"eXIf"));
             png.set_exif(exif);
-            png.encoder().write_to(&mut out).map_err(|e| StripError(e.to_string()))?;
+            png.encoder()
+                .write_to(&mut out)
+                .map_err(|e| StripError(e.to_string()))?;
         }
         ImageKind::Webp => {
             let mut webp = WebP::from_bytes(original).map_err(err)?;
             webp.remove_chunks_by_id(*b"XMP ");
             webp.set_exif(exif);
-            webp.encoder().write_to(&mut out).map_err(|e| StripError(e.to_string()))?;
+            webp.encoder()
+                .write_to(&mut out)
+                .map_err(|e| StripError(e.to_string()))?;
         }
         ImageKind::Gif => out = strip_gif(&original)?,
     }
@@ -90,7 +97,11 @@ fn strip_gif(data: &[u8]) -> Result<Vec<u8>, StripError> {
     let header_len = 13;
     let header = data.get(..header_len).ok_or_else(bad)?;
     let packed = header[10];
-    let global_table = if packed & 0x80 != 0 { 3 * (1usize << ((packed & 7) + 1)) } else { 0 };
+    let global_table = if packed & 0x80 != 0 {
+        3 * (1usize << ((packed & 7) + 1))
+    } else {
+        0
+    };
     let mut pos = header_len + global_table;
     out.extend_from_slice(data.get(..pos).ok_or_else(bad)?);
     // Length of the data sub-blocks starting at `at`, terminator included.
@@ -116,7 +127,9 @@ fn strip_gif(data: &[u8]) -> Result<Vec<u8>, StripError> {
                 let block = data.get(pos..pos + len).ok_or_else(bad)?;
                 let keep = match label {
                     0xFE => false,
-                    0xFF => block.get(3..14).is_some_and(|id| id == b"NETSCAPE2.0" || id == b"ANIMEXTS1.0"),
+                    0xFF => block
+                        .get(3..14)
+                        .is_some_and(|id| id == b"NETSCAPE2.0" || id == b"ANIMEXTS1.0"),
                     _ => true,
                 };
                 if keep {
@@ -127,7 +140,11 @@ fn strip_gif(data: &[u8]) -> Result<Vec<u8>, StripError> {
             0x2C => {
                 let descriptor = data.get(pos..pos + 10).ok_or_else(bad)?;
                 let flags = descriptor[9];
-                let local_table = if flags & 0x80 != 0 { 3 * (1usize << ((flags & 7) + 1)) } else { 0 };
+                let local_table = if flags & 0x80 != 0 {
+                    3 * (1usize << ((flags & 7) + 1))
+                } else {
+                    0
+                };
                 let data_start = pos + 10 + local_table + 1; // + LZW minimum code size
                 let len = data_start - pos + sub_blocks(data_start)?;
                 out.extend_from_slice(data.get(pos..pos + len).ok_or_else(bad)?);

@@ -13,7 +13,9 @@ fn default_catcher(status: Status, _request: &Request<'_>) -> AppError {
         401 => AppError::Unauthorized,
         403 => AppError::Forbidden("You are not allowed to do that.".into()),
         404 => AppError::NotFound,
-        413 => AppError::TooLarge("The request is larger than the upload limit. Resize the photo and try again.".into()),
+        413 => {
+            AppError::TooLarge("The request is larger than the upload limit. Resize the photo and try again.".into())
+        }
         415 => AppError::UnsupportedMedia("This kind of request body is not accepted here.".into()),
         _ => AppError::Caught(status),
     }

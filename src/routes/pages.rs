@@ -21,7 +21,11 @@ pub(super) fn frame<'a>(
     let needs_token = has_form || visitor.session.is_some();
     Frame {
         user: visitor.username(),
-        csrf: if needs_token { visitor.csrf_token(app, cookies) } else { String::new() },
+        csrf: if needs_token {
+            visitor.csrf_token(app, cookies)
+        } else {
+            String::new()
+        },
         served_by: &app.served_by,
         fingerprint: visitor.session.as_ref().map(|s| s.fingerprint.as_str()),
         source: source.map(FeedSource::description),
@@ -41,18 +45,45 @@ pub async fn index(
 }
 
 #[rocket::get("/photos/<id>")]
-pub async fn photo(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>, id: PhotoId) -> Result<Page, AppError> {
-    let (photo, view) = app.photos.get(id).await?.ok_or(AppError::NotFound)?;
-    let is_owner = visitor.session.as_ref().is_some_and(|s| s.data.user_id == photo.owner_id);
-    Ok(Page::ok(app.views.photo_page(&frame(app, visitor, cookies, is_owner, None), &view, is_owner)?))
+pub async fn photo(
+    app: &State<App>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+    id: Result<PhotoId, &str>,
+) -> Result<Page, AppError> {
+    // A malformed id names no photo: 404, like an unknown one.
+    let (photo, view) = app
+        .photos
+        .get(id.map_err(|_| AppError::NotFound)?)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let is_owner = visitor
+        .session
+        .as_ref()
+        .is_some_and(|s| s.data.user_id == photo.owner_id);
+    Ok(Page::ok(app.views.photo_page(
+        &frame(app, visitor, cookies, is_owner, None),
+        &view,
+        is_owner,
+    )?))
 }
 
 #[rocket::get("/login")]
 pub fn login_form(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>) -> Result<Page, AppError> {
-    Ok(Page::ok(app.views.account_form(&frame(app, visitor, cookies, true, None), "login.html", "", None)?))
+    Ok(Page::ok(app.views.account_form(
+        &frame(app, visitor, cookies, true, None),
+        "login.html",
+        "",
+        None,
+    )?))
 }
 
 #[rocket::get("/register")]
 pub fn register_form(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>) -> Result<Page, AppError> {
-    Ok(Page::ok(app.views.account_form(&frame(app, visitor, cookies, true, None), "register.html", "", None)?))
+    Ok(Page::ok(app.views.account_form(
+        &frame(app, visitor, cookies, true, None),
+        "register.html",
+        "",
+        None,
+    )?))
 }

@@ -30,12 +30,18 @@ fn form_error(errors: &Errors<'_>) -> AppError {
     let too_large = |kind: &ErrorKind<'_>| match kind {
         ErrorKind::InvalidLength { .. } => true,
         ErrorKind::Multipart(e) => {
-            matches!(e, multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. })
+            matches!(
+                e,
+                multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. }
+            )
         }
         _ => false,
     };
     if errors.iter().any(|e| too_large(&e.kind)) {
-        AppError::TooLarge("The photo is larger than the upload limit. Resize it or export it at a lower quality and try again.".into())
+        AppError::TooLarge(
+            "The photo is larger than the upload limit. Resize it or export it at a lower quality and try again."
+                .into(),
+        )
     } else {
         AppError::Unprocessable(format!("The upload form could not be read: {errors}"))
     }
@@ -57,7 +63,10 @@ async fn upload_data<'a>(file: &'a TempFile<'_>) -> Result<UploadData<'a>, AppEr
         return Ok(UploadData::File(path));
     }
     let mut bytes = Vec::new();
-    let mut reader = file.open().await.map_err(|e| AppError::Unprocessable(format!("The upload could not be read: {e}")))?;
+    let mut reader = file
+        .open()
+        .await
+        .map_err(|e| AppError::Unprocessable(format!("The upload could not be read: {e}")))?;
     tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut bytes)
         .await
         .map_err(|e| AppError::Unprocessable(format!("The upload could not be read: {e}")))?;
@@ -83,7 +92,10 @@ pub async fn upload(
         }
     })?;
     let owner = &signed_in.0.data;
-    let id = app.photos.upload(owner.user_id, &owner.username, upload_data(file).await?, caption).await??;
+    let id = app
+        .photos
+        .upload(owner.user_id, &owner.username, upload_data(file).await?, caption)
+        .await??;
     Ok(Redirect::to(format!("/photos/{id}")))
 }
 
@@ -92,10 +104,11 @@ pub async fn delete(
     app: &State<App>,
     signed_in: SignedIn<'_>,
     visitor: &Visitor,
-    id: PhotoId,
+    id: Result<PhotoId, &str>,
     form: Form<CsrfForm>,
 ) -> Result<Redirect, AppError> {
     visitor.verify_csrf(app, form.csrf.as_deref())?;
+    let id = id.map_err(|_| AppError::NotFound)?;
     match app.photos.delete(signed_in.0.data.user_id, id).await? {
         Ok(()) => Ok(Redirect::to("/")),
         Err(DeleteRejected::NotFound) => Err(AppError::NotFound),

@@ -20,7 +20,11 @@ pub struct Page {
 
 impl Page {
     pub fn ok(html: String) -> Self {
-        Self { html, status: Status::Ok, source: None }
+        Self {
+            html,
+            status: Status::Ok,
+            source: None,
+        }
     }
 
     pub fn with_source(mut self, source: FeedSource) -> Self {
@@ -45,11 +49,16 @@ pub struct SecurityHeaders;
 #[rocket::async_trait]
 impl Fairing for SecurityHeaders {
     fn info(&self) -> Info {
-        Info { name: "security and teaching headers", kind: Kind::Response }
+        Info {
+            name: "security and teaching headers",
+            kind: Kind::Response,
+        }
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        let Some(app) = request.rocket().state::<App>() else { return };
+        let Some(app) = request.rocket().state::<App>() else {
+            return;
+        };
         response.set_header(Header::new("X-Served-By", app.served_by.clone()));
         response.set_header(Header::new("X-Content-Type-Options", "nosniff"));
         if response.content_type().is_some_and(|ct| ct.is_html()) {

@@ -142,7 +142,11 @@ impl FeedService {
         })
     }
 
-    async fn page_of(&self, mut rows: Vec<Photo>, limit: u32) -> Result<(Vec<PhotoView>, Option<PhotoId>), ServiceError> {
+    async fn page_of(
+        &self,
+        mut rows: Vec<Photo>,
+        limit: u32,
+    ) -> Result<(Vec<PhotoView>, Option<PhotoId>), ServiceError> {
         let older = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|p| p.id)
@@ -164,34 +168,43 @@ impl FeedService {
             tokio::time::sleep(self.latency).await;
         }
         if before.is_some() {
-            return self.from_database(self.page_size, before, FeedSource::Database).await;
+            return self.read_database(self.page_size, before, FeedSource::Database).await;
         }
         match self.cache.get(&self.cache_key).await {
             Ok(Some(bytes)) => {
                 if let Ok(decoded) = self.decode(bytes).await {
-                    return Ok(FeedPage { photos: decoded.photos.clone(), source: FeedSource::Cache, older: decoded.older });
+                    return Ok(FeedPage {
+                        photos: decoded.photos.clone(),
+                        source: FeedSource::Cache,
+                        older: decoded.older,
+                    });
                 }
                 tracing::warn!(key = %self.cache_key, "cached front page did not decode; refilling");
             }
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cache unavailable; front page served from the database");
-                return self.from_database(self.page_size, None, FeedSource::Bypass).await;
+                return self.read_database(self.page_size, None, FeedSource::Bypass).await;
             }
         }
         match self.fill().await {
             Some(bytes) => {
                 let decoded = self.decode(bytes).await?;
-                Ok(FeedPage { photos: decoded.photos.clone(), source: FeedSource::Database, older: decoded.older })
+                Ok(FeedPage {
+                    photos: decoded.photos.clone(),
+                    source: FeedSource::Database,
+                    older: decoded.older,
+                })
             }
             // The shared fill failed; query directly so this request reports the real error.
-            None => self.from_database(self.page_size, None, FeedSource::Database).await,
+            None => self.read_database(self.page_size, None, FeedSource::Database).await,
         }
     }
 
     /// A page for the JSON API, straight from the database. `limit` is capped at 100.
     pub async fn api_page(&self, limit: u32, before: Option<PhotoId>) -> Result<FeedPage, ServiceError> {
-        self.from_database(limit.clamp(1, API_MAX_LIMIT), before, FeedSource::Database).await
+        self.read_database(limit.clamp(1, API_MAX_LIMIT), before, FeedSource::Database)
+            .await
     }
 
     /// Drops the cached front page (after an upload or delete), here and for every instance
@@ -205,10 +218,19 @@ impl FeedService {
         Ok(())
     }
 
-    async fn from_database(&self, limit: u32, before: Option<PhotoId>, source: FeedSource) -> Result<FeedPage, ServiceError> {
+    async fn read_database(
+        &self,
+        limit: u32,
+        before: Option<PhotoId>,
+        source: FeedSource,
+    ) -> Result<FeedPage, ServiceError> {
         let rows = self.repo.latest_photos(limit + 1, before).await?;
         let (views, older) = self.page_of(rows, limit).await?;
-        Ok(FeedPage { photos: Arc::new(views), source, older })
+        Ok(FeedPage {
+            photos: Arc::new(views),
+            source,
+            older,
+        })
     }
 
     async fn decode(&self, bytes: Bytes) -> Result<Arc<Decoded>, ServiceError> {
@@ -219,7 +241,11 @@ impl FeedService {
         }
         let rows: Vec<Photo> = serde_json::from_slice(&bytes)?;
         let (views, older) = self.page_of(rows, self.page_size).await?;
-        let decoded = Arc::new(Decoded { source: bytes, photos: Arc::new(views), older });
+        let decoded = Arc::new(Decoded {
+            source: bytes,
+            photos: Arc::new(views),
+            older,
+        });
         if let Ok(mut last) = self.last.lock() {
             *last = Some(decoded.clone());
         }
@@ -229,7 +255,9 @@ impl FeedService {
     /// Joins the fill in flight, or starts one. `None` when it failed (already logged).
     async fn fill(&self) -> Option<Bytes> {
         let fill = {
-            let Ok(mut inflight) = self.inflight.lock() else { return None };
+            let Ok(mut inflight) = self.inflight.lock() else {
+                return None;
+            };
             match inflight.as_ref() {
                 Some(fill) => fill.clone(),
                 None => {

@@ -37,6 +37,9 @@ pub enum ServiceError {
 impl ServiceError {
     /// A dependency being down (a 503 that recovers by itself), as opposed to a bug (a 500).
     pub fn is_backend_outage(&self) -> bool {
-        matches!(self, ServiceError::Db(_) | ServiceError::Store(_) | ServiceError::Cache(_) | ServiceError::Session(_))
+        matches!(
+            self,
+            ServiceError::Db(_) | ServiceError::Store(_) | ServiceError::Cache(_) | ServiceError::Session(_)
+        )
     }
 }

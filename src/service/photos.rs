@@ -31,12 +31,22 @@ pub struct PhotoService {
 
 impl PhotoService {
     pub fn new(repo: Arc<dyn Repo>, store: Arc<dyn Store>, feed: Arc<FeedService>, pipeline: Pipeline) -> Self {
-        Self { repo, store, feed, pipeline, ids: Mutex::new(ulid::Generator::new()) }
+        Self {
+            repo,
+            store,
+            feed,
+            pipeline,
+            ids: Mutex::new(ulid::Generator::new()),
+        }
     }
 
     fn next_id(&self) -> PhotoId {
         let generated = self.ids.lock().ok().and_then(|mut g| g.generate().ok());
-        PhotoId::from_ulid(generated.unwrap_or_else(Ulid::new))
+        // `Ulid::default()` is the nil id, so the fallback is spelled out.
+        PhotoId::from_ulid(match generated {
+            Some(ulid) => ulid,
+            None => Ulid::new(),
+        })
     }
 
     /// Processes the upload and publishes it. `Ok(Err(_))`: the file was refused and
@@ -80,7 +90,9 @@ impl PhotoService {
             thumb_key: thumb_key.clone(),
             created_at,
         };
-        self.store.put(&key, processed.original, processed.kind.content_type()).await?;
+        self.store
+            .put(&key, processed.original, processed.kind.content_type())
+            .await?;
         if let Err(e) = self.store.put(&thumb_key, processed.thumbnail, "image/jpeg").await {
             self.discard(&[&key]).await;
             return Err(e.into());
@@ -111,7 +123,9 @@ impl PhotoService {
 
     /// The photo and how to show it; `Ok(None)` when there is no such photo.
     pub async fn get(&self, id: PhotoId) -> Result<Option<(Photo, PhotoView)>, ServiceError> {
-        let Some(photo) = self.repo.photo(id).await? else { return Ok(None) };
+        let Some(photo) = self.repo.photo(id).await? else {
+            return Ok(None);
+        };
         let view = self.feed.view(&photo).await?;
         Ok(Some((photo, view)))
     }
@@ -138,7 +152,11 @@ impl PhotoService {
 
     /// Seeds the demo user and photos on an empty site. Several instances starting at once
     /// race on the `demo` user's unique name; only the winner seeds.
-    pub async fn seed_demo(&self, hasher: &PasswordHasher, photos: Vec<(String, Bytes)>) -> Result<usize, ServiceError> {
+    pub async fn seed_demo(
+        &self,
+        hasher: &PasswordHasher,
+        photos: Vec<(String, Bytes)>,
+    ) -> Result<usize, ServiceError> {
         let name = Username::parse("demo").unwrap_or_else(|| unreachable!("valid literal"));
         if self.repo.count_photos().await? > 0 || self.repo.user_by_name(&name).await?.is_some() {
             return Ok(0);
@@ -165,7 +183,8 @@ impl PhotoService {
                 }
             };
             let caption = Caption::parse(&caption).unwrap_or_default();
-            self.publish(demo.id, &name, processed, caption, start + i as i64).await?;
+            self.publish(demo.id, &name, processed, caption, start + i as i64)
+                .await?;
         }
         Ok(count)
     }

@@ -24,7 +24,10 @@ impl LocalStore {
             .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
         // Atomic writes through a temp file: a reader never sees half a photo.
         let fs = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
-        Ok(Self { fs, url_base: url_base.trim_end_matches('/').to_owned() + "/" })
+        Ok(Self {
+            fs,
+            url_base: url_base.trim_end_matches('/').to_owned() + "/",
+        })
     }
 }
 
@@ -53,7 +56,11 @@ impl Store for LocalStore {
             .map(ImageKind::content_type)
             .unwrap_or("application/octet-stream")
             .to_owned();
-        Ok(Some(Blob { bytes, content_type, etag }))
+        Ok(Some(Blob {
+            bytes,
+            content_type,
+            etag,
+        }))
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {
@@ -69,7 +76,10 @@ impl Store for LocalStore {
 
     async fn list(&self) -> Result<Vec<BlobKey>, StoreError> {
         let metas: Vec<_> = self.fs.list(None).try_collect().await?;
-        Ok(metas.iter().filter_map(|m| BlobKey::parse(m.location.as_ref())).collect())
+        Ok(metas
+            .iter()
+            .filter_map(|m| BlobKey::parse(m.location.as_ref()))
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,54 @@
+//! The `SessionStore` contract, run against every implementation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stratus::domain::{UserId, Username};
+use stratus::session::{MemorySessions, SessionData, SessionStore};
+
+pub async fn session_contract(store: Arc<dyn SessionStore>, prefix: &str) {
+    let key = format!("{prefix}session-a");
+    let data = SessionData {
+        user_id: UserId::from_ulid(ulid::Ulid::new()),
+        username: Username::parse("alice").expect("name"),
+        created_at: 1_700_000_000,
+    };
+    store.ping().await.expect("ping");
+    assert_eq!(store.get(&key).await.expect("get"), None);
+    assert!(
+        !store.touch(&key, Duration::from_secs(60)).await.expect("touch absent"),
+        "touch creates nothing"
+    );
+    assert_eq!(store.get(&key).await.expect("get"), None);
+    store.destroy(&key).await.expect("destroy absent is Ok");
+
+    store
+        .create(&key, &data, Duration::from_secs(60))
+        .await
+        .expect("create");
+    assert_eq!(store.get(&key).await.expect("get"), Some(data.clone()));
+    assert!(store.touch(&key, Duration::from_secs(60)).await.expect("touch"));
+    store.destroy(&key).await.expect("destroy");
+    assert_eq!(store.get(&key).await.expect("get"), None);
+    store.destroy(&key).await.expect("destroy is idempotent");
+
+    // Idle expiry, and touch extending it.
+    store.create(&key, &data, Duration::from_secs(2)).await.expect("create");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        store.touch(&key, Duration::from_secs(2)).await.expect("touch"),
+        "still alive"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        store.get(&key).await.expect("get").is_some(),
+        "touch extended the idle ttl"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(store.get(&key).await.expect("get"), None, "expired after idling");
+}
+
+#[tokio::test]
+async fn memory_sessions_meet_the_contract() {
+    session_contract(Arc::new(MemorySessions::new()), "").await;
+}

@@ -1,0 +1,73 @@
+//! The `Store` contract, run against every implementation.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use stratus::domain::{BlobKey, PhotoId};
+use stratus::store::{LocalStore, Store};
+
+pub async fn store_contract(store: Arc<dyn Store>) {
+    let id = PhotoId::from_ulid(ulid::Ulid::new());
+    let key = BlobKey::original(id, "png");
+    let thumb = BlobKey::thumbnail(id);
+    store.ping().await.expect("ping");
+    assert!(
+        store.get(&key).await.expect("get absent").is_none(),
+        "absent is Ok(None)"
+    );
+    store.delete(&key).await.expect("deleting an absent key is Ok");
+
+    store
+        .put(&key, Bytes::from_static(b"first"), "image/png")
+        .await
+        .expect("put");
+    store
+        .put(&key, Bytes::from_static(b"second"), "image/png")
+        .await
+        .expect("put again replaces");
+    store
+        .put(&thumb, Bytes::from_static(b"thumb"), "image/jpeg")
+        .await
+        .expect("put thumb");
+    let blob = store.get(&key).await.expect("get").expect("present");
+    assert_eq!(blob.bytes.as_ref(), b"second");
+    assert_eq!(blob.content_type, "image/png");
+    assert_eq!(
+        store.get(&thumb).await.expect("get").expect("present").content_type,
+        "image/jpeg"
+    );
+
+    let mut keys = store.list().await.expect("list");
+    keys.sort();
+    let mut expected = vec![key.clone(), thumb.clone()];
+    expected.sort();
+    assert_eq!(keys, expected);
+
+    let url = store.url(&key).await.expect("url");
+    assert!(url.contains(key.as_str()), "{url}");
+
+    store.delete(&key).await.expect("delete");
+    store.delete(&key).await.expect("delete is idempotent");
+    assert!(store.get(&key).await.expect("get").is_none());
+    assert_eq!(store.list().await.expect("list"), vec![thumb]);
+}
+
+#[tokio::test]
+async fn local_store_meets_the_contract() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = LocalStore::open(dir.path(), "/media").expect("open");
+    store_contract(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn local_store_urls_follow_the_media_base() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = BlobKey::parse("thumbs/x.jpg").expect("key");
+    let store = LocalStore::open(dir.path(), "https://cdn.example.com/").expect("open");
+    assert_eq!(
+        store.url(&key).await.expect("url"),
+        "https://cdn.example.com/thumbs/x.jpg"
+    );
+    let store = LocalStore::open(dir.path(), "/media").expect("open");
+    assert_eq!(store.url(&key).await.expect("url"), "/media/thumbs/x.jpg");
+}

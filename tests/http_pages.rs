@@ -1,0 +1,363 @@
+//! Pages, headers, the JSON API, media, health and configuration through HTTP.
+
+mod common;
+
+use common::{TestApp, fixture, photo_id_from};
+use rocket::http::{Header, Status};
+
+async fn upload_n(t: &TestApp, n: usize) -> Vec<String> {
+    let jpeg = fixture("valid", "progressive.jpg");
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(photo_id_from(
+            &t.upload("p.jpg", &jpeg, &format!("photo number {i}")).await,
+        ));
+    }
+    ids
+}
+
+fn photo_links(html: &str) -> Vec<String> {
+    html.match_indices("href=\"/photos/")
+        .map(|(i, m)| html[i + m.len()..].chars().take(26).collect())
+        .collect()
+}
+
+#[rocket::async_test]
+async fn front_page_shows_latest_n_newest_first_with_keyset_pages() {
+    let t = TestApp::with(|f| f.merge(("front_page_size", 3))).await;
+    t.register("alice").await;
+    let ids = upload_n(&t, 7).await;
+    let newest_first: Vec<_> = ids.iter().rev().cloned().collect();
+
+    let (status, html) = t.get_text("/").await;
+    assert_eq!(status, Status::Ok);
+    assert_eq!(photo_links(&html), newest_first[0..3]);
+    assert!(
+        html.contains(&format!("href=\"/?before={}\"", newest_first[2])),
+        "Older link by keyset"
+    );
+    let html = t.get_text(&format!("/?before={}", newest_first[2])).await.1;
+    assert_eq!(photo_links(&html), newest_first[3..6]);
+    let html = t.get_text(&format!("/?before={}", newest_first[5])).await.1;
+    assert_eq!(photo_links(&html), newest_first[6..7]);
+    assert!(!html.contains("?before="), "no Older link on the last page");
+    assert!(
+        html.contains("src=\"&#x2f;media&#x2f;thumbs&#x2f;"),
+        "thumbnails, not originals"
+    );
+}
+
+#[rocket::async_test]
+async fn teaching_signals_in_footer_and_headers() {
+    let t = TestApp::with(|f| f.merge(("instance_id", "web-1"))).await;
+    let first = t.client.get("/").dispatch().await;
+    assert_eq!(first.headers().get_one("X-Cache"), Some("MISS"));
+    let served_by = first.headers().get_one("X-Served-By").expect("served by").to_owned();
+    assert!(served_by.ends_with(":8000 (web-1)"), "{served_by}");
+    let html = first.into_string().await.unwrap_or_default();
+    assert!(html.contains("from database") && html.contains(&served_by));
+    assert!(html.contains("none (anonymous)"));
+
+    let second = t.client.get("/").dispatch().await;
+    assert_eq!(second.headers().get_one("X-Cache"), Some("HIT"));
+    assert!(second.into_string().await.unwrap_or_default().contains("from cache"));
+
+    t.register("alice").await;
+    let html = t.get_text("/").await.1;
+    let fingerprint = html
+        .split("Session</dt><dd><code>")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("fingerprint");
+    assert_eq!(fingerprint.len(), 8);
+    let token = t
+        .client
+        .cookies()
+        .get(stratus::auth::SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .expect("token");
+    assert!(!token.contains(fingerprint));
+
+    // An upload invalidates the cached list: the next page is a miss that shows the photo.
+    let id = photo_id_from(&t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "fresh").await);
+    let response = t.client.get("/").dispatch().await;
+    assert_eq!(response.headers().get_one("X-Cache"), Some("MISS"));
+    assert!(response.into_string().await.unwrap_or_default().contains(&id));
+    assert_eq!(
+        t.client.get("/").dispatch().await.headers().get_one("X-Cache"),
+        Some("HIT")
+    );
+}
+
+#[rocket::async_test]
+async fn cache_off_always_reads_the_database() {
+    let t = TestApp::with(|f| f.merge(("cache_url", "none"))).await;
+    for _ in 0..3 {
+        let response = t.client.get("/").dispatch().await;
+        assert_eq!(response.headers().get_one("X-Cache"), Some("MISS"));
+    }
+}
+
+#[rocket::async_test]
+async fn html_pages_carry_security_headers() {
+    let t = TestApp::new().await;
+    for page in ["/", "/login", "/register", "/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV"] {
+        let response = t.client.get(page).dispatch().await;
+        let h = response.headers();
+        let csp = h
+            .get_one("Content-Security-Policy")
+            .unwrap_or_else(|| panic!("{page}: CSP"));
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"),
+            "{csp}"
+        );
+        assert_eq!(h.get_one("X-Content-Type-Options"), Some("nosniff"), "{page}");
+        assert_eq!(h.get_one("Referrer-Policy"), Some("same-origin"), "{page}");
+        assert_eq!(h.get_one("Cache-Control"), Some("no-store"), "{page}");
+    }
+}
+
+#[rocket::async_test]
+async fn user_text_is_escaped() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    let id = photo_id_from(
+        &t.upload(
+            "a.jpg",
+            &fixture("valid", "progressive.jpg"),
+            "<script>alert(1)</script>",
+        )
+        .await,
+    );
+    for page in ["/".to_owned(), format!("/photos/{id}")] {
+        let html = t.get_text(&page).await.1;
+        assert!(!html.contains("<script>alert(1)</script>"), "{page}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{page}");
+    }
+}
+
+#[rocket::async_test]
+async fn photo_page_and_404s() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    let id = photo_id_from(
+        &t.upload("a.jpg", &fixture("valid", "rotated-orientation6.jpg"), "Sideways")
+            .await,
+    );
+    let (status, html) = t.get_text(&format!("/photos/{id}")).await;
+    assert_eq!(status, Status::Ok);
+    assert!(html.contains("Sideways") && html.contains("<strong>alice</strong>"));
+    assert!(html.contains("width=\"1200\" height=\"1600\""));
+    assert!(html.contains("Delete this photo"), "owner sees delete");
+    t.logout().await;
+    assert!(
+        !t.get_text(&format!("/photos/{id}"))
+            .await
+            .1
+            .contains("Delete this photo")
+    );
+    assert_eq!(
+        t.get_text("/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV").await.0,
+        Status::NotFound
+    );
+    assert_eq!(t.get_text("/photos/not-an-id").await.0, Status::NotFound);
+    assert_eq!(t.get_text("/no/such/page").await.0, Status::NotFound);
+}
+
+#[rocket::async_test]
+async fn json_api_pages_by_keyset_and_caps_limit() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    let ids = upload_n(&t, 5).await;
+    let page: serde_json::Value = serde_json::from_str(&t.get_text("/api/photos?limit=2").await.1).expect("json");
+    let photos = page["photos"].as_array().expect("photos");
+    assert_eq!(photos.len(), 2);
+    assert_eq!(photos[0]["id"], ids[4].as_str());
+    let keys: Vec<_> = photos[0].as_object().expect("object").keys().cloned().collect();
+    for key in [
+        "id",
+        "owner",
+        "caption",
+        "url",
+        "thumbnail_url",
+        "width",
+        "height",
+        "bytes",
+        "content_type",
+        "created_at",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "missing {key}");
+    }
+    assert_eq!(photos[0]["owner"], "alice");
+    assert_eq!(photos[0]["content_type"], "image/jpeg");
+    let next = page["next"].as_str().expect("next link");
+    assert_eq!(next, format!("/api/photos?limit=2&before={}", ids[3]));
+    let page: serde_json::Value = serde_json::from_str(&t.get_text(next).await.1).expect("json");
+    assert_eq!(page["photos"][0]["id"], ids[2].as_str());
+    let page: serde_json::Value =
+        serde_json::from_str(&t.get_text(&format!("/api/photos?limit=10&before={}", ids[1])).await.1).expect("json");
+    assert_eq!(page["photos"].as_array().map(Vec::len), Some(1));
+    assert!(page["next"].is_null());
+    let page: serde_json::Value = serde_json::from_str(&t.get_text("/api/photos?limit=100000").await.1).expect("json");
+    assert_eq!(
+        page["photos"].as_array().map(Vec::len),
+        Some(5),
+        "a huge limit is capped, not an error"
+    );
+}
+
+#[rocket::async_test]
+async fn api_limit_is_capped_at_100() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "").await;
+    let added = t.app().photos.bulk_fill(150).await.expect("bulk rows");
+    assert_eq!(added, 150);
+    let page: serde_json::Value = serde_json::from_str(&t.get_text("/api/photos?limit=500").await.1).expect("json");
+    assert_eq!(page["photos"].as_array().map(Vec::len), Some(100));
+    assert!(
+        page["next"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("/api/photos?limit=100&before="))
+    );
+}
+
+#[rocket::async_test]
+async fn media_is_served_immutable_with_etag() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    let id = photo_id_from(&t.upload("x.png", &fixture("valid", "alpha.png"), "").await);
+    let url = format!("/media/photos/{id}.png");
+    let response = t.client.get(url.clone()).dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    let h = response.headers();
+    assert_eq!(h.get_one("Content-Type"), Some("image/png"));
+    assert_eq!(h.get_one("X-Content-Type-Options"), Some("nosniff"));
+    assert_eq!(h.get_one("Cache-Control"), Some("public, max-age=31536000, immutable"));
+    let etag = h.get_one("ETag").expect("etag").to_owned();
+    let response = t
+        .client
+        .get(url)
+        .header(Header::new("If-None-Match", etag))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::NotModified);
+    for missing in [
+        "/media/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV.png",
+        "/media/../secret_key",
+        "/media/secret_key",
+    ] {
+        assert_eq!(
+            t.client.get(missing).dispatch().await.status(),
+            Status::NotFound,
+            "{missing}"
+        );
+    }
+}
+
+#[rocket::async_test]
+async fn static_assets_are_hashed_and_immutable() {
+    let t = TestApp::new().await;
+    let html = t.get_text("/").await.1;
+    let href = html
+        .split("rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("css link");
+    assert!(href.starts_with("/static/app.") && href.ends_with(".css"), "{href}");
+    let response = t.client.get(href.to_owned()).dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        response.headers().get_one("Cache-Control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(
+        t.client.get("/static/app.css").dispatch().await.status(),
+        Status::NotFound
+    );
+}
+
+#[rocket::async_test]
+async fn health_and_readiness() {
+    let t = TestApp::new().await;
+    assert_eq!(t.get_text("/healthz").await, (Status::Ok, "ok".to_owned()));
+    let (status, body) = t.get_text("/readyz").await;
+    assert_eq!(status, Status::Ok);
+    let report: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(report["status"], "ready");
+    for backend in ["database", "store", "cache", "sessions"] {
+        assert_eq!(report["backends"][backend]["ok"], true, "{backend}");
+    }
+}
+
+#[rocket::async_test]
+async fn demo_photos_seed_once_on_an_empty_site() {
+    let dir = tempfile::tempdir().expect("dir");
+    let figment = || common::base_figment(dir.path()).merge(("seed_demo", true));
+    {
+        let client = rocket::local::asynchronous::Client::tracked(stratus::app(figment()))
+            .await
+            .expect("ignite");
+        let html = client.get("/").dispatch().await.into_string().await.unwrap_or_default();
+        assert_eq!(photo_links(&html).len(), 10);
+        assert_eq!(html.matches("by demo").count(), 10);
+    }
+    let client = rocket::local::asynchronous::Client::tracked(stratus::app(figment()))
+        .await
+        .expect("ignite again");
+    let app = client.rocket().state::<stratus::App>().expect("state");
+    assert_eq!(
+        app.backends.repo.count_photos().await.expect("count"),
+        10,
+        "no second seeding"
+    );
+}
+
+#[rocket::async_test]
+async fn bad_configuration_stops_startup() {
+    for (key, value) in [
+        ("cache_url", "bogus"),
+        ("database_url", "postgres://x"),
+        ("storage_url", "ftp://x"),
+    ] {
+        let dir = tempfile::tempdir().expect("dir");
+        let figment = common::base_figment(dir.path()).merge((key, value));
+        let err = stratus::Settings::from_figment(&figment).expect_err(key);
+        assert!(err.to_string().starts_with(&format!("config key `{key}`")), "{err}");
+        match rocket::local::asynchronous::Client::tracked(stratus::app(figment)).await {
+            // Rocket panics when an ignition error is dropped unread.
+            Err(e) => assert!(matches!(e.kind(), rocket::error::ErrorKind::FailedFairings(_)), "{key}"),
+            Ok(_) => panic!("{key}={value} must stop startup"),
+        }
+    }
+    let file = tempfile::NamedTempFile::new().expect("file");
+    let figment = common::base_figment(file.path());
+    let err = match stratus::App::build(stratus::Settings::from_figment(&figment).expect("settings")).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a file as data_dir must fail"),
+    };
+    assert!(err.starts_with("config key `data_dir`"), "{err}");
+}
+
+#[rocket::async_test]
+async fn generated_secret_key_is_private_and_stable() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestApp::new().await;
+    let path = t.dir.path().join("secret_key");
+    let mode = std::fs::metadata(&path).expect("secret key file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let before = std::fs::read(&path).expect("read");
+    let again = rocket::local::asynchronous::Client::tracked(stratus::app(common::base_figment(t.dir.path())))
+        .await
+        .expect("second app on the same dir");
+    drop(again);
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+}
+
+#[rocket::async_test]
+async fn simulated_latency_delays_the_front_page() {
+    let t = TestApp::with(|f| f.merge(("latency_ms", 150))).await;
+    let start = std::time::Instant::now();
+    assert_eq!(t.client.get("/").dispatch().await.status(), Status::Ok);
+    assert!(start.elapsed() >= std::time::Duration::from_millis(150));
+}
