@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Level 0 load benchmark: Stratus (release build) against nginx serving a saved copy of the
+# same front page, measured in one run on this machine, plus memory and upload throughput.
+#
+#   bench/load.sh                  # DURATION=10s per wrk run
+#   DURATION=5s bench/load.sh
+#
+# Needs: wrk, nginx, curl (apt-get install -y wrk nginx-light curl) and Pillow for the big-JPEG
+# test (pip install pillow). All traffic stays on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${DURATION:-10s}
+PORT=${PORT:-18080}
+NGINX_PORT=${NGINX_PORT:-18090}
+
+need() { command -v "$1" >/dev/null || { echo "bench: '$1' is missing: apt-get install -y $2" >&2; exit 1; }; }
+need wrk wrk; need nginx nginx-light; need curl curl
+python3 -c 'import PIL' 2>/dev/null || { echo "bench: Pillow is missing: pip install pillow" >&2; exit 1; }
+
+cargo build --release --locked --quiet
+BIN=$ROOT/target/release/stratus
+WORK=$(mktemp -d /tmp/stratus-bench.XXXXXX)
+PID=""
+NGINX_PID=""
+cleanup() {
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
+    [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start_stratus() { # data-subdir, then extra VAR=value settings
+    local dir=$WORK/$1
+    shift
+    env ROCKET_DATA_DIR="$dir" ROCKET_PORT="$PORT" ROCKET_LOG_LEVEL=off STRATUS_LOG=warn "$@" "$BIN" >>"$WORK/stratus.log" 2>&1 &
+    PID=$!
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "bench: stratus did not start; log:" >&2
+    cat "$WORK/stratus.log" >&2
+    exit 1
+}
+stop_stratus() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+peak_rss_mb() { awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+to_ms() { # wrk latency such as 812.00us, 1.23ms, 1.02s
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+
+# run_wrk URL CONNECTIONS [wrk args...] -> sets RPS P50 P99 ERRORS
+run_wrk() {
+    local url=$1 conns=$2
+    shift 2
+    wrk -t2 -c"$conns" -d"$DURATION" --latency "$@" "$url" >"$WORK/wrk.out" 2>"$WORK/wrk.err" || true
+    RPS=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$WORK/wrk.out")
+    P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$WORK/wrk.out")")
+    P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")")
+    ERRORS=$(awk '/Non-2xx or 3xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$WORK/wrk.out")
+}
+
+declare -A RESULT
+verdict() { if awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; then echo "PASS"; else echo "FAIL"; fi; }
+
+echo "== Stratus $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $(nproc) cores, wrk -t2 -d$DURATION, $(date -u +%FT%TZ)"
+
+# --- front page, cache on -----------------------------------------------------------------
+start_stratus site
+curl -sf "http://127.0.0.1:$PORT/" >/dev/null
+sleep 1
+IDLE_RSS=$(rss_mb "$PID")
+mkdir -p "$WORK/www"
+curl -sf "http://127.0.0.1:$PORT/" -o "$WORK/www/index.html"
+PAGE_BYTES=$(stat -c %s "$WORK/www/index.html")
+cat >"$WORK/nginx.conf" <<NGINX
+worker_processes auto;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $WORK/www;
+        location / { default_type text/html; try_files /index.html =404; }
+    }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!
+sleep 0.5
+curl -sf "http://127.0.0.1:$NGINX_PORT/" >/dev/null
+
+printf '\nGET / (%s bytes)       %8s %9s %9s %7s %8s\n' "$PAGE_BYTES" rps p50_ms p99_ms errors vs_nginx
+for mode in on off; do
+    if [ "$mode" = off ]; then
+        stop_stratus
+        start_stratus site ROCKET_CACHE_URL=none
+    fi
+    run_wrk "http://127.0.0.1:$PORT/" 32 >/dev/null # warm-up
+    for c in 2 32 128; do
+        run_wrk "http://127.0.0.1:$NGINX_PORT/" "$c"
+        NGINX_RPS=$RPS
+        [ "$mode" = on ] && printf '  nginx static   c=%-4s %8s %9s %9s %7s\n' "$c" "$RPS" "$P50" "$P99" "$ERRORS"
+        run_wrk "http://127.0.0.1:$PORT/" "$c"
+        RATIO=$(awk -v a="$RPS" -v b="$NGINX_RPS" 'BEGIN { printf "%.2f", a / b }')
+        RESULT[$mode,$c]=$RATIO
+        printf '  stratus cache=%-3s c=%-4s %8s %9s %9s %7s %7sx\n' "$mode" "$c" "$RPS" "$P50" "$P99" "$ERRORS" "$RATIO"
+    done
+    if [ "$mode" = on ]; then
+        run_wrk "http://127.0.0.1:$PORT/" 64
+        P99_64=$P99
+        printf '  stratus cache=on  c=64   %8s %9s %9s %7s\n' "$RPS" "$P50" "$P99" "$ERRORS"
+    fi
+done
+stop_stratus
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
+
+# --- front page latency against table size (cache off: every request reads the table) --------
+printf '\nGET / with cache off against photo rows\n'
+start_stratus rows
+stop_stratus
+for rows in 1000 1000000; do
+    ROCKET_DATA_DIR="$WORK/rows" STRATUS_LOG=warn ROCKET_SEED_DEMO=false "$BIN" seed-rows --count "$((rows - ${ROWS_SO_FAR:-10}))" >/dev/null
+    ROWS_SO_FAR=$rows
+    start_stratus rows ROCKET_CACHE_URL=none
+    run_wrk "http://127.0.0.1:$PORT/" 2 >/dev/null
+    run_wrk "http://127.0.0.1:$PORT/" 2
+    RESULT[rows,$rows]=$P50
+    printf '  %8s rows  c=2  %8s rps  p50 %6s ms  p99 %6s ms\n' "$rows" "$RPS" "$P50" "$P99"
+    stop_stratus
+done
+
+# --- uploads ---------------------------------------------------------------------------------
+login() { # -> COOKIE, CSRF for a fresh user on the running instance
+    local jar=$WORK/jar csrf
+    rm -f "$jar"
+    csrf=$(curl -sf -c "$jar" -b "$jar" "http://127.0.0.1:$PORT/register" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4)
+    curl -sf -o /dev/null -c "$jar" -b "$jar" --data "username=bench$RANDOM&password=bench-password&csrf=$csrf" "http://127.0.0.1:$PORT/register"
+    COOKIE="stratus_session=$(awk '$6 == "stratus_session" {print $7}' "$jar")"
+    CSRF=$(curl -sf -b "$jar" "http://127.0.0.1:$PORT/" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4)
+}
+count_photos() { curl -sf "http://127.0.0.1:$PORT/api/photos?limit=100" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["photos"]))'; }
+
+printf '\nUploads\n'
+start_stratus uploads ROCKET_SEED_DEMO=false
+login
+python3 bench/make_upload_body.py tests/fixtures/images/valid/photo-exif-gps.jpg "$CSRF" "$WORK/body-2mp" BENCHBOUNDARY
+BODY_FILE=$WORK/body-2mp BOUNDARY=BENCHBOUNDARY COOKIE=$COOKIE run_wrk "http://127.0.0.1:$PORT/photos" 4 -s bench/upload.lua
+UPLOADS_PER_S=$RPS
+printf '  2 MP JPEG (1600x1200, %s KB), 4 clients: %s uploads/s, p50 %s ms, p99 %s ms, %s refused\n' \
+    "$(($(stat -c %s tests/fixtures/images/valid/photo-exif-gps.jpg) / 1024))" "$RPS" "$P50" "$P99" "$ERRORS"
+stop_stratus
+
+python3 bench/make_big_jpeg.py "$WORK/big.jpg" 19 >/dev/null
+start_stratus big ROCKET_SEED_DEMO=false
+login
+python3 bench/make_upload_body.py "$WORK/big.jpg" "$CSRF" "$WORK/body-big" BENCHBOUNDARY
+DURATION=20s BODY_FILE=$WORK/body-big BOUNDARY=BENCHBOUNDARY COOKIE=$COOKIE run_wrk "http://127.0.0.1:$PORT/photos" 8 -s bench/upload.lua
+PEAK_RSS=$(peak_rss_mb "$PID")
+printf '  %s MB JPEG (6000x4000), 8 clients for 20 s: %s uploads accepted (%s refused), peak RSS %s MB\n' \
+    "$(awk -v b="$(stat -c %s "$WORK/big.jpg")" 'BEGIN { printf "%.1f", b / 1e6 }')" "$(count_photos)" "$ERRORS" "$PEAK_RSS"
+stop_stratus
+
+printf '\nTargets\n'
+printf '  cached front page >= 0.45x nginx at c=32: %sx  %s\n' "${RESULT[on,32]}" "$(verdict "${RESULT[on,32]}" 0.45)"
+printf '  cached front page >= 1.0x nginx at c=2:   %sx  %s\n' "${RESULT[on,2]}" "$(verdict "${RESULT[on,2]}" 1.0)"
+printf '  p99 < 20 ms at c=64 (cache on):          %s ms  %s\n' "$P99_64" "$(verdict 20 "$P99_64")"
+printf '  idle RSS < 40 MB:                        %s MB  %s\n' "$IDLE_RSS" "$(verdict 40 "$IDLE_RSS")"
+printf '  peak RSS < 300 MB, 8 x 19 MB uploads:    %s MB  %s\n' "$PEAK_RSS" "$(verdict 300 "$PEAK_RSS")"
+printf '  >= 80 uploads/s of 2 MP JPEGs, 4 clients: %s/s  %s\n' "$UPLOADS_PER_S" "$(verdict "$UPLOADS_PER_S" 80)"
+RATIO_ROWS=$(awk -v a="${RESULT[rows,1000000]}" -v b="${RESULT[rows,1000]}" 'BEGIN { printf "%.2f", a / b }')
+printf '  p50 at 1M rows / p50 at 1k rows <= 1.5:  %s  %s\n' "$RATIO_ROWS" "$(verdict 1.5 "$RATIO_ROWS")"
