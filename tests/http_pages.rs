@@ -361,3 +361,20 @@ async fn simulated_latency_delays_the_front_page() {
     assert_eq!(t.client.get("/").dispatch().await.status(), Status::Ok);
     assert!(start.elapsed() >= std::time::Duration::from_millis(150));
 }
+
+#[rocket::async_test]
+async fn readiness_is_503_when_a_backend_is_gone() {
+    let t = TestApp::new().await;
+    std::fs::remove_dir_all(t.photos_dir()).expect("remove the photo directory");
+    let (status, body) = t.get_text("/readyz").await;
+    assert_eq!(status, Status::ServiceUnavailable);
+    let report: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(report["status"], "unavailable");
+    assert_eq!(report["backends"]["store"]["ok"], false);
+    assert_eq!(report["backends"]["database"]["ok"], true);
+    assert_eq!(
+        t.get_text("/healthz").await.0,
+        Status::Ok,
+        "liveness touches no backend"
+    );
+}

@@ -14,6 +14,7 @@ use crate::domain::{BlobKey, ImageKind};
 
 pub struct LocalStore {
     fs: LocalFileSystem,
+    dir: std::path::PathBuf,
     url_base: String,
 }
 
@@ -22,10 +23,12 @@ impl LocalStore {
     pub fn open(dir: &FsPath, url_base: &str) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
-        // Atomic writes through a temp file: a reader never sees half a photo.
+        // Puts go through a temporary file and a rename, so a reader never sees half a photo;
+        // automatic cleanup removes directories that deletes leave empty.
         let fs = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
         Ok(Self {
             fs,
+            dir: dir.to_owned(),
             url_base: url_base.trim_end_matches('/').to_owned() + "/",
         })
     }
@@ -83,9 +86,11 @@ impl Store for LocalStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        match self.fs.head(&Path::from("stratus-ping")).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+        // A missing or unmounted directory would make every read a "not found": check it.
+        match tokio::fs::metadata(&self.dir).await {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(StoreError::Config(format!("{} is not a directory", self.dir.display()))),
+            Err(e) => Err(StoreError::Config(format!("{}: {e}", self.dir.display()))),
         }
     }
 }

@@ -1,0 +1,71 @@
+//! The binary itself: a bad configuration is one clear line and a non-zero exit.
+
+use std::process::Command;
+
+fn stratus(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
+    cmd.current_dir(dir)
+        .env("ROCKET_DATA_DIR", dir.join("data"))
+        .env("STRATUS_LOG", "error");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ROCKET_") || key == "STRATUS_LEVEL" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("ROCKET_DATA_DIR", dir.join("data"));
+    cmd
+}
+
+#[test]
+fn bad_config_is_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    for (key, value) in [
+        ("ROCKET_CACHE_URL", "bogus"),
+        ("ROCKET_DATABASE_URL", "oracle://x"),
+        ("ROCKET_FRONT_PAGE_SIZE", "many"),
+    ] {
+        let output = stratus(dir.path()).env(key, value).output().expect("run");
+        assert_eq!(output.status.code(), Some(2), "{key}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<_> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{key}: {stderr}");
+        let config_key = key.trim_start_matches("ROCKET_").to_lowercase();
+        assert!(
+            lines[0].starts_with(&format!("stratus: config key `{config_key}`")),
+            "{}",
+            lines[0]
+        );
+    }
+    let output = stratus(dir.path()).args(["--level", "9"]).output().expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("config key `level`: no level \"9\""));
+}
+
+#[test]
+fn unwritable_data_dir_is_one_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").expect("file");
+    let output = stratus(dir.path()).env("ROCKET_DATA_DIR", &file).output().expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("stratus: config key `data_dir`"), "{stderr}");
+}
+
+#[test]
+fn config_command_redacts_the_secret_and_shows_the_level() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = "a-very-secret-key-that-is-long-enough-123";
+    let output = stratus(dir.path())
+        .env("ROCKET_SECRET_KEY", secret)
+        .args(["--level", "0", "config"])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains(secret));
+    assert!(stdout.contains("[redacted]"));
+    assert!(stdout.contains("profile: single"));
+    assert!(stdout.contains("cache: None"), "level 0 has no cache: {stdout}");
+}
