@@ -21,6 +21,7 @@ python3 -c 'import PIL' 2>/dev/null || { echo "bench: Pillow is missing: pip ins
 cargo build --release --locked --quiet
 BIN=$ROOT/target/release/stratus
 WORK=$(mktemp -d /tmp/stratus-bench.XXXXXX)
+chmod 755 "$WORK" # nginx workers run as an unprivileged user
 PID=""
 NGINX_PID=""
 cleanup() {

@@ -1,12 +1,12 @@
 //! Pages rendered with minijinja from the embedded templates, HTML-escaped throughout.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use minijinja::{AutoEscape, Environment, Value, context};
 use serde::Serialize;
 
 use crate::assets::{StaticAssets, Templates};
-use crate::service::{FeedPage, PhotoView};
+use crate::service::{FeedPage, FeedSource, PhotoView};
 
 /// What every page's frame shows: who is logged in, the CSRF token for its forms, and the
 /// tutorial's teaching signals (which server answered, session fingerprint, list source).
@@ -27,6 +27,15 @@ pub struct ErrorPage<'a> {
 
 pub struct Views {
     env: Environment<'static>,
+    /// The last anonymous front page rendered, keyed by the list it shows. Anonymous pages
+    /// differ only by that list (no user, no form token), so a cache hit need not re-render.
+    anonymous_front: Mutex<Option<RenderedFront>>,
+}
+
+struct RenderedFront {
+    photos: Arc<Vec<PhotoView>>,
+    source: FeedSource,
+    html: String,
 }
 
 impl Views {
@@ -45,7 +54,7 @@ impl Views {
         env.add_function("asset", move |name: &str| {
             Value::from_safe_string(assets.url(name).unwrap_or_default())
         });
-        Ok(Self { env })
+        Ok(Self { env, anonymous_front: Mutex::new(None) })
     }
 
     fn render(&self, template: &str, ctx: Value) -> Result<String, minijinja::Error> {
@@ -53,11 +62,21 @@ impl Views {
     }
 
     pub fn front_page(&self, frame: &Frame<'_>, feed: &FeedPage) -> Result<String, minijinja::Error> {
+        let anonymous = frame.user.is_none() && frame.csrf.is_empty();
+        if anonymous
+            && let Ok(memo) = self.anonymous_front.lock()
+            && let Some(memo) = memo.as_ref()
+            && Arc::ptr_eq(&memo.photos, &feed.photos)
+            && memo.source == feed.source
+        {
+            return Ok(memo.html.clone());
+        }
         let older = feed.older.map(|id| id.to_string());
-        self.render(
-            "index.html",
-            context! { frame, photos => feed.photos.as_slice(), older },
-        )
+        let html = self.render("index.html", context! { frame, photos => feed.photos.as_slice(), older })?;
+        if anonymous && let Ok(mut memo) = self.anonymous_front.lock() {
+            *memo = Some(RenderedFront { photos: feed.photos.clone(), source: feed.source, html: html.clone() });
+        }
+        Ok(html)
     }
 
     pub fn photo_page(&self, frame: &Frame<'_>, photo: &PhotoView, is_owner: bool) -> Result<String, minijinja::Error> {

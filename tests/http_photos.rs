@@ -111,7 +111,17 @@ async fn stored_originals_lose_gps_but_keep_orientation() {
             "{name} has a GPS IFD pointer"
         );
         let id = photo_id_from(&t.upload(name, &source, "").await);
-        let stored = std::fs::read(t.photos_dir().join(format!("photos/{id}.jpg"))).expect("stored original");
+        let key = stratus::domain::BlobKey::parse(&format!("photos/{id}.jpg")).expect("key");
+        let stored = t
+            .app()
+            .backends
+            .store
+            .get(&key)
+            .await
+            .expect("get")
+            .expect("stored original")
+            .bytes
+            .to_vec();
         let exif = img_parts::jpeg::Jpeg::from_bytes(stored.clone().into())
             .expect("jpeg")
             .exif();
@@ -146,7 +156,7 @@ async fn every_invalid_fixture_is_refused_and_leaves_nothing() {
         );
     }
     assert_eq!(t.photo_count().await, 0);
-    assert_eq!(t.stored_files(), Vec::<String>::new());
+    assert_eq!(t.stored_files().await, Vec::<String>::new());
 }
 
 #[rocket::async_test]
@@ -187,7 +197,7 @@ async fn upload_needs_login_and_csrf() {
     let response = t.upload_with_csrf("a.jpg", &jpeg, "", "forged-token").await;
     assert_eq!(response.status(), Status::Forbidden);
     assert_eq!(t.photo_count().await, 0);
-    assert!(t.stored_files().is_empty());
+    assert!(t.stored_files().await.is_empty());
 }
 
 #[rocket::async_test]
@@ -210,7 +220,7 @@ async fn oversize_body_is_413_and_leaves_nothing() {
     let response = t.upload("bigger.jpg", &big, "").await;
     assert_eq!(response.status(), Status::PayloadTooLarge);
     assert_eq!(t.photo_count().await, 0);
-    assert!(t.stored_files().is_empty());
+    assert!(t.stored_files().await.is_empty());
 }
 
 #[rocket::async_test]
@@ -222,7 +232,7 @@ async fn long_caption_is_422() {
         .await;
     assert_eq!(response.status(), Status::UnprocessableEntity);
     assert_eq!(t.photo_count().await, 0);
-    assert!(t.stored_files().is_empty());
+    assert!(t.stored_files().await.is_empty());
 }
 
 #[rocket::async_test]
@@ -230,7 +240,7 @@ async fn owner_deletes_others_cannot() {
     let t = TestApp::new().await;
     t.register("owner").await;
     let id = photo_id_from(&t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "mine").await);
-    assert_eq!(t.stored_files().len(), 2);
+    assert_eq!(t.stored_files().await.len(), 2);
     t.logout().await;
     t.register("intruder").await;
     let csrf = t.csrf_from("/").await;
@@ -249,7 +259,11 @@ async fn owner_deletes_others_cannot() {
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(response.headers().get_one("Location"), Some("/"));
     assert_eq!(t.photo_count().await, 0);
-    assert!(t.stored_files().is_empty(), "blobs removed: {:?}", t.stored_files());
+    assert!(
+        t.stored_files().await.is_empty(),
+        "blobs removed: {:?}",
+        t.stored_files().await
+    );
     assert!(!t.get_text("/").await.1.contains(&id), "front page no longer shows it");
     assert_eq!(t.get_text(&format!("/photos/{id}")).await.0, Status::NotFound);
     let response = t.post_form(&format!("/photos/{id}/delete"), &[("csrf", &csrf)]).await;
@@ -274,7 +288,7 @@ async fn thirty_two_concurrent_uploads_all_land() {
     let statuses = futures::future::join_all(uploads).await;
     assert!(statuses.iter().all(|s| *s == Status::SeeOther), "{statuses:?}");
     assert_eq!(t.photo_count().await, 32);
-    assert_eq!(t.stored_files().len(), 64, "an original and a thumbnail each");
+    assert_eq!(t.stored_files().await.len(), 64, "an original and a thumbnail each");
     let api: serde_json::Value = serde_json::from_str(&t.get_text("/api/photos?limit=100").await.1).expect("json");
     let photos = api["photos"].as_array().expect("photos");
     assert_eq!(photos.len(), 32);

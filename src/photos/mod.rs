@@ -11,7 +11,8 @@ use std::io::Cursor;
 use std::path::Path;
 
 use bytes::Bytes;
-use image::codecs::jpeg::JpegEncoder;
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use jpeg_encoder::{ColorType, Encoder as JpegEncoder};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use tokio::sync::Semaphore;
@@ -132,6 +133,11 @@ impl Pipeline {
 #[derive(Debug, Clone, Copy)]
 struct Inspected {
     kind: ImageKind,
+    /// Stored size, before orientation.
+    width: u32,
+    height: u32,
+    orientation: Orientation,
+    /// Estimated peak bytes of decoding and thumbnailing, charged against the memory budget.
     decoded_bytes: u64,
 }
 
@@ -160,6 +166,42 @@ fn image_limits(limits: PixelLimits) -> Limits {
     l
 }
 
+/// The thumbnail's size for an image of `width`×`height`: long edge at most `THUMBNAIL_EDGE`.
+fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
+    let long = width.max(height);
+    if long <= THUMBNAIL_EDGE {
+        return (width, height);
+    }
+    let scale = |side: u32| ((u64::from(side) * u64::from(THUMBNAIL_EDGE) + u64::from(long) / 2) / u64::from(long)).max(1) as u32;
+    (scale(width), scale(height))
+}
+
+/// The JPEG DCT scaling denominator (2, 4 or 8) that still yields at least the thumbnail's
+/// size, when one does: decoding at 1/8 a 24-megapixel photo needs 1/64 of the memory.
+fn jpeg_scale(kind: ImageKind, width: u32, height: u32) -> Option<u32> {
+    if kind != ImageKind::Jpeg {
+        return None;
+    }
+    let (tw, th) = thumbnail_size(width, height);
+    [8, 4, 2].into_iter().find(|s| width.div_ceil(*s) >= tw && height.div_ceil(*s) >= th)
+}
+
+/// Whether the JPEG's frame is progressive (its coefficients are then all held at once).
+fn jpeg_is_progressive(data: &[u8]) -> bool {
+    let mut at = 2;
+    while at + 4 <= data.len() && data[at] == 0xFF {
+        let marker = data[at + 1];
+        if matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
+            return true;
+        }
+        if matches!(marker, 0xC0 | 0xC1 | 0xC3 | 0xC5 | 0xC7 | 0xC9 | 0xCB | 0xCD | 0xCF | 0xDA) {
+            return false;
+        }
+        at += 2 + usize::from(u16::from_be_bytes([data[at + 2], data[at + 3]]));
+    }
+    false
+}
+
 fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
     let kind = match sniff(data) {
         Sniffed::Accepted(kind) => kind,
@@ -171,17 +213,17 @@ fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
             ));
         }
     };
-    let decoder = ImageReader::with_format(Cursor::new(data.as_ref()), format_of(kind))
+    let mut decoder = ImageReader::with_format(Cursor::new(data.as_ref()), format_of(kind))
         .into_decoder()
         .map_err(|e| unusable(kind, e))?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
-        return Err(unusable(
-            kind,
-            format_args!("it claims a size of {width}×{height} pixels"),
-        ));
+        return Err(unusable(kind, format_args!("it claims a size of {width}×{height} pixels")));
     }
-    if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
+    if width > limits.max_side
+        || height > limits.max_side
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
         return Err(Rejection::Unusable(format!(
             "The image is {width}×{height} pixels; the limit is {side} pixels a side and {mp} megapixels. Resize it and upload it again.",
             side = limits.max_side,
@@ -191,10 +233,15 @@ fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
     if kind == ImageKind::Jpeg && !has_end_of_image(data) {
         return Err(unusable(kind, "it ends before the end-of-image marker"));
     }
-    Ok(Inspected {
-        kind,
-        decoded_bytes: decoder.total_bytes(),
-    })
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let full = decoder.total_bytes();
+    let decoded_bytes = match jpeg_scale(kind, width, height) {
+        Some(_) if jpeg_is_progressive(data) => full * 3,
+        Some(s) => full / u64::from(s * s) + (1 << 20),
+        // The decoded image, plus a converted copy when its pixel type must change to resize.
+        None => full * 2,
+    };
+    Ok(Inspected { kind, width, height, orientation, decoded_bytes })
 }
 
 /// A JPEG cut short loses its end-of-image marker; decoders forgive that silently and grey out
@@ -204,45 +251,86 @@ fn has_end_of_image(data: &[u8]) -> bool {
     tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
+/// Decodes a JPEG with DCT scaling straight to about the thumbnail's size. `Ok(None)` when
+/// scaling does not apply (small images, CMYK), and the full decoder is used instead.
+fn decode_jpeg_scaled(data: &[u8], inspected: &Inspected, limits: PixelLimits) -> Result<Option<DynamicImage>, String> {
+    if jpeg_scale(inspected.kind, inspected.width, inspected.height).is_none() {
+        return Ok(None);
+    }
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(data));
+    decoder.set_max_decoding_buffer_size(usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX));
+    decoder.read_info().map_err(|e| e.to_string())?;
+    let Some(info) = decoder.info() else { return Ok(None) };
+    if info.pixel_format == jpeg_decoder::PixelFormat::CMYK32 {
+        return Ok(None);
+    }
+    let (tw, th) = thumbnail_size(inspected.width, inspected.height);
+    let clamp = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
+    let (w, h) = decoder.scale(clamp(tw), clamp(th)).map_err(|e| e.to_string())?;
+    let pixels = decoder.decode().map_err(|e| e.to_string())?;
+    let (w, h) = (u32::from(w), u32::from(h));
+    let image = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+        jpeg_decoder::PixelFormat::L16 => {
+            let samples = pixels.chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect();
+            image::ImageBuffer::from_raw(w, h, samples).map(DynamicImage::ImageLuma16)
+        }
+        jpeg_decoder::PixelFormat::CMYK32 => None,
+    };
+    image.map(Some).ok_or_else(|| "decoded data does not match its size".to_owned())
+}
+
+fn decode_full(data: &[u8], kind: ImageKind, limits: PixelLimits) -> Result<DynamicImage, String> {
+    let mut decoder = ImageReader::with_format(Cursor::new(data), format_of(kind))
+        .into_decoder()
+        .map_err(|e| e.to_string())?;
+    decoder.set_limits(image_limits(limits)).map_err(|e| e.to_string())?;
+    DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())
+}
+
 fn decode_and_derive(data: Bytes, inspected: Inspected, limits: PixelLimits) -> Result<Processed, Rejection> {
     let kind = inspected.kind;
-    let mut decoder = ImageReader::with_format(Cursor::new(data.as_ref()), format_of(kind))
-        .into_decoder()
-        .map_err(|e| unusable(kind, e))?;
-    decoder
-        .set_limits(image_limits(limits))
-        .map_err(|e| unusable(kind, e))?;
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let image = DynamicImage::from_decoder(decoder).map_err(|e| unusable(kind, e))?;
-    let (mut width, mut height) = (image.width(), image.height());
+    let image = match decode_jpeg_scaled(&data, &inspected, limits).map_err(|e| unusable(kind, e))? {
+        Some(image) => image,
+        None => decode_full(&data, kind, limits).map_err(|e| unusable(kind, e))?,
+    };
+    let orientation = inspected.orientation;
+    let (mut width, mut height) = (inspected.width, inspected.height);
     if matches!(
         orientation,
         Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
     ) {
         std::mem::swap(&mut width, &mut height);
     }
-    let thumbnail = make_thumbnail(&image, orientation).map_err(|e| unusable(kind, e))?;
-    drop(image);
+    let (tw, th) = thumbnail_size(inspected.width, inspected.height);
+    let thumbnail = make_thumbnail(image, (tw, th), orientation).map_err(|e| unusable(kind, e))?;
     let original = strip::strip_metadata(kind, data, orientation).map_err(|e| unusable(kind, e))?;
-    Ok(Processed {
-        kind,
-        original,
-        thumbnail,
-        width,
-        height,
-    })
+    Ok(Processed { kind, original, thumbnail, width, height })
 }
 
-fn make_thumbnail(image: &DynamicImage, orientation: Orientation) -> image::ImageResult<Bytes> {
-    let mut thumb = if image.width().max(image.height()) > THUMBNAIL_EDGE {
-        image.thumbnail(THUMBNAIL_EDGE, THUMBNAIL_EDGE)
+fn make_thumbnail(image: DynamicImage, (tw, th): (u32, u32), orientation: Orientation) -> Result<Bytes, String> {
+    let mut thumb = if (image.width(), image.height()) == (tw, th) {
+        image
     } else {
-        image.clone()
+        let source = match image {
+            DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => image,
+            other if other.color().has_alpha() => DynamicImage::ImageRgba8(other.to_rgba8()),
+            other => DynamicImage::ImageRgb8(other.to_rgb8()),
+        };
+        let mut resized = DynamicImage::new(tw, th, source.color());
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+        Resizer::new().resize(&source, &mut resized, &options).map_err(|e| e.to_string())?;
+        resized
     };
     thumb.apply_orientation(orientation);
     let rgb = flatten_on_white(&thumb);
+    let (w, h) = (u16::try_from(rgb.width()), u16::try_from(rgb.height()));
+    let (Ok(w), Ok(h)) = (w, h) else { return Err("thumbnail too large".into()) };
     let mut out = Vec::with_capacity(64 * 1024);
-    JpegEncoder::new_with_quality(&mut out, THUMBNAIL_QUALITY).encode_image(&rgb)?;
+    JpegEncoder::new(&mut out, THUMBNAIL_QUALITY)
+        .encode(rgb.as_raw(), w, h, ColorType::Rgb)
+        .map_err(|e| e.to_string())?;
     Ok(Bytes::from(out))
 }
 
@@ -258,4 +346,32 @@ fn flatten_on_white(image: &DynamicImage) -> image::RgbImage {
         let blend = |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
         image::Rgb([blend(r), blend(g), blend(b)])
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbnail_sizes_keep_the_aspect() {
+        assert_eq!(thumbnail_size(1600, 1200), (640, 480));
+        assert_eq!(thumbnail_size(4000, 300), (640, 48));
+        assert_eq!(thumbnail_size(300, 4000), (48, 640));
+        assert_eq!(thumbnail_size(640, 10), (640, 10));
+        assert_eq!(thumbnail_size(10000, 1), (640, 1));
+    }
+
+    #[test]
+    fn jpeg_scale_never_undershoots_the_thumbnail() {
+        assert_eq!(jpeg_scale(ImageKind::Jpeg, 6000, 4000), Some(8));
+        assert_eq!(jpeg_scale(ImageKind::Jpeg, 1600, 1200), Some(2));
+        assert_eq!(jpeg_scale(ImageKind::Jpeg, 1000, 750), None);
+        assert_eq!(jpeg_scale(ImageKind::Png, 6000, 4000), None);
+        for (w, h) in [(4000, 300), (1281, 961), (9999, 17)] {
+            let (tw, th) = thumbnail_size(w, h);
+            if let Some(s) = jpeg_scale(ImageKind::Jpeg, w, h) {
+                assert!(w.div_ceil(s) >= tw && h.div_ceil(s) >= th, "{w}x{h} at 1/{s}");
+            }
+        }
+    }
 }

@@ -59,10 +59,10 @@ impl Fairing for SecurityHeaders {
         let Some(app) = request.rocket().state::<App>() else {
             return;
         };
-        response.set_header(Header::new("X-Served-By", app.served_by.clone()));
+        response.set_header(Header::new("X-Served-By", app.served_by.as_str()));
         response.set_header(Header::new("X-Content-Type-Options", "nosniff"));
         if response.content_type().is_some_and(|ct| ct.is_html()) {
-            response.set_header(Header::new("Content-Security-Policy", app.csp.clone()));
+            response.set_header(Header::new("Content-Security-Policy", app.csp.as_str()));
             response.set_header(Header::new("Referrer-Policy", "same-origin"));
             response.set_header(Header::new("X-Frame-Options", "DENY"));
             // Pages differ per visitor: no shared cache (a CDN) may keep one.

@@ -51,23 +51,20 @@ impl TestApp {
         self.dir.path().join("photos")
     }
 
-    /// Every file under the store directory (blobs), relative paths.
-    pub fn stored_files(&self) -> Vec<String> {
-        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-            let Ok(entries) = std::fs::read_dir(dir) else { return };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, root, out);
-                } else {
-                    out.push(path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned());
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.photos_dir(), &self.photos_dir(), &mut out);
-        out.sort();
-        out
+    /// Every blob key in the app's store, sorted.
+    pub async fn stored_files(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .app()
+            .backends
+            .store
+            .list()
+            .await
+            .expect("list blobs")
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        keys.sort();
+        keys
     }
 
     pub async fn photo_count(&self) -> u64 {
