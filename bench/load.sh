@@ -2,14 +2,17 @@
 # Level 0 load benchmark: Stratus (release build) against nginx serving a saved copy of the
 # same front page, measured in one run on this machine, plus memory and upload throughput.
 #
-#   bench/load.sh                  # DURATION=10s per wrk run
+#   bench/load.sh                  # everything, DURATION=10s per wrk run
 #   DURATION=5s bench/load.sh
+#   bench/load.sh uploads          # one section: front | rows | uploads
 #
 # Needs: wrk, nginx, curl (apt-get install -y wrk nginx-light curl) and Pillow for the big-JPEG
 # test (pip install pillow). All traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+SECTION=${1:-all}
+want() { [ "$SECTION" = all ] || [ "$SECTION" = "$1" ]; }
 DURATION=${DURATION:-10s}
 PORT=${PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18090}
@@ -69,7 +72,8 @@ verdict() { if awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; then 
 
 echo "== Stratus $(git rev-parse --short HEAD 2>/dev/null || echo '?') on $(nproc) cores, wrk -t2 -d$DURATION, $(date -u +%FT%TZ)"
 
-# --- front page, cache on -----------------------------------------------------------------
+# --- front page, cache on and off, against nginx ---------------------------------------------
+if want front; then
 start_stratus site
 curl -sf "http://127.0.0.1:$PORT/" >/dev/null
 sleep 1
@@ -121,8 +125,10 @@ for mode in on off; do
 done
 stop_stratus
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
+fi
 
 # --- front page latency against table size (cache off: every request reads the table) --------
+if want rows; then
 printf '\nGET / with cache off against photo rows\n'
 start_stratus rows
 stop_stratus
@@ -136,6 +142,7 @@ for rows in 1000 1000000; do
     printf '  %8s rows  c=2  %8s rps  p50 %6s ms  p99 %6s ms\n' "$rows" "$RPS" "$P50" "$P99"
     stop_stratus
 done
+fi
 
 # --- uploads ---------------------------------------------------------------------------------
 login() { # -> COOKIE, CSRF for a fresh user on the running instance
@@ -146,8 +153,9 @@ login() { # -> COOKIE, CSRF for a fresh user on the running instance
     COOKIE="stratus_session=$(awk '$6 == "stratus_session" {print $7}' "$jar")"
     CSRF=$(curl -sf -b "$jar" "http://127.0.0.1:$PORT/" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4)
 }
-count_photos() { curl -sf "http://127.0.0.1:$PORT/api/photos?limit=100" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["photos"]))'; }
+completed() { awk '/requests in/ {print $1}' "$WORK/wrk.out"; }
 
+if want uploads; then
 printf '\nUploads\n'
 start_stratus uploads ROCKET_SEED_DEMO=false
 login
@@ -165,15 +173,22 @@ python3 bench/make_upload_body.py "$WORK/big.jpg" "$CSRF" "$WORK/body-big" BENCH
 DURATION=20s BODY_FILE=$WORK/body-big BOUNDARY=BENCHBOUNDARY COOKIE=$COOKIE run_wrk "http://127.0.0.1:$PORT/photos" 8 -s bench/upload.lua
 PEAK_RSS=$(peak_rss_mb "$PID")
 printf '  %s MB JPEG (6000x4000), 8 clients for 20 s: %s uploads accepted (%s refused), peak RSS %s MB\n' \
-    "$(awk -v b="$(stat -c %s "$WORK/big.jpg")" 'BEGIN { printf "%.1f", b / 1e6 }')" "$(count_photos)" "$ERRORS" "$PEAK_RSS"
+    "$(awk -v b="$(stat -c %s "$WORK/big.jpg")" 'BEGIN { printf "%.1f", b / 1e6 }')" "$(($(completed) - ERRORS))" "$ERRORS" "$PEAK_RSS"
 stop_stratus
+fi
 
 printf '\nTargets\n'
-printf '  cached front page >= 0.45x nginx at c=32: %sx  %s\n' "${RESULT[on,32]}" "$(verdict "${RESULT[on,32]}" 0.45)"
-printf '  cached front page >= 1.0x nginx at c=2:   %sx  %s\n' "${RESULT[on,2]}" "$(verdict "${RESULT[on,2]}" 1.0)"
-printf '  p99 < 20 ms at c=64 (cache on):          %s ms  %s\n' "$P99_64" "$(verdict 20 "$P99_64")"
-printf '  idle RSS < 40 MB:                        %s MB  %s\n' "$IDLE_RSS" "$(verdict 40 "$IDLE_RSS")"
-printf '  peak RSS < 300 MB, 8 x 19 MB uploads:    %s MB  %s\n' "$PEAK_RSS" "$(verdict 300 "$PEAK_RSS")"
-printf '  >= 80 uploads/s of 2 MP JPEGs, 4 clients: %s/s  %s\n' "$UPLOADS_PER_S" "$(verdict "$UPLOADS_PER_S" 80)"
-RATIO_ROWS=$(awk -v a="${RESULT[rows,1000000]}" -v b="${RESULT[rows,1000]}" 'BEGIN { printf "%.2f", a / b }')
-printf '  p50 at 1M rows / p50 at 1k rows <= 1.5:  %s  %s\n' "$RATIO_ROWS" "$(verdict 1.5 "$RATIO_ROWS")"
+if want front; then
+    printf '  cached front page >= 0.45x nginx at c=32: %sx  %s\n' "${RESULT[on,32]}" "$(verdict "${RESULT[on,32]}" 0.45)"
+    printf '  cached front page >= 1.0x nginx at c=2:   %sx  %s\n' "${RESULT[on,2]}" "$(verdict "${RESULT[on,2]}" 1.0)"
+    printf '  p99 < 20 ms at c=64 (cache on):          %s ms  %s\n' "$P99_64" "$(verdict 20 "$P99_64")"
+    printf '  idle RSS < 40 MB:                        %s MB  %s\n' "$IDLE_RSS" "$(verdict 40 "$IDLE_RSS")"
+fi
+if want uploads; then
+    printf '  peak RSS < 300 MB, 8 x 19 MB uploads:    %s MB  %s\n' "$PEAK_RSS" "$(verdict 300 "$PEAK_RSS")"
+    printf '  >= 80 uploads/s of 2 MP JPEGs, 4 clients: %s/s  %s\n' "$UPLOADS_PER_S" "$(verdict "$UPLOADS_PER_S" 80)"
+fi
+if want rows; then
+    RATIO_ROWS=$(awk -v a="${RESULT[rows,1000000]}" -v b="${RESULT[rows,1000]}" 'BEGIN { printf "%.2f", a / b }')
+    printf '  p50 at 1M rows / p50 at 1k rows <= 1.5:  %s  %s\n' "$RATIO_ROWS" "$(verdict 1.5 "$RATIO_ROWS")"
+fi

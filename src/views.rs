@@ -54,7 +54,10 @@ impl Views {
         env.add_function("asset", move |name: &str| {
             Value::from_safe_string(assets.url(name).unwrap_or_default())
         });
-        Ok(Self { env, anonymous_front: Mutex::new(None) })
+        Ok(Self {
+            env,
+            anonymous_front: Mutex::new(None),
+        })
     }
 
     fn render(&self, template: &str, ctx: Value) -> Result<String, minijinja::Error> {
@@ -72,9 +75,16 @@ impl Views {
             return Ok(memo.html.clone());
         }
         let older = feed.older.map(|id| id.to_string());
-        let html = self.render("index.html", context! { frame, photos => feed.photos.as_slice(), older })?;
+        let html = self.render(
+            "index.html",
+            context! { frame, photos => feed.photos.as_slice(), older },
+        )?;
         if anonymous && let Ok(mut memo) = self.anonymous_front.lock() {
-            *memo = Some(RenderedFront { photos: feed.photos.clone(), source: feed.source, html: html.clone() });
+            *memo = Some(RenderedFront {
+                photos: feed.photos.clone(),
+                source: feed.source,
+                html: html.clone(),
+            });
         }
         Ok(html)
     }

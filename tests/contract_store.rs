@@ -18,19 +18,25 @@ pub async fn store_contract(store: Arc<dyn Store>) {
     store.delete(&key).await.expect("deleting an absent key is Ok");
 
     store
-        .put(&key, Bytes::from_static(b"first"), "image/png")
+        .put(&key, Bytes::from_static(b"first").into(), "image/png")
         .await
         .expect("put");
     store
-        .put(&key, Bytes::from_static(b"second"), "image/png")
+        .put(
+            &key,
+            [Bytes::from_static(b"sec"), Bytes::from_static(b"ond")]
+                .into_iter()
+                .collect(),
+            "image/png",
+        )
         .await
         .expect("put again replaces");
     store
-        .put(&thumb, Bytes::from_static(b"thumb"), "image/jpeg")
+        .put(&thumb, Bytes::from_static(b"thumb").into(), "image/jpeg")
         .await
         .expect("put thumb");
     let blob = store.get(&key).await.expect("get").expect("present");
-    assert_eq!(blob.bytes.as_ref(), b"second");
+    assert_eq!(blob.bytes.as_ref(), b"second", "a body in pieces is stored joined");
     assert_eq!(blob.content_type, "image/png");
     assert_eq!(
         store.get(&thumb).await.expect("get").expect("present").content_type,

@@ -12,12 +12,15 @@ use std::path::Path;
 
 use bytes::Bytes;
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
-use jpeg_encoder::{ColorType, Encoder as JpegEncoder};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
-use tokio::sync::Semaphore;
+use jpeg_encoder::{ColorType, Encoder as JpegEncoder};
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::ImageKind;
+use crate::store::BlobBody;
 
 /// Long edge of generated thumbnails, in pixels.
 pub const THUMBNAIL_EDGE: u32 = 640;
@@ -45,16 +48,19 @@ pub enum PipelineError {
 }
 
 /// What an accepted upload becomes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Processed {
     pub kind: ImageKind,
     /// The original with identifying metadata removed.
-    pub original: Bytes,
+    pub original: BlobBody,
     /// A JPEG, long edge at most `THUMBNAIL_EDGE`, orientation applied.
     pub thumbnail: Bytes,
     /// Displayed size (after orientation).
     pub width: u32,
     pub height: u32,
+    /// The pipeline slot this upload holds: keep it until the blobs are stored, so that at
+    /// most `concurrency` uploads' bytes are in memory at once.
+    pub slot: Option<OwnedSemaphorePermit>,
 }
 
 /// Where an upload's bytes are: streamed to a temporary file, or already in memory.
@@ -71,7 +77,7 @@ pub struct PixelLimits {
 
 pub struct Pipeline {
     limits: PixelLimits,
-    jobs: Semaphore,
+    jobs: Arc<Semaphore>,
     /// Decoded-pixel budget in KiB.
     memory_kib: Semaphore,
     memory_budget_kib: u32,
@@ -82,7 +88,7 @@ impl Pipeline {
         let memory_budget_kib = u32::try_from(memory_budget_bytes / 1024).unwrap_or(u32::MAX).max(1);
         Self {
             limits,
-            jobs: Semaphore::new(concurrency.max(1)),
+            jobs: Arc::new(Semaphore::new(concurrency.max(1))),
             memory_kib: Semaphore::new(memory_budget_kib as usize),
             memory_budget_kib,
         }
@@ -110,7 +116,12 @@ impl Pipeline {
         load: impl Future<Output = Result<Bytes, PipelineError>>,
     ) -> Result<Result<Processed, Rejection>, PipelineError> {
         // The job permit comes before loading, so at most `concurrency` files sit in memory.
-        let _job = self.jobs.acquire().await.map_err(|_| PipelineError::Closed)?;
+        let job = self
+            .jobs
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PipelineError::Closed)?;
         let data = load.await?;
         let inspected = match inspect(&data, self.limits) {
             Ok(inspected) => inspected,
@@ -125,7 +136,8 @@ impl Pipeline {
             .await
             .map_err(|_| PipelineError::Closed)?;
         let limits = self.limits;
-        Ok(tokio::task::spawn_blocking(move || decode_and_derive(data, inspected, limits)).await?)
+        let processed = tokio::task::spawn_blocking(move || decode_and_derive(data, inspected, limits)).await?;
+        Ok(processed.map(|p| Processed { slot: Some(job), ..p }))
     }
 }
 
@@ -172,7 +184,9 @@ fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
     if long <= THUMBNAIL_EDGE {
         return (width, height);
     }
-    let scale = |side: u32| ((u64::from(side) * u64::from(THUMBNAIL_EDGE) + u64::from(long) / 2) / u64::from(long)).max(1) as u32;
+    let scale = |side: u32| {
+        ((u64::from(side) * u64::from(THUMBNAIL_EDGE) + u64::from(long) / 2) / u64::from(long)).max(1) as u32
+    };
     (scale(width), scale(height))
 }
 
@@ -183,23 +197,14 @@ fn jpeg_scale(kind: ImageKind, width: u32, height: u32) -> Option<u32> {
         return None;
     }
     let (tw, th) = thumbnail_size(width, height);
-    [8, 4, 2].into_iter().find(|s| width.div_ceil(*s) >= tw && height.div_ceil(*s) >= th)
+    [8, 4, 2]
+        .into_iter()
+        .find(|s| width.div_ceil(*s) >= tw && height.div_ceil(*s) >= th)
 }
 
 /// Whether the JPEG's frame is progressive (its coefficients are then all held at once).
 fn jpeg_is_progressive(data: &[u8]) -> bool {
-    let mut at = 2;
-    while at + 4 <= data.len() && data[at] == 0xFF {
-        let marker = data[at + 1];
-        if matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
-            return true;
-        }
-        if matches!(marker, 0xC0 | 0xC1 | 0xC3 | 0xC5 | 0xC7 | 0xC9 | 0xCB | 0xCD | 0xCF | 0xDA) {
-            return false;
-        }
-        at += 2 + usize::from(u16::from_be_bytes([data[at + 2], data[at + 3]]));
-    }
-    false
+    jpeg_segments(data).any(|(marker, _)| matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE))
 }
 
 fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
@@ -213,17 +218,24 @@ fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
             ));
         }
     };
-    let mut decoder = ImageReader::with_format(Cursor::new(data.as_ref()), format_of(kind))
-        .into_decoder()
-        .map_err(|e| unusable(kind, e))?;
-    let (width, height) = decoder.dimensions();
+    let header = if kind == ImageKind::Jpeg {
+        jpeg_header(data)
+    } else {
+        other_header(data, kind)
+    };
+    let Header {
+        width,
+        height,
+        orientation,
+        full_bytes: full,
+    } = header.map_err(|e| unusable(kind, e))?;
     if width == 0 || height == 0 {
-        return Err(unusable(kind, format_args!("it claims a size of {width}×{height} pixels")));
+        return Err(unusable(
+            kind,
+            format_args!("it claims a size of {width}×{height} pixels"),
+        ));
     }
-    if width > limits.max_side
-        || height > limits.max_side
-        || u64::from(width) * u64::from(height) > limits.max_pixels
-    {
+    if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(Rejection::Unusable(format!(
             "The image is {width}×{height} pixels; the limit is {side} pixels a side and {mp} megapixels. Resize it and upload it again.",
             side = limits.max_side,
@@ -233,15 +245,76 @@ fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
     if kind == ImageKind::Jpeg && !has_end_of_image(data) {
         return Err(unusable(kind, "it ends before the end-of-image marker"));
     }
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let full = decoder.total_bytes();
     let decoded_bytes = match jpeg_scale(kind, width, height) {
         Some(_) if jpeg_is_progressive(data) => full * 3,
         Some(s) => full / u64::from(s * s) + (1 << 20),
         // The decoded image, plus a converted copy when its pixel type must change to resize.
         None => full * 2,
     };
-    Ok(Inspected { kind, width, height, orientation, decoded_bytes })
+    Ok(Inspected {
+        kind,
+        width,
+        height,
+        orientation,
+        decoded_bytes,
+    })
+}
+
+struct Header {
+    width: u32,
+    height: u32,
+    orientation: Orientation,
+    /// Bytes of the fully decoded image.
+    full_bytes: u64,
+}
+
+/// A JPEG's size and orientation from its header segments. `image`'s JPEG decoder would copy
+/// the whole file first; at 20 MB an upload that copy is what bounds memory.
+fn jpeg_header(data: &[u8]) -> Result<Header, String> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(data));
+    decoder.read_info().map_err(|e| e.to_string())?;
+    let info = decoder.info().ok_or("no frame header")?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    let orientation = jpeg_segments(data)
+        .find_map(|(marker, body)| (marker == 0xE1).then(|| body.strip_prefix(b"Exif\0\0")).flatten())
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    let full_bytes = u64::from(width) * u64::from(height) * info.pixel_format.pixel_bytes() as u64;
+    Ok(Header {
+        width,
+        height,
+        orientation,
+        full_bytes,
+    })
+}
+
+fn other_header(data: &[u8], kind: ImageKind) -> Result<Header, String> {
+    let mut decoder = ImageReader::with_format(Cursor::new(data), format_of(kind))
+        .into_decoder()
+        .map_err(|e| e.to_string())?;
+    let (width, height) = decoder.dimensions();
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    Ok(Header {
+        width,
+        height,
+        orientation,
+        full_bytes: decoder.total_bytes(),
+    })
+}
+
+/// The JPEG's marker segments before the first scan, as (marker, contents).
+fn jpeg_segments(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut at = 2;
+    std::iter::from_fn(move || {
+        if at + 4 > data.len() || data[at] != 0xFF || data[at + 1] == 0xDA {
+            return None;
+        }
+        let marker = data[at + 1];
+        let len = usize::from(u16::from_be_bytes([data[at + 2], data[at + 3]]));
+        let body = data.get(at + 4..at + 2 + len.max(2))?;
+        at += 2 + len;
+        Some((marker, body))
+    })
 }
 
 /// A JPEG cut short loses its end-of-image marker; decoders forgive that silently and grey out
@@ -273,12 +346,17 @@ fn decode_jpeg_scaled(data: &[u8], inspected: &Inspected, limits: PixelLimits) -
         jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
         jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
         jpeg_decoder::PixelFormat::L16 => {
-            let samples = pixels.chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect();
+            let samples = pixels
+                .chunks_exact(2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .collect();
             image::ImageBuffer::from_raw(w, h, samples).map(DynamicImage::ImageLuma16)
         }
         jpeg_decoder::PixelFormat::CMYK32 => None,
     };
-    image.map(Some).ok_or_else(|| "decoded data does not match its size".to_owned())
+    image
+        .map(Some)
+        .ok_or_else(|| "decoded data does not match its size".to_owned())
 }
 
 fn decode_full(data: &[u8], kind: ImageKind, limits: PixelLimits) -> Result<DynamicImage, String> {
@@ -306,7 +384,14 @@ fn decode_and_derive(data: Bytes, inspected: Inspected, limits: PixelLimits) -> 
     let (tw, th) = thumbnail_size(inspected.width, inspected.height);
     let thumbnail = make_thumbnail(image, (tw, th), orientation).map_err(|e| unusable(kind, e))?;
     let original = strip::strip_metadata(kind, data, orientation).map_err(|e| unusable(kind, e))?;
-    Ok(Processed { kind, original, thumbnail, width, height })
+    Ok(Processed {
+        kind,
+        original,
+        thumbnail,
+        width,
+        height,
+        slot: None,
+    })
 }
 
 fn make_thumbnail(image: DynamicImage, (tw, th): (u32, u32), orientation: Orientation) -> Result<Bytes, String> {
@@ -320,13 +405,17 @@ fn make_thumbnail(image: DynamicImage, (tw, th): (u32, u32), orientation: Orient
         };
         let mut resized = DynamicImage::new(tw, th, source.color());
         let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-        Resizer::new().resize(&source, &mut resized, &options).map_err(|e| e.to_string())?;
+        Resizer::new()
+            .resize(&source, &mut resized, &options)
+            .map_err(|e| e.to_string())?;
         resized
     };
     thumb.apply_orientation(orientation);
     let rgb = flatten_on_white(&thumb);
     let (w, h) = (u16::try_from(rgb.width()), u16::try_from(rgb.height()));
-    let (Ok(w), Ok(h)) = (w, h) else { return Err("thumbnail too large".into()) };
+    let (Ok(w), Ok(h)) = (w, h) else {
+        return Err("thumbnail too large".into());
+    };
     let mut out = Vec::with_capacity(64 * 1024);
     JpegEncoder::new(&mut out, THUMBNAIL_QUALITY)
         .encode(rgb.as_raw(), w, h, ColorType::Rgb)

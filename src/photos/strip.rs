@@ -10,17 +10,18 @@ use img_parts::png::Png;
 use img_parts::webp::WebP;
 
 use crate::domain::ImageKind;
+use crate::store::BlobBody;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot rewrite the file's metadata: {0}")]
 pub struct StripError(String);
 
 /// The file with its metadata removed; `orientation` is re-attached when it is not upright.
-pub fn strip_metadata(kind: ImageKind, original: Bytes, orientation: Orientation) -> Result<Bytes, StripError> {
+/// The result's pieces mostly point into `original`: no second copy of a large file.
+pub fn strip_metadata(kind: ImageKind, original: Bytes, orientation: Orientation) -> Result<BlobBody, StripError> {
     let exif = orientation_exif(orientation);
     let err = |e: img_parts::Error| StripError(e.to_string());
-    let mut out = Vec::with_capacity(original.len());
-    match kind {
+    let body = match kind {
         ImageKind::Jpeg => {
             let mut jpeg = Jpeg::from_bytes(original).map_err(err)?;
             // APP0 (JFIF), APP2 (ICC profile, MPF) and APP14 (Adobe: needed to decode CMYK
@@ -32,30 +33,24 @@ pub fn strip_metadata(kind: ImageKind, original: Bytes, orientation: Orientation
                 !(m == markers::COM || (app && !kept_app))
             });
             jpeg.set_exif(exif);
-            jpeg.encoder()
-                .write_to(&mut out)
-                .map_err(|e| StripError(e.to_string()))?;
+            jpeg.encoder().collect()
         }
         ImageKind::Png => {
             let mut png = Png::from_bytes(original).map_err(err)?;
             png.chunks_mut()
                 .retain(|c| !matches!(&c.kind(), b"tEXt" | b"zTXt" | b"iTXt" | b"tIME" | b"eXIf"));
             png.set_exif(exif);
-            png.encoder()
-                .write_to(&mut out)
-                .map_err(|e| StripError(e.to_string()))?;
+            png.encoder().collect()
         }
         ImageKind::Webp => {
             let mut webp = WebP::from_bytes(original).map_err(err)?;
             webp.remove_chunks_by_id(*b"XMP ");
             webp.set_exif(exif);
-            webp.encoder()
-                .write_to(&mut out)
-                .map_err(|e| StripError(e.to_string()))?;
+            webp.encoder().collect()
         }
-        ImageKind::Gif => out = strip_gif(&original)?,
-    }
-    Ok(Bytes::from(out))
+        ImageKind::Gif => strip_gif(&original)?,
+    };
+    Ok(body)
 }
 
 /// A big-endian TIFF block with one IFD entry: Orientation (0x0112, SHORT, 1 value).
@@ -91,9 +86,9 @@ fn orientation_code(orientation: Orientation) -> u16 {
 
 /// Copies a GIF block by block, dropping comment extensions and application extensions other
 /// than the animation loop count (XMP travels in an application extension).
-fn strip_gif(data: &[u8]) -> Result<Vec<u8>, StripError> {
+fn strip_gif(data: &Bytes) -> Result<BlobBody, StripError> {
     let bad = || StripError("GIF structure is damaged".into());
-    let mut out = Vec::with_capacity(data.len());
+    let mut out = Vec::new();
     let header_len = 13;
     let header = data.get(..header_len).ok_or_else(bad)?;
     let packed = header[10];
@@ -103,7 +98,8 @@ fn strip_gif(data: &[u8]) -> Result<Vec<u8>, StripError> {
         0
     };
     let mut pos = header_len + global_table;
-    out.extend_from_slice(data.get(..pos).ok_or_else(bad)?);
+    data.get(..pos).ok_or_else(bad)?;
+    out.push(data.slice(..pos));
     // Length of the data sub-blocks starting at `at`, terminator included.
     let sub_blocks = |mut at: usize| -> Result<usize, StripError> {
         let start = at;
@@ -118,8 +114,8 @@ fn strip_gif(data: &[u8]) -> Result<Vec<u8>, StripError> {
     loop {
         match *data.get(pos).ok_or_else(bad)? {
             0x3B => {
-                out.push(0x3B);
-                return Ok(out);
+                out.push(data.slice(pos..=pos));
+                return Ok(out.into_iter().collect());
             }
             0x21 => {
                 let label = *data.get(pos + 1).ok_or_else(bad)?;
@@ -133,7 +129,7 @@ fn strip_gif(data: &[u8]) -> Result<Vec<u8>, StripError> {
                     _ => true,
                 };
                 if keep {
-                    out.extend_from_slice(block);
+                    out.push(data.slice(pos..pos + len));
                 }
                 pos += len;
             }
@@ -147,7 +143,8 @@ fn strip_gif(data: &[u8]) -> Result<Vec<u8>, StripError> {
                 };
                 let data_start = pos + 10 + local_table + 1; // + LZW minimum code size
                 let len = data_start - pos + sub_blocks(data_start)?;
-                out.extend_from_slice(data.get(pos..pos + len).ok_or_else(bad)?);
+                data.get(pos..pos + len).ok_or_else(bad)?;
+                out.push(data.slice(pos..pos + len));
                 pos += len;
             }
             _ => return Err(bad()),
@@ -179,9 +176,10 @@ mod tests {
         let mut gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff".to_vec();
         gif.extend_from_slice(b"\x21\xfe\x05where\x00");
         gif.extend_from_slice(b"\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b");
-        let stripped = strip_gif(&gif).expect("valid gif");
+        let gif = Bytes::from(gif);
+        let stripped = strip_gif(&gif).expect("valid gif").to_bytes();
         assert!(!stripped.windows(5).any(|w| w == b"where"));
         assert_eq!(stripped.len(), gif.len() - 9);
-        assert!(strip_gif(&gif[..gif.len() - 3]).is_err(), "truncated gif refused");
+        assert!(strip_gif(&gif.slice(..gif.len() - 3)).is_err(), "truncated gif refused");
     }
 }

@@ -74,6 +74,9 @@ impl PhotoService {
         caption: Caption,
         created_at: i64,
     ) -> Result<PhotoId, ServiceError> {
+        // Held until the blobs and row are written: it bounds how many uploads' bytes are in
+        // memory at once.
+        let _slot = processed.slot;
         let id = self.next_id();
         let key = BlobKey::original(id, processed.kind.extension());
         let thumb_key = BlobKey::thumbnail(id);
@@ -93,7 +96,11 @@ impl PhotoService {
         self.store
             .put(&key, processed.original, processed.kind.content_type())
             .await?;
-        if let Err(e) = self.store.put(&thumb_key, processed.thumbnail, "image/jpeg").await {
+        if let Err(e) = self
+            .store
+            .put(&thumb_key, processed.thumbnail.into(), "image/jpeg")
+            .await
+        {
             self.discard(&[&key]).await;
             return Err(e.into());
         }

@@ -3,13 +3,12 @@
 
 use std::path::Path as FsPath;
 
-use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::{Blob, Store, StoreError};
+use super::{Blob, BlobBody, Store, StoreError};
 use crate::domain::{BlobKey, ImageKind};
 
 pub struct LocalStore {
@@ -40,10 +39,12 @@ fn location(key: &BlobKey) -> Result<Path, StoreError> {
 
 #[rocket::async_trait]
 impl Store for LocalStore {
-    async fn put(&self, key: &BlobKey, bytes: Bytes, _content_type: &str) -> Result<(), StoreError> {
+    async fn put(&self, key: &BlobKey, body: BlobBody, _content_type: &str) -> Result<(), StoreError> {
         // The file system keeps no content type: it is derived from the key's extension,
         // which the server chose from the sniffed type.
-        self.fs.put(&location(key)?, PutPayload::from_bytes(bytes)).await?;
+        self.fs
+            .put(&location(key)?, body.into_pieces().into_iter().collect::<PutPayload>())
+            .await?;
         Ok(())
     }
 

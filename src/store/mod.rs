@@ -18,6 +18,45 @@ pub enum StoreError {
     Config(String),
 }
 
+/// A blob's bytes as pieces: a rewritten file keeps referring to the upload's buffer instead
+/// of copying it, which keeps large uploads from doubling in memory.
+#[derive(Debug, Clone, Default)]
+pub struct BlobBody(Vec<Bytes>);
+
+impl BlobBody {
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn into_pieces(self) -> Vec<Bytes> {
+        self.0
+    }
+
+    /// One contiguous copy, for backends that need it.
+    pub fn to_bytes(&self) -> Bytes {
+        match self.0.as_slice() {
+            [one] => one.clone(),
+            pieces => Bytes::from(pieces.concat()),
+        }
+    }
+}
+
+impl From<Bytes> for BlobBody {
+    fn from(bytes: Bytes) -> Self {
+        Self(vec![bytes])
+    }
+}
+
+impl FromIterator<Bytes> for BlobBody {
+    fn from_iter<I: IntoIterator<Item = Bytes>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
 /// A stored blob and what a browser needs to cache it.
 #[derive(Debug, Clone)]
 pub struct Blob {
@@ -32,7 +71,7 @@ pub struct Blob {
 pub trait Store: Send + Sync + 'static {
     /// Writes the blob, replacing any blob under the same key (idempotent). On `Err` nothing
     /// readable is left under the key.
-    async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> Result<(), StoreError>;
+    async fn put(&self, key: &BlobKey, body: BlobBody, content_type: &str) -> Result<(), StoreError>;
 
     /// The blob under `key`; `Ok(None)` when absent.
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, StoreError>;
