@@ -6,6 +6,17 @@ use clap::{Parser, Subcommand};
 // peak RSS under concurrent large uploads; mimalloc returns them to the system.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Returns freed memory to the OS at once rather than after mimalloc's default 10 ms (which
+/// on an idle server means never, as purging happens on later allocations): with 20 MB
+/// uploads that delay decides peak and idle RSS. Measured cost on the front page: none.
+#[allow(unsafe_code)]
+fn purge_freed_memory_immediately() {
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: a plain write to mimalloc's option table, made in `main` before the runtime
+    // starts any other thread, so nothing reads the option concurrently.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
 use stratus::{App, Settings};
 
 #[derive(Parser)]
@@ -40,8 +51,12 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-#[rocket::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    purge_freed_memory_immediately();
+    rocket::execute(run())
+}
+
+async fn run() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STRATUS_LOG").unwrap_or_else(|_| "info,rocket=warn".into()),
