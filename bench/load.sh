@@ -160,7 +160,7 @@ printf '\nUploads\n'
 start_stratus uploads ROCKET_SEED_DEMO=false
 login
 python3 bench/make_upload_body.py tests/fixtures/images/valid/photo-exif-gps.jpg "$CSRF" "$WORK/body-2mp" BENCHBOUNDARY
-BODY_FILE=$WORK/body-2mp BOUNDARY=BENCHBOUNDARY COOKIE=$COOKIE run_wrk "http://127.0.0.1:$PORT/photos" 4 -s bench/upload.lua
+BODY_FILE=$WORK/body-2mp BOUNDARY=BENCHBOUNDARY COOKIE=$COOKIE run_wrk "http://127.0.0.1:$PORT/photos" 4 -s bench/upload.lua --timeout 60s
 UPLOADS_PER_S=$RPS
 printf '  2 MP JPEG (1600x1200, %s KB), 4 clients: %s uploads/s, p50 %s ms, p99 %s ms, %s refused\n' \
     "$(($(stat -c %s tests/fixtures/images/valid/photo-exif-gps.jpg) / 1024))" "$RPS" "$P50" "$P99" "$ERRORS"
@@ -170,7 +170,7 @@ python3 bench/make_big_jpeg.py "$WORK/big.jpg" 19 >/dev/null
 start_stratus big ROCKET_SEED_DEMO=false
 login
 python3 bench/make_upload_body.py "$WORK/big.jpg" "$CSRF" "$WORK/body-big" BENCHBOUNDARY
-DURATION=20s BODY_FILE=$WORK/body-big BOUNDARY=BENCHBOUNDARY COOKIE=$COOKIE run_wrk "http://127.0.0.1:$PORT/photos" 8 -s bench/upload.lua
+DURATION=20s BODY_FILE=$WORK/body-big BOUNDARY=BENCHBOUNDARY COOKIE=$COOKIE run_wrk "http://127.0.0.1:$PORT/photos" 8 -s bench/upload.lua --timeout 60s
 PEAK_RSS=$(peak_rss_mb "$PID")
 printf '  %s MB JPEG (6000x4000), 8 clients for 20 s: %s uploads accepted (%s refused), peak RSS %s MB\n' \
     "$(awk -v b="$(stat -c %s "$WORK/big.jpg")" 'BEGIN { printf "%.1f", b / 1e6 }')" "$(($(completed) - ERRORS))" "$ERRORS" "$PEAK_RSS"

@@ -58,8 +58,8 @@ pub struct Processed {
     /// Displayed size (after orientation).
     pub width: u32,
     pub height: u32,
-    /// The pipeline slot this upload holds: keep it until the blobs are stored, so that at
-    /// most `concurrency` uploads' bytes are in memory at once.
+    /// The upload's share of the memory budget: keep it until the blobs are stored, so that
+    /// uploads waiting on storage count against the budget too.
     pub slot: Option<OwnedSemaphorePermit>,
 }
 
@@ -77,9 +77,10 @@ pub struct PixelLimits {
 
 pub struct Pipeline {
     limits: PixelLimits,
-    jobs: Arc<Semaphore>,
-    /// Decoded-pixel budget in KiB.
-    memory_kib: Semaphore,
+    /// CPU-bound jobs at once.
+    jobs: Semaphore,
+    /// Memory budget in KiB: decoded pixels, and uploads' bytes until they are stored.
+    memory_kib: Arc<Semaphore>,
     memory_budget_kib: u32,
 }
 
@@ -88,8 +89,8 @@ impl Pipeline {
         let memory_budget_kib = u32::try_from(memory_budget_bytes / 1024).unwrap_or(u32::MAX).max(1);
         Self {
             limits,
-            jobs: Arc::new(Semaphore::new(concurrency.max(1))),
-            memory_kib: Semaphore::new(memory_budget_kib as usize),
+            jobs: Semaphore::new(concurrency.max(1)),
+            memory_kib: Arc::new(Semaphore::new(memory_budget_kib as usize)),
             memory_budget_kib,
         }
     }
@@ -115,29 +116,31 @@ impl Pipeline {
         &self,
         load: impl Future<Output = Result<Bytes, PipelineError>>,
     ) -> Result<Result<Processed, Rejection>, PipelineError> {
-        // The job permit comes before loading, so at most `concurrency` files sit in memory.
-        let job = self
-            .jobs
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PipelineError::Closed)?;
+        // The job permit comes before loading, so at most `concurrency` files sit in memory
+        // unaccounted while they wait for their memory permit.
+        let _job = self.jobs.acquire().await.map_err(|_| PipelineError::Closed)?;
         let data = load.await?;
         let inspected = match inspect(&data, self.limits) {
             Ok(inspected) => inspected,
             Err(rejection) => return Ok(Err(rejection)),
         };
-        let kib = u32::try_from(inspected.decoded_bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.memory_budget_kib);
-        let _memory = self
+        // One acquisition for the upload's bytes and its decoding (no hold-and-wait, so no
+        // deadlock); the decoding share is returned as soon as pixels are freed, the upload's
+        // share travels with the result until its blobs are stored.
+        let kib = |bytes: u64| u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        let held_kib = kib(data.len() as u64).clamp(1, self.memory_budget_kib);
+        let decode_kib = kib(inspected.decoded_bytes).min(self.memory_budget_kib - held_kib);
+        let mut held = self
             .memory_kib
-            .acquire_many(kib)
+            .clone()
+            .acquire_many_owned(held_kib + decode_kib)
             .await
             .map_err(|_| PipelineError::Closed)?;
+        let decoding = held.split(decode_kib as usize);
         let limits = self.limits;
         let processed = tokio::task::spawn_blocking(move || decode_and_derive(data, inspected, limits)).await?;
-        Ok(processed.map(|p| Processed { slot: Some(job), ..p }))
+        drop(decoding);
+        Ok(processed.map(|p| Processed { slot: Some(held), ..p }))
     }
 }
 
