@@ -62,10 +62,7 @@ impl StaticAssets {
             by_public_name.insert(public.clone(), StaticAsset { bytes, content_type });
             public_names.insert(name.to_string(), public);
         }
-        Self {
-            public_names,
-            by_public_name,
-        }
+        Self { public_names, by_public_name }
     }
 
     /// The URL path of the static file `name` (e.g. `app.css`).
@@ -93,10 +90,7 @@ pub fn demo_photos() -> Vec<(String, bytes::Bytes)> {
             if let Some(first) = caption.first_mut() {
                 *first = first.to_ascii_uppercase();
             }
-            Some((
-                caption.into_iter().collect(),
-                bytes::Bytes::from(file.data.into_owned()),
-            ))
+            Some((caption.into_iter().collect(), bytes::Bytes::from(file.data.into_owned())))
         })
         .collect()
 }

@@ -17,10 +17,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(key: &str, problem: impl Into<String>) -> Self {
-        Self {
-            key: key.to_owned(),
-            problem: problem.into(),
-        }
+        Self { key: key.to_owned(), problem: problem.into() }
     }
 }
 
@@ -49,6 +46,8 @@ struct RawSettings {
     cookie_secure: bool,
     address: std::net::IpAddr,
     port: u16,
+    stratus_level: Option<String>,
+    limits: rocket::data::Limits,
 }
 
 impl Default for RawSettings {
@@ -76,6 +75,8 @@ impl Default for RawSettings {
             cookie_secure: false,
             address: std::net::Ipv4Addr::LOCALHOST.into(),
             port: 8000,
+            stratus_level: None,
+            limits: rocket::data::Limits::default(),
         }
     }
 }
@@ -125,6 +126,12 @@ pub struct Settings {
     pub login_failures_per_minute: u32,
     pub cookie_secure: bool,
     pub port: u16,
+    /// The figment profile (`single`, `fleet`), shown to teachers.
+    pub profile: String,
+    /// The tutorial level overlay in use, if any.
+    pub level: Option<String>,
+    /// Rocket's `limits.file`: the largest photo accepted.
+    pub upload_limit_bytes: u64,
 }
 
 impl Settings {
@@ -149,10 +156,7 @@ impl Settings {
         let sessions = match raw.session_url.as_str() {
             "memory" => SessionUrl::Memory,
             other => {
-                return Err(ConfigError::new(
-                    "session_url",
-                    format!("unknown value {other:?} (expected \"memory\")"),
-                ));
+                return Err(ConfigError::new("session_url", format!("unknown value {other:?} (expected \"memory\")")));
             }
         };
         if !(1..=100).contains(&raw.front_page_size) {
@@ -161,10 +165,7 @@ impl Settings {
         if let Some(base) = &raw.media_base_url
             && !(base.starts_with("https://") || base.starts_with("http://") || base.starts_with('/'))
         {
-            return Err(ConfigError::new(
-                "media_base_url",
-                "must start with https://, http:// or /",
-            ));
+            return Err(ConfigError::new("media_base_url", "must start with https://, http:// or /"));
         }
         if raw.max_image_side == 0 || raw.max_image_pixels == 0 {
             return Err(ConfigError::new("max_image_pixels", "limits must be positive"));
@@ -185,17 +186,16 @@ impl Settings {
             max_image_side: raw.max_image_side,
             max_image_pixels: raw.max_image_pixels,
             decode_memory_bytes: raw.decode_memory_mb.max(16) * 1024 * 1024,
-            upload_concurrency: if raw.upload_concurrency == 0 {
-                cores
-            } else {
-                raw.upload_concurrency
-            },
+            upload_concurrency: if raw.upload_concurrency == 0 { cores } else { raw.upload_concurrency },
             cache_ttl: Duration::from_secs(raw.cache_ttl_secs.max(1)),
             session_idle: Duration::from_secs(raw.session_idle_secs.max(1)),
             session_absolute: Duration::from_secs(raw.session_absolute_secs.max(1)),
             login_failures_per_minute: raw.login_failures_per_minute.max(1),
             cookie_secure: raw.cookie_secure,
             port: raw.port,
+            profile: figment.profile().to_string(),
+            level: raw.stratus_level,
+            upload_limit_bytes: raw.limits.get("file").map_or(1 << 20, |limit| limit.as_u64()),
         })
     }
 }
@@ -206,14 +206,10 @@ fn parse_database(url: Option<&str>, data_dir: &std::path::Path) -> Result<Datab
     };
     match url.split_once("://") {
         Some(("sqlite", path)) if !path.is_empty() => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
-        Some((scheme, _)) => Err(ConfigError::new(
-            "database_url",
-            format!("unknown scheme {scheme:?} (expected sqlite://PATH)"),
-        )),
-        None => Err(ConfigError::new(
-            "database_url",
-            "expected a URL such as sqlite://data/stratus.db",
-        )),
+        Some((scheme, _)) => {
+            Err(ConfigError::new("database_url", format!("unknown scheme {scheme:?} (expected sqlite://PATH)")))
+        }
+        None => Err(ConfigError::new("database_url", "expected a URL such as sqlite://data/stratus.db")),
     }
 }
 
@@ -223,14 +219,10 @@ fn parse_storage(url: Option<&str>, data_dir: &std::path::Path) -> Result<Storag
     };
     match url.split_once("://") {
         Some(("file", path)) if !path.is_empty() => Ok(StorageUrl::File(PathBuf::from(path))),
-        Some((scheme, _)) => Err(ConfigError::new(
-            "storage_url",
-            format!("unknown scheme {scheme:?} (expected file://DIR)"),
-        )),
-        None => Err(ConfigError::new(
-            "storage_url",
-            "expected a URL such as file://data/photos",
-        )),
+        Some((scheme, _)) => {
+            Err(ConfigError::new("storage_url", format!("unknown scheme {scheme:?} (expected file://DIR)")))
+        }
+        None => Err(ConfigError::new("storage_url", "expected a URL such as file://data/photos")),
     }
 }
 

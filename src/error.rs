@@ -46,11 +46,7 @@ pub enum AppError {
 
 impl From<ServiceError> for AppError {
     fn from(e: ServiceError) -> Self {
-        if e.is_backend_outage() {
-            AppError::Unavailable(e)
-        } else {
-            AppError::Internal(e)
-        }
+        if e.is_backend_outage() { AppError::Unavailable(e) } else { AppError::Internal(e) }
     }
 }
 
@@ -123,12 +119,12 @@ impl<'r> Responder<'r, 'static> for AppError {
         if status == Status::Unauthorized {
             response.header(Header::new("WWW-Authenticate", "Cookie realm=\"stratus\""));
         }
-        if request.uri().path().starts_with("/api/") {
+        // Scripts (the upload page's XHR) ask for JSON; so does everything under /api.
+        let wants_json = request.uri().path().starts_with("/api/")
+            || request.accept().is_some_and(|accept| accept.preferred().is_json());
+        if wants_json {
             let body = serde_json::json!({ "error": message, "status": status.code }).to_string();
-            return response
-                .header(ContentType::JSON)
-                .sized_body(body.len(), Cursor::new(body))
-                .ok();
+            return response.header(ContentType::JSON).sized_body(body.len(), Cursor::new(body)).ok();
         }
         let html = match request.rocket().state::<App>() {
             Some(app) => app.views.error_page(&ErrorPage {
@@ -140,14 +136,8 @@ impl<'r> Responder<'r, 'static> for AppError {
         };
         let (content_type, body) = match html {
             Some(html) => (ContentType::HTML, html),
-            None => (
-                ContentType::Plain,
-                format!("{} {}\n{}\n", status.code, status.reason_lossy(), message),
-            ),
+            None => (ContentType::Plain, format!("{} {}\n{}\n", status.code, status.reason_lossy(), message)),
         };
-        response
-            .header(content_type)
-            .sized_body(body.len(), Cursor::new(body))
-            .ok()
+        response.header(content_type).sized_body(body.len(), Cursor::new(body)).ok()
     }
 }

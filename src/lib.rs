@@ -42,15 +42,11 @@ pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
     let mut figment = Figment::from(rocket::Config::default())
         .merge(Toml::string(EMBEDDED_ROCKET_TOML).nested())
         .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested());
-    let level = level
-        .map(str::to_owned)
-        .or_else(|| std::env::var("STRATUS_LEVEL").ok().filter(|l| !l.is_empty()));
+    let level = level.map(str::to_owned).or_else(|| std::env::var("STRATUS_LEVEL").ok().filter(|l| !l.is_empty()));
     let mut profile = "single".to_owned();
     if let Some(level) = level {
         let file = LevelFiles::get(&format!("level{level}.toml")).ok_or_else(|| {
-            let known: Vec<_> = LevelFiles::iter()
-                .map(|n| n.trim_end_matches(".toml").to_string())
-                .collect();
+            let known: Vec<_> = LevelFiles::iter().map(|n| n.trim_end_matches(".toml").to_string()).collect();
             ConfigError::new("level", format!("no level {level:?} (have: {})", known.join(", ")))
         })?;
         let overlay = String::from_utf8_lossy(&file.data).into_owned();
@@ -59,20 +55,12 @@ pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
         }
         figment = figment.merge(Toml::string(&overlay).profile(figment::Profile::Global));
     }
-    let profile = std::env::var("ROCKET_PROFILE")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or(profile);
-    Ok(figment
-        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
-        .select(profile))
+    let profile = std::env::var("ROCKET_PROFILE").ok().filter(|p| !p.is_empty()).unwrap_or(profile);
+    Ok(figment.merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global()).select(profile))
 }
 
 fn mount(rocket: Rocket<Build>) -> Rocket<Build> {
-    rocket
-        .attach(routes::SecurityHeaders)
-        .mount("/", routes::routes())
-        .register("/", routes::catchers())
+    rocket.attach(routes::SecurityHeaders).mount("/", routes::routes()).register("/", routes::catchers())
 }
 
 /// An app whose backends are built when it ignites; a configuration or backend problem

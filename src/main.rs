@@ -20,11 +20,7 @@ fn purge_freed_memory_immediately() {
 use stratus::{App, Settings};
 
 #[derive(Parser)]
-#[command(
-    name = "stratus",
-    version,
-    about = "A photo-sharing site that scales, level by level"
-)]
+#[command(name = "stratus", version, about = "A photo-sharing site that scales, level by level")]
 struct Cli {
     /// Tutorial level overlay (profiles/levelN.toml), e.g. 0. Also STRATUS_LEVEL.
     #[arg(long, global = true)]

@@ -77,21 +77,13 @@ fn secret_key(settings: &Settings) -> Result<Vec<u8>, ConfigError> {
     match std::fs::read_to_string(&path) {
         Ok(existing) if existing.trim().len() >= 32 => return Ok(existing.trim().as_bytes().to_vec()),
         Ok(_) => {
-            return Err(ConfigError::new(
-                "data_dir",
-                format!("secret key file {} is too short", path.display()),
-            ));
+            return Err(ConfigError::new("data_dir", format!("secret key file {} is too short", path.display())));
         }
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(problem(e)),
         Err(_) => {}
     }
     let generated = STANDARD.encode(rand::random::<[u8; 32]>());
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(problem)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(problem)?;
     file.write_all(generated.as_bytes()).map_err(problem)?;
     Ok(generated.into_bytes())
 }
@@ -170,10 +162,7 @@ impl App {
             "stratus:",
         ));
         let pipeline = Pipeline::new(
-            PixelLimits {
-                max_side: settings.max_image_side,
-                max_pixels: settings.max_image_pixels,
-            },
+            PixelLimits { max_side: settings.max_image_side, max_pixels: settings.max_image_pixels },
             settings.upload_concurrency,
             settings.decode_memory_bytes,
         );
@@ -187,9 +176,7 @@ impl App {
             settings.session_absolute,
         );
         if settings.seed_demo {
-            let seeded = photos
-                .seed_demo(&PasswordHasher::new(1), crate::assets::demo_photos())
-                .await?;
+            let seeded = photos.seed_demo(&PasswordHasher::new(1), crate::assets::demo_photos()).await?;
             if seeded > 0 {
                 tracing::info!(photos = seeded, "seeded the demo photos");
             }
@@ -249,21 +236,9 @@ async fn check<E: std::fmt::Display>(ping: impl Future<Output = Result<(), E>>) 
 impl App {
     pub async fn readiness(&self) -> Readiness {
         let b = &self.backends;
-        let (database, store, cache, sessions) = tokio::join!(
-            check(b.repo.ping()),
-            check(b.store.ping()),
-            check(b.cache.ping()),
-            check(b.sessions.ping())
-        );
-        let checks = vec![
-            ("database", database),
-            ("store", store),
-            ("cache", cache),
-            ("sessions", sessions),
-        ];
-        Readiness {
-            ready: checks.iter().all(|(_, r)| r.is_ok()),
-            checks,
-        }
+        let (database, store, cache, sessions) =
+            tokio::join!(check(b.repo.ping()), check(b.store.ping()), check(b.cache.ping()), check(b.sessions.ping()));
+        let checks = vec![("database", database), ("store", store), ("cache", cache), ("sessions", sessions)];
+        Readiness { ready: checks.iter().all(|(_, r)| r.is_ok()), checks }
     }
 }

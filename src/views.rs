@@ -16,7 +16,13 @@ pub struct Frame<'a> {
     pub csrf: String,
     pub served_by: &'a str,
     pub fingerprint: Option<&'a str>,
+    /// "from cache" / "from database", on pages that show the photo list.
     pub source: Option<&'static str>,
+    /// `HIT` / `MISS` / `BYPASS`, as in the `X-Cache` header.
+    pub cache: Option<&'static str>,
+    pub profile: &'a str,
+    pub level: Option<&'a str>,
+    pub upload_limit_bytes: u64,
 }
 
 pub struct ErrorPage<'a> {
@@ -51,13 +57,8 @@ impl Views {
                 env.add_template_owned(name.to_string(), source)?;
             }
         }
-        env.add_function("asset", move |name: &str| {
-            Value::from_safe_string(assets.url(name).unwrap_or_default())
-        });
-        Ok(Self {
-            env,
-            anonymous_front: Mutex::new(None),
-        })
+        env.add_function("asset", move |name: &str| Value::from_safe_string(assets.url(name).unwrap_or_default()));
+        Ok(Self { env, anonymous_front: Mutex::new(None) })
     }
 
     fn render(&self, template: &str, ctx: Value) -> Result<String, minijinja::Error> {
@@ -75,16 +76,9 @@ impl Views {
             return Ok(memo.html.clone());
         }
         let older = feed.older.map(|id| id.to_string());
-        let html = self.render(
-            "index.html",
-            context! { frame, photos => feed.photos.as_slice(), older },
-        )?;
+        let html = self.render("index.html", context! { frame, photos => feed.photos.as_slice(), older })?;
         if anonymous && let Ok(mut memo) = self.anonymous_front.lock() {
-            *memo = Some(RenderedFront {
-                photos: feed.photos.clone(),
-                source: feed.source,
-                html: html.clone(),
-            });
+            *memo = Some(RenderedFront { photos: feed.photos.clone(), source: feed.source, html: html.clone() });
         }
         Ok(html)
     }

@@ -4,9 +4,7 @@ use std::process::Command;
 
 fn stratus(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
-    cmd.current_dir(dir)
-        .env("ROCKET_DATA_DIR", dir.join("data"))
-        .env("STRATUS_LOG", "error");
+    cmd.current_dir(dir).env("ROCKET_DATA_DIR", dir.join("data")).env("STRATUS_LOG", "error");
     for (key, _) in std::env::vars() {
         if key.starts_with("ROCKET_") || key == "STRATUS_LEVEL" {
             cmd.env_remove(key);
@@ -19,22 +17,16 @@ fn stratus(dir: &std::path::Path) -> Command {
 #[test]
 fn bad_config_is_one_line_naming_the_key() {
     let dir = tempfile::tempdir().expect("dir");
-    for (key, value) in [
-        ("ROCKET_CACHE_URL", "bogus"),
-        ("ROCKET_DATABASE_URL", "oracle://x"),
-        ("ROCKET_FRONT_PAGE_SIZE", "many"),
-    ] {
+    for (key, value) in
+        [("ROCKET_CACHE_URL", "bogus"), ("ROCKET_DATABASE_URL", "oracle://x"), ("ROCKET_FRONT_PAGE_SIZE", "many")]
+    {
         let output = stratus(dir.path()).env(key, value).output().expect("run");
         assert_eq!(output.status.code(), Some(2), "{key}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<_> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{key}: {stderr}");
         let config_key = key.trim_start_matches("ROCKET_").to_lowercase();
-        assert!(
-            lines[0].starts_with(&format!("stratus: config key `{config_key}`")),
-            "{}",
-            lines[0]
-        );
+        assert!(lines[0].starts_with(&format!("stratus: config key `{config_key}`")), "{}", lines[0]);
     }
     let output = stratus(dir.path()).args(["--level", "9"]).output().expect("run");
     assert_eq!(output.status.code(), Some(2));
@@ -57,11 +49,8 @@ fn unwritable_data_dir_is_one_line() {
 fn config_command_redacts_the_secret_and_shows_the_level() {
     let dir = tempfile::tempdir().expect("dir");
     let secret = "a-very-secret-key-that-is-long-enough-123";
-    let output = stratus(dir.path())
-        .env("ROCKET_SECRET_KEY", secret)
-        .args(["--level", "0", "config"])
-        .output()
-        .expect("run");
+    let output =
+        stratus(dir.path()).env("ROCKET_SECRET_KEY", secret).args(["--level", "0", "config"]).output().expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!stdout.contains(secret));

@@ -13,40 +13,21 @@ pub async fn cache_contract(cache: Arc<dyn Cache>, prefix: &str) {
     assert_eq!(cache.get(&key).await.expect("get"), None);
     cache.delete(&key).await.expect("delete absent is Ok");
 
-    cache
-        .set(&key, Bytes::from_static(b"one"), Duration::from_secs(60))
-        .await
-        .expect("set");
-    cache
-        .set(&other, Bytes::from_static(b"other"), Duration::from_secs(60))
-        .await
-        .expect("set");
+    cache.set(&key, Bytes::from_static(b"one"), Duration::from_secs(60)).await.expect("set");
+    cache.set(&other, Bytes::from_static(b"other"), Duration::from_secs(60)).await.expect("set");
     assert_eq!(cache.get(&key).await.expect("get").as_deref(), Some(&b"one"[..]));
-    cache
-        .set(&key, Bytes::from_static(b"two"), Duration::from_secs(60))
-        .await
-        .expect("replace");
+    cache.set(&key, Bytes::from_static(b"two"), Duration::from_secs(60)).await.expect("replace");
     assert_eq!(cache.get(&key).await.expect("get").as_deref(), Some(&b"two"[..]));
 
     cache.delete(&key).await.expect("delete");
     assert_eq!(cache.get(&key).await.expect("get"), None);
-    assert_eq!(
-        cache.get(&other).await.expect("get").as_deref(),
-        Some(&b"other"[..]),
-        "other keys untouched"
-    );
+    assert_eq!(cache.get(&other).await.expect("get").as_deref(), Some(&b"other"[..]), "other keys untouched");
 
     let binary: Vec<u8> = (0..=255).collect();
-    cache
-        .set(&key, Bytes::from(binary.clone()), Duration::from_secs(60))
-        .await
-        .expect("binary");
+    cache.set(&key, Bytes::from(binary.clone()), Duration::from_secs(60)).await.expect("binary");
     assert_eq!(cache.get(&key).await.expect("get").as_deref(), Some(binary.as_slice()));
 
-    cache
-        .set(&key, Bytes::from_static(b"brief"), Duration::from_secs(1))
-        .await
-        .expect("set with ttl");
+    cache.set(&key, Bytes::from_static(b"brief"), Duration::from_secs(1)).await.expect("set with ttl");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(cache.get(&key).await.expect("get"), None, "expires after its ttl");
     cache.delete(&other).await.expect("cleanup");
@@ -60,10 +41,7 @@ async fn memory_cache_meets_the_contract() {
 #[tokio::test]
 async fn no_cache_always_misses() {
     let cache = NoCache;
-    cache
-        .set("k", Bytes::from_static(b"v"), Duration::from_secs(60))
-        .await
-        .expect("set");
+    cache.set("k", Bytes::from_static(b"v"), Duration::from_secs(60)).await.expect("set");
     assert_eq!(cache.get("k").await.expect("get"), None);
     cache.delete("k").await.expect("delete");
     cache.ping().await.expect("ping");

@@ -35,105 +35,50 @@ pub async fn repo_contract(repo: Arc<dyn Repo>) {
     let alice = user("alice");
     assert_eq!(repo.insert_user(&alice).await.expect("insert"), Ok(()));
     let mut twin = user("ALICE");
-    assert!(
-        repo.insert_user(&twin).await.expect("insert").is_err(),
-        "names are unique ignoring case"
-    );
+    assert!(repo.insert_user(&twin).await.expect("insert").is_err(), "names are unique ignoring case");
     twin.username = Username::parse("bob").expect("name");
     assert_eq!(repo.insert_user(&twin).await.expect("insert"), Ok(()));
 
-    let found = repo
-        .user_by_name(&Username::parse("Alice").expect("n"))
-        .await
-        .expect("get")
-        .expect("found");
-    assert_eq!(
-        (found.id, found.password_hash.as_str()),
-        (alice.id, alice.password_hash.as_str())
-    );
+    let found = repo.user_by_name(&Username::parse("Alice").expect("n")).await.expect("get").expect("found");
+    assert_eq!((found.id, found.password_hash.as_str()), (alice.id, alice.password_hash.as_str()));
     assert_eq!(found.username.as_str(), "alice", "stored spelling kept");
-    assert!(
-        repo.user_by_name(&Username::parse("carol").expect("n"))
-            .await
-            .expect("get")
-            .is_none()
-    );
-    assert_eq!(
-        repo.user_by_id(twin.id).await.expect("get").map(|u| u.username),
-        Some(twin.username.clone())
-    );
+    assert!(repo.user_by_name(&Username::parse("carol").expect("n")).await.expect("get").is_none());
+    assert_eq!(repo.user_by_id(twin.id).await.expect("get").map(|u| u.username), Some(twin.username.clone()));
 
     let mut generator = ulid::Generator::new();
-    let ids: Vec<PhotoId> = (0..5)
-        .map(|_| PhotoId::from_ulid(generator.generate().expect("ulid")))
-        .collect();
+    let ids: Vec<PhotoId> = (0..5).map(|_| PhotoId::from_ulid(generator.generate().expect("ulid"))).collect();
     for (i, id) in ids.iter().enumerate() {
         let owner = if i % 2 == 0 { &alice } else { &twin };
-        repo.insert_photo(&photo(owner, *id, &format!("caption {i} — ünïcode")))
-            .await
-            .expect("insert photo");
+        repo.insert_photo(&photo(owner, *id, &format!("caption {i} — ünïcode"))).await.expect("insert photo");
     }
     assert_eq!(repo.count_photos().await.expect("count"), 5);
     let stored = repo.photo(ids[1]).await.expect("get").expect("present");
     assert_eq!(stored, photo(&twin, ids[1], "caption 1 — ünïcode"), "round trip");
-    assert!(
-        repo.photo(PhotoId::from_ulid(ulid::Ulid::new()))
-            .await
-            .expect("get")
-            .is_none()
-    );
+    assert!(repo.photo(PhotoId::from_ulid(ulid::Ulid::new())).await.expect("get").is_none());
 
-    let latest: Vec<_> = repo
-        .latest_photos(3, None)
-        .await
-        .expect("latest")
-        .iter()
-        .map(|p| p.id)
-        .collect();
+    let latest: Vec<_> = repo.latest_photos(3, None).await.expect("latest").iter().map(|p| p.id).collect();
     assert_eq!(latest, vec![ids[4], ids[3], ids[2]]);
-    let older: Vec<_> = repo
-        .latest_photos(3, Some(ids[2]))
-        .await
-        .expect("older")
-        .iter()
-        .map(|p| p.id)
-        .collect();
+    let older: Vec<_> = repo.latest_photos(3, Some(ids[2])).await.expect("older").iter().map(|p| p.id).collect();
     assert_eq!(older, vec![ids[1], ids[0]]);
-    assert!(
-        repo.latest_photos(3, Some(ids[0]))
-            .await
-            .expect("none older")
-            .is_empty()
-    );
+    assert!(repo.latest_photos(3, Some(ids[0])).await.expect("none older").is_empty());
 
     assert!(repo.delete_photo(ids[4]).await.expect("delete"));
     assert!(!repo.delete_photo(ids[4]).await.expect("delete again"), "idempotent");
     assert_eq!(repo.count_photos().await.expect("count"), 4);
 
     let more: Vec<_> = (0..1000)
-        .map(|i| {
-            photo(
-                &alice,
-                PhotoId::from_ulid(generator.generate().expect("ulid")),
-                &format!("bulk {i}"),
-            )
-        })
+        .map(|i| photo(&alice, PhotoId::from_ulid(generator.generate().expect("ulid")), &format!("bulk {i}")))
         .collect();
     let newest = more.last().map(|p| p.id);
     repo.insert_photos_bulk(more).await.expect("bulk");
     assert_eq!(repo.count_photos().await.expect("count"), 1004);
-    assert_eq!(
-        repo.latest_photos(1, None).await.expect("latest").first().map(|p| p.id),
-        newest
-    );
+    assert_eq!(repo.latest_photos(1, None).await.expect("latest").first().map(|p| p.id), newest);
 }
 
 #[tokio::test]
 async fn sqlite_repo_meets_the_contract() {
     let dir = tempfile::tempdir().expect("dir");
-    let repo = SqliteRepo::open(&dir.path().join("contract.db"), 2)
-        .await
-        .expect("open");
+    let repo = SqliteRepo::open(&dir.path().join("contract.db"), 2).await.expect("open");
     repo_contract(Arc::new(repo)).await;
 }
 
@@ -145,11 +90,5 @@ async fn sqlite_migrations_apply_once() {
     first.insert_user(&user("alice")).await.expect("insert").expect("new");
     drop(first);
     let second = SqliteRepo::open(&path, 1).await.expect("reopen migrates nothing twice");
-    assert!(
-        second
-            .user_by_name(&Username::parse("alice").expect("n"))
-            .await
-            .expect("get")
-            .is_some()
-    );
+    assert!(second.user_by_name(&Username::parse("alice").expect("n")).await.expect("get").is_some());
 }

@@ -15,17 +15,11 @@ pub async fn session_contract(store: Arc<dyn SessionStore>, prefix: &str) {
     };
     store.ping().await.expect("ping");
     assert_eq!(store.get(&key).await.expect("get"), None);
-    assert!(
-        !store.touch(&key, Duration::from_secs(60)).await.expect("touch absent"),
-        "touch creates nothing"
-    );
+    assert!(!store.touch(&key, Duration::from_secs(60)).await.expect("touch absent"), "touch creates nothing");
     assert_eq!(store.get(&key).await.expect("get"), None);
     store.destroy(&key).await.expect("destroy absent is Ok");
 
-    store
-        .create(&key, &data, Duration::from_secs(60))
-        .await
-        .expect("create");
+    store.create(&key, &data, Duration::from_secs(60)).await.expect("create");
     assert_eq!(store.get(&key).await.expect("get"), Some(data.clone()));
     assert!(store.touch(&key, Duration::from_secs(60)).await.expect("touch"));
     store.destroy(&key).await.expect("destroy");
@@ -35,15 +29,9 @@ pub async fn session_contract(store: Arc<dyn SessionStore>, prefix: &str) {
     // Idle expiry, and touch extending it.
     store.create(&key, &data, Duration::from_secs(2)).await.expect("create");
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert!(
-        store.touch(&key, Duration::from_secs(2)).await.expect("touch"),
-        "still alive"
-    );
+    assert!(store.touch(&key, Duration::from_secs(2)).await.expect("touch"), "still alive");
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert!(
-        store.get(&key).await.expect("get").is_some(),
-        "touch extended the idle ttl"
-    );
+    assert!(store.get(&key).await.expect("get").is_some(), "touch extended the idle ttl");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(store.get(&key).await.expect("get"), None, "expired after idling");
 }

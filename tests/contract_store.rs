@@ -11,37 +11,19 @@ pub async fn store_contract(store: Arc<dyn Store>) {
     let key = BlobKey::original(id, "png");
     let thumb = BlobKey::thumbnail(id);
     store.ping().await.expect("ping");
-    assert!(
-        store.get(&key).await.expect("get absent").is_none(),
-        "absent is Ok(None)"
-    );
+    assert!(store.get(&key).await.expect("get absent").is_none(), "absent is Ok(None)");
     store.delete(&key).await.expect("deleting an absent key is Ok");
 
+    store.put(&key, Bytes::from_static(b"first").into(), "image/png").await.expect("put");
     store
-        .put(&key, Bytes::from_static(b"first").into(), "image/png")
-        .await
-        .expect("put");
-    store
-        .put(
-            &key,
-            [Bytes::from_static(b"sec"), Bytes::from_static(b"ond")]
-                .into_iter()
-                .collect(),
-            "image/png",
-        )
+        .put(&key, [Bytes::from_static(b"sec"), Bytes::from_static(b"ond")].into_iter().collect(), "image/png")
         .await
         .expect("put again replaces");
-    store
-        .put(&thumb, Bytes::from_static(b"thumb").into(), "image/jpeg")
-        .await
-        .expect("put thumb");
+    store.put(&thumb, Bytes::from_static(b"thumb").into(), "image/jpeg").await.expect("put thumb");
     let blob = store.get(&key).await.expect("get").expect("present");
     assert_eq!(blob.bytes.as_ref(), b"second", "a body in pieces is stored joined");
     assert_eq!(blob.content_type, "image/png");
-    assert_eq!(
-        store.get(&thumb).await.expect("get").expect("present").content_type,
-        "image/jpeg"
-    );
+    assert_eq!(store.get(&thumb).await.expect("get").expect("present").content_type, "image/jpeg");
 
     let mut keys = store.list().await.expect("list");
     keys.sort();
@@ -70,10 +52,7 @@ async fn local_store_urls_follow_the_media_base() {
     let dir = tempfile::tempdir().expect("dir");
     let key = BlobKey::parse("thumbs/x.jpg").expect("key");
     let store = LocalStore::open(dir.path(), "https://cdn.example.com/").expect("open");
-    assert_eq!(
-        store.url(&key).await.expect("url"),
-        "https://cdn.example.com/thumbs/x.jpg"
-    );
+    assert_eq!(store.url(&key).await.expect("url"), "https://cdn.example.com/thumbs/x.jpg");
     let store = LocalStore::open(dir.path(), "/media").expect("open");
     assert_eq!(store.url(&key).await.expect("url"), "/media/thumbs/x.jpg");
 }

@@ -12,46 +12,24 @@ fn session_cookie(t: &TestApp) -> Option<String> {
 
 /// Whether a request carrying only `token` as its session cookie is logged in.
 async fn token_authenticates(t: &TestApp, token: &str) -> bool {
-    let response = t
-        .client
-        .get("/")
-        .cookie(Cookie::new(SESSION_COOKIE, token.to_owned()))
-        .dispatch()
-        .await;
-    response
-        .into_string()
-        .await
-        .unwrap_or_default()
-        .contains("Signed in as")
+    let response = t.client.get("/").cookie(Cookie::new(SESSION_COOKIE, token.to_owned())).dispatch().await;
+    response.into_string().await.unwrap_or_default().contains("Signed in as")
 }
 
 #[rocket::async_test]
 async fn register_logs_in_and_shows_the_upload_form() {
     let t = TestApp::new().await;
     let csrf = t.csrf_from("/register").await;
-    let response = t
-        .post_form(
-            "/register",
-            &[("username", "alice"), ("password", PASSWORD), ("csrf", &csrf)],
-        )
-        .await;
+    let response = t.post_form("/register", &[("username", "alice"), ("password", PASSWORD), ("csrf", &csrf)]).await;
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(response.headers().get_one("Location"), Some("/"));
     let set_cookie: Vec<_> = response.headers().get("Set-Cookie").collect();
-    let session = set_cookie
-        .iter()
-        .find(|c| c.starts_with(SESSION_COOKIE))
-        .expect("session cookie set");
+    let session = set_cookie.iter().find(|c| c.starts_with(SESSION_COOKIE)).expect("session cookie set");
     assert!(
         session.contains("HttpOnly") && session.contains("SameSite=Lax") && session.contains("Path=/"),
         "{session}"
     );
-    let token = session
-        .split(';')
-        .next()
-        .and_then(|kv| kv.split_once('='))
-        .map(|(_, v)| v)
-        .expect("value");
+    let token = session.split(';').next().and_then(|kv| kv.split_once('=')).map(|(_, v)| v).expect("value");
     assert!(token.len() >= 43, "at least 256 bits, base64: {token}");
 
     let (_, html) = t.get_text("/").await;
@@ -66,34 +44,15 @@ async fn register_rules_409_and_422() {
     assert_eq!(t.register("alice").await, Status::SeeOther);
     t.logout().await;
     assert_eq!(t.register("alice").await, Status::Conflict);
-    assert_eq!(
-        t.register("ALICE").await,
-        Status::Conflict,
-        "names are unique ignoring case"
-    );
+    assert_eq!(t.register("ALICE").await, Status::Conflict, "names are unique ignoring case");
     for bad in ["", "has space", &"x".repeat(33), "<b>"] {
         assert_eq!(t.register(bad).await, Status::UnprocessableEntity, "{bad:?}");
     }
     let csrf = t.csrf_from("/register").await;
-    let response = t
-        .post_form(
-            "/register",
-            &[("username", "bob"), ("password", "short"), ("csrf", &csrf)],
-        )
-        .await;
+    let response = t.post_form("/register", &[("username", "bob"), ("password", "short"), ("csrf", &csrf)]).await;
     assert_eq!(response.status(), Status::UnprocessableEntity);
-    assert!(
-        response
-            .into_string()
-            .await
-            .unwrap_or_default()
-            .contains("at least 8 characters")
-    );
-    assert_eq!(
-        t.login("bob", "short").await,
-        Status::Unauthorized,
-        "nothing was created"
-    );
+    assert!(response.into_string().await.unwrap_or_default().contains("at least 8 characters"));
+    assert_eq!(t.login("bob", "short").await, Status::Unauthorized, "nothing was created");
 }
 
 #[rocket::async_test]
@@ -102,23 +61,11 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     t.register("alice").await;
     t.logout().await;
     let csrf = t.csrf_from("/login").await;
-    let wrong = t
-        .post_form(
-            "/login",
-            &[("username", "alice"), ("password", "not the password"), ("csrf", &csrf)],
-        )
-        .await;
+    let wrong =
+        t.post_form("/login", &[("username", "alice"), ("password", "not the password"), ("csrf", &csrf)]).await;
     let (wrong_status, wrong_body) = (wrong.status(), wrong.into_string().await);
-    let unknown = t
-        .post_form(
-            "/login",
-            &[
-                ("username", "nobody"),
-                ("password", "not the password"),
-                ("csrf", &csrf),
-            ],
-        )
-        .await;
+    let unknown =
+        t.post_form("/login", &[("username", "nobody"), ("password", "not the password"), ("csrf", &csrf)]).await;
     assert_eq!(wrong_status, Status::Unauthorized);
     assert_eq!(unknown.status(), Status::Unauthorized);
     assert_eq!(wrong_body, unknown.into_string().await);
@@ -138,14 +85,8 @@ async fn login_rotates_the_session_and_logout_kills_it() {
     assert_eq!(t.logout().await, Status::SeeOther);
     assert!(session_cookie(&t).is_none(), "cookie removed");
     // Checked last: a dead cookie makes the server expire it in this client's jar too.
-    assert!(
-        !token_authenticates(&t, &second).await,
-        "the old cookie no longer authenticates"
-    );
-    assert!(
-        !token_authenticates(&t, &first).await,
-        "the session replaced at login was destroyed"
-    );
+    assert!(!token_authenticates(&t, &second).await, "the old cookie no longer authenticates");
+    assert!(!token_authenticates(&t, &first).await, "the session replaced at login was destroyed");
 }
 
 #[rocket::async_test]
@@ -160,20 +101,13 @@ async fn csrf_is_required_on_every_post() {
         assert_eq!(t.post_form("/register", &fields).await.status(), Status::Forbidden);
         assert_eq!(t.post_form("/login", &fields).await.status(), Status::Forbidden);
     }
-    assert_eq!(
-        t.register("eve").await,
-        Status::SeeOther,
-        "no account was created by the refused posts"
-    );
+    assert_eq!(t.register("eve").await, Status::SeeOther, "no account was created by the refused posts");
     // An anonymous token does not work once logged in (it is bound to the anonymous nonce).
     let anon_csrf = {
         let fresh = TestApp::new().await;
         fresh.csrf_from("/login").await
     };
-    assert_eq!(
-        t.post_form("/logout", &[("csrf", &anon_csrf)]).await.status(),
-        Status::Forbidden
-    );
+    assert_eq!(t.post_form("/logout", &[("csrf", &anon_csrf)]).await.status(), Status::Forbidden);
     assert!(t.get_text("/").await.1.contains("Signed in as"), "still logged in");
     assert_eq!(t.post_form("/logout", &[]).await.status(), Status::Forbidden);
 }
@@ -183,25 +117,14 @@ async fn every_form_carries_a_csrf_input() {
     let t = TestApp::new().await;
     for page in ["/login", "/register"] {
         let html = t.get_text(page).await.1;
-        assert_eq!(
-            html.matches("<form").count(),
-            html.matches("name=\"csrf\"").count(),
-            "{page}"
-        );
+        assert_eq!(html.matches("<form").count(), html.matches("name=\"csrf\"").count(), "{page}");
     }
     t.register("alice").await;
-    let id = common::photo_id_from(
-        &t.upload("a.jpg", &common::fixture("valid", "progressive.jpg"), "")
-            .await,
-    );
+    let id = common::photo_id_from(&t.upload("a.jpg", &common::fixture("valid", "progressive.jpg"), "").await);
     for page in ["/".to_owned(), format!("/photos/{id}")] {
         let html = t.get_text(&page).await.1;
         assert!(html.matches("<form").count() >= 1);
-        assert_eq!(
-            html.matches("<form").count(),
-            html.matches("name=\"csrf\"").count(),
-            "{page}"
-        );
+        assert_eq!(html.matches("<form").count(), html.matches("name=\"csrf\"").count(), "{page}");
         assert!(csrf_in(&html).is_some());
     }
 }
@@ -210,10 +133,7 @@ async fn every_form_carries_a_csrf_input() {
 async fn viewing_pages_creates_no_server_state() {
     let t = TestApp::new().await;
     let response = t.client.get("/").dispatch().await;
-    assert!(
-        response.headers().get_one("Set-Cookie").is_none(),
-        "anonymous front page sets no cookie"
-    );
+    assert!(response.headers().get_one("Set-Cookie").is_none(), "anonymous front page sets no cookie");
     let response = t.client.get("/login").dispatch().await;
     let cookies: Vec<_> = response.headers().get("Set-Cookie").map(str::to_owned).collect();
     assert!(cookies.iter().all(|c| !c.starts_with(SESSION_COOKIE)), "{cookies:?}");
@@ -227,25 +147,12 @@ async fn ten_failed_logins_from_one_ip_then_429() {
     t.logout().await;
     let csrf = t.csrf_from("/login").await;
     for i in 0..10 {
-        let response = t
-            .post_form(
-                "/login",
-                &[("username", "alice"), ("password", "wrong-password"), ("csrf", &csrf)],
-            )
-            .await;
+        let response =
+            t.post_form("/login", &[("username", "alice"), ("password", "wrong-password"), ("csrf", &csrf)]).await;
         assert_eq!(response.status(), Status::Unauthorized, "attempt {i}");
     }
-    let response = t
-        .post_form(
-            "/login",
-            &[("username", "alice"), ("password", PASSWORD), ("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        Status::TooManyRequests,
-        "even the right password waits"
-    );
+    let response = t.post_form("/login", &[("username", "alice"), ("password", PASSWORD), ("csrf", &csrf)]).await;
+    assert_eq!(response.status(), Status::TooManyRequests, "even the right password waits");
     assert!(session_cookie(&t).is_none());
 }
 

@@ -9,17 +9,13 @@ async fn upload_n(t: &TestApp, n: usize) -> Vec<String> {
     let jpeg = fixture("valid", "progressive.jpg");
     let mut ids = Vec::new();
     for i in 0..n {
-        ids.push(photo_id_from(
-            &t.upload("p.jpg", &jpeg, &format!("photo number {i}")).await,
-        ));
+        ids.push(photo_id_from(&t.upload("p.jpg", &jpeg, &format!("photo number {i}")).await));
     }
     ids
 }
 
 fn photo_links(html: &str) -> Vec<String> {
-    html.match_indices("href=\"/photos/")
-        .map(|(i, m)| html[i + m.len()..].chars().take(26).collect())
-        .collect()
+    html.match_indices("href=\"/photos/").map(|(i, m)| html[i + m.len()..].chars().take(26).collect()).collect()
 }
 
 #[rocket::async_test]
@@ -32,19 +28,13 @@ async fn front_page_shows_latest_n_newest_first_with_keyset_pages() {
     let (status, html) = t.get_text("/").await;
     assert_eq!(status, Status::Ok);
     assert_eq!(photo_links(&html), newest_first[0..3]);
-    assert!(
-        html.contains(&format!("href=\"/?before={}\"", newest_first[2])),
-        "Older link by keyset"
-    );
+    assert!(html.contains(&format!("href=\"/?before={}\"", newest_first[2])), "Older link by keyset");
     let html = t.get_text(&format!("/?before={}", newest_first[2])).await.1;
     assert_eq!(photo_links(&html), newest_first[3..6]);
     let html = t.get_text(&format!("/?before={}", newest_first[5])).await.1;
     assert_eq!(photo_links(&html), newest_first[6..7]);
     assert!(!html.contains("?before="), "no Older link on the last page");
-    assert!(
-        html.contains("src=\"&#x2f;media&#x2f;thumbs&#x2f;"),
-        "thumbnails, not originals"
-    );
+    assert!(html.contains("src=\"&#x2f;media&#x2f;thumbs&#x2f;"), "thumbnails, not originals");
 }
 
 #[rocket::async_test]
@@ -64,18 +54,10 @@ async fn teaching_signals_in_footer_and_headers() {
 
     t.register("alice").await;
     let html = t.get_text("/").await.1;
-    let fingerprint = html
-        .split("Session</dt><dd><code>")
-        .nth(1)
-        .and_then(|s| s.split('<').next())
-        .expect("fingerprint");
+    let fingerprint =
+        html.split("Session</dt><dd><code>").nth(1).and_then(|s| s.split('<').next()).expect("fingerprint");
     assert_eq!(fingerprint.len(), 8);
-    let token = t
-        .client
-        .cookies()
-        .get(stratus::auth::SESSION_COOKIE)
-        .map(|c| c.value().to_owned())
-        .expect("token");
+    let token = t.client.cookies().get(stratus::auth::SESSION_COOKIE).map(|c| c.value().to_owned()).expect("token");
     assert!(!token.contains(fingerprint));
 
     // An upload invalidates the cached list: the next page is a miss that shows the photo.
@@ -83,10 +65,7 @@ async fn teaching_signals_in_footer_and_headers() {
     let response = t.client.get("/").dispatch().await;
     assert_eq!(response.headers().get_one("X-Cache"), Some("MISS"));
     assert!(response.into_string().await.unwrap_or_default().contains(&id));
-    assert_eq!(
-        t.client.get("/").dispatch().await.headers().get_one("X-Cache"),
-        Some("HIT")
-    );
+    assert_eq!(t.client.get("/").dispatch().await.headers().get_one("X-Cache"), Some("HIT"));
 }
 
 #[rocket::async_test]
@@ -104,13 +83,8 @@ async fn html_pages_carry_security_headers() {
     for page in ["/", "/login", "/register", "/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV"] {
         let response = t.client.get(page).dispatch().await;
         let h = response.headers();
-        let csp = h
-            .get_one("Content-Security-Policy")
-            .unwrap_or_else(|| panic!("{page}: CSP"));
-        assert!(
-            csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"),
-            "{csp}"
-        );
+        let csp = h.get_one("Content-Security-Policy").unwrap_or_else(|| panic!("{page}: CSP"));
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"), "{csp}");
         assert_eq!(h.get_one("X-Content-Type-Options"), Some("nosniff"), "{page}");
         assert_eq!(h.get_one("Referrer-Policy"), Some("same-origin"), "{page}");
         assert_eq!(h.get_one("Cache-Control"), Some("no-store"), "{page}");
@@ -121,14 +95,7 @@ async fn html_pages_carry_security_headers() {
 async fn user_text_is_escaped() {
     let t = TestApp::new().await;
     t.register("alice").await;
-    let id = photo_id_from(
-        &t.upload(
-            "a.jpg",
-            &fixture("valid", "progressive.jpg"),
-            "<script>alert(1)</script>",
-        )
-        .await,
-    );
+    let id = photo_id_from(&t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "<script>alert(1)</script>").await);
     for page in ["/".to_owned(), format!("/photos/{id}")] {
         let html = t.get_text(&page).await.1;
         assert!(!html.contains("<script>alert(1)</script>"), "{page}");
@@ -140,26 +107,15 @@ async fn user_text_is_escaped() {
 async fn photo_page_and_404s() {
     let t = TestApp::new().await;
     t.register("alice").await;
-    let id = photo_id_from(
-        &t.upload("a.jpg", &fixture("valid", "rotated-orientation6.jpg"), "Sideways")
-            .await,
-    );
+    let id = photo_id_from(&t.upload("a.jpg", &fixture("valid", "rotated-orientation6.jpg"), "Sideways").await);
     let (status, html) = t.get_text(&format!("/photos/{id}")).await;
     assert_eq!(status, Status::Ok);
     assert!(html.contains("Sideways") && html.contains("<strong>alice</strong>"));
     assert!(html.contains("width=\"1200\" height=\"1600\""));
     assert!(html.contains("Delete this photo"), "owner sees delete");
     t.logout().await;
-    assert!(
-        !t.get_text(&format!("/photos/{id}"))
-            .await
-            .1
-            .contains("Delete this photo")
-    );
-    assert_eq!(
-        t.get_text("/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV").await.0,
-        Status::NotFound
-    );
+    assert!(!t.get_text(&format!("/photos/{id}")).await.1.contains("Delete this photo"));
+    assert_eq!(t.get_text("/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV").await.0, Status::NotFound);
     assert_eq!(t.get_text("/photos/not-an-id").await.0, Status::NotFound);
     assert_eq!(t.get_text("/no/such/page").await.0, Status::NotFound);
 }
@@ -174,18 +130,9 @@ async fn json_api_pages_by_keyset_and_caps_limit() {
     assert_eq!(photos.len(), 2);
     assert_eq!(photos[0]["id"], ids[4].as_str());
     let keys: Vec<_> = photos[0].as_object().expect("object").keys().cloned().collect();
-    for key in [
-        "id",
-        "owner",
-        "caption",
-        "url",
-        "thumbnail_url",
-        "width",
-        "height",
-        "bytes",
-        "content_type",
-        "created_at",
-    ] {
+    for key in
+        ["id", "owner", "caption", "url", "thumbnail_url", "width", "height", "bytes", "content_type", "created_at"]
+    {
         assert!(keys.iter().any(|k| k == key), "missing {key}");
     }
     assert_eq!(photos[0]["owner"], "alice");
@@ -199,11 +146,7 @@ async fn json_api_pages_by_keyset_and_caps_limit() {
     assert_eq!(page["photos"].as_array().map(Vec::len), Some(1));
     assert!(page["next"].is_null());
     let page: serde_json::Value = serde_json::from_str(&t.get_text("/api/photos?limit=100000").await.1).expect("json");
-    assert_eq!(
-        page["photos"].as_array().map(Vec::len),
-        Some(5),
-        "a huge limit is capped, not an error"
-    );
+    assert_eq!(page["photos"].as_array().map(Vec::len), Some(5), "a huge limit is capped, not an error");
 }
 
 #[rocket::async_test]
@@ -215,11 +158,7 @@ async fn api_limit_is_capped_at_100() {
     assert_eq!(added, 150);
     let page: serde_json::Value = serde_json::from_str(&t.get_text("/api/photos?limit=500").await.1).expect("json");
     assert_eq!(page["photos"].as_array().map(Vec::len), Some(100));
-    assert!(
-        page["next"]
-            .as_str()
-            .is_some_and(|n| n.starts_with("/api/photos?limit=100&before="))
-    );
+    assert!(page["next"].as_str().is_some_and(|n| n.starts_with("/api/photos?limit=100&before=")));
 }
 
 #[rocket::async_test]
@@ -235,23 +174,10 @@ async fn media_is_served_immutable_with_etag() {
     assert_eq!(h.get_one("X-Content-Type-Options"), Some("nosniff"));
     assert_eq!(h.get_one("Cache-Control"), Some("public, max-age=31536000, immutable"));
     let etag = h.get_one("ETag").expect("etag").to_owned();
-    let response = t
-        .client
-        .get(url)
-        .header(Header::new("If-None-Match", etag))
-        .dispatch()
-        .await;
+    let response = t.client.get(url).header(Header::new("If-None-Match", etag)).dispatch().await;
     assert_eq!(response.status(), Status::NotModified);
-    for missing in [
-        "/media/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV.png",
-        "/media/../secret_key",
-        "/media/secret_key",
-    ] {
-        assert_eq!(
-            t.client.get(missing).dispatch().await.status(),
-            Status::NotFound,
-            "{missing}"
-        );
+    for missing in ["/media/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV.png", "/media/../secret_key", "/media/secret_key"] {
+        assert_eq!(t.client.get(missing).dispatch().await.status(), Status::NotFound, "{missing}");
     }
 }
 
@@ -259,22 +185,12 @@ async fn media_is_served_immutable_with_etag() {
 async fn static_assets_are_hashed_and_immutable() {
     let t = TestApp::new().await;
     let html = t.get_text("/").await.1;
-    let href = html
-        .split("rel=\"stylesheet\" href=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("css link");
+    let href = html.split("rel=\"stylesheet\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("css link");
     assert!(href.starts_with("/static/app.") && href.ends_with(".css"), "{href}");
     let response = t.client.get(href.to_owned()).dispatch().await;
     assert_eq!(response.status(), Status::Ok);
-    assert_eq!(
-        response.headers().get_one("Cache-Control"),
-        Some("public, max-age=31536000, immutable")
-    );
-    assert_eq!(
-        t.client.get("/static/app.css").dispatch().await.status(),
-        Status::NotFound
-    );
+    assert_eq!(response.headers().get_one("Cache-Control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(t.client.get("/static/app.css").dispatch().await.status(), Status::NotFound);
 }
 
 #[rocket::async_test]
@@ -295,31 +211,19 @@ async fn demo_photos_seed_once_on_an_empty_site() {
     let dir = tempfile::tempdir().expect("dir");
     let figment = || common::base_figment(dir.path()).merge(("seed_demo", true));
     {
-        let client = rocket::local::asynchronous::Client::tracked(stratus::app(figment()))
-            .await
-            .expect("ignite");
+        let client = rocket::local::asynchronous::Client::tracked(stratus::app(figment())).await.expect("ignite");
         let html = client.get("/").dispatch().await.into_string().await.unwrap_or_default();
         assert_eq!(photo_links(&html).len(), 10);
         assert_eq!(html.matches("by demo").count(), 10);
     }
-    let client = rocket::local::asynchronous::Client::tracked(stratus::app(figment()))
-        .await
-        .expect("ignite again");
+    let client = rocket::local::asynchronous::Client::tracked(stratus::app(figment())).await.expect("ignite again");
     let app = client.rocket().state::<stratus::App>().expect("state");
-    assert_eq!(
-        app.backends.repo.count_photos().await.expect("count"),
-        10,
-        "no second seeding"
-    );
+    assert_eq!(app.backends.repo.count_photos().await.expect("count"), 10, "no second seeding");
 }
 
 #[rocket::async_test]
 async fn bad_configuration_stops_startup() {
-    for (key, value) in [
-        ("cache_url", "bogus"),
-        ("database_url", "postgres://x"),
-        ("storage_url", "ftp://x"),
-    ] {
+    for (key, value) in [("cache_url", "bogus"), ("database_url", "postgres://x"), ("storage_url", "ftp://x")] {
         let dir = tempfile::tempdir().expect("dir");
         let figment = common::base_figment(dir.path()).merge((key, value));
         let err = stratus::Settings::from_figment(&figment).expect_err(key);
@@ -372,9 +276,37 @@ async fn readiness_is_503_when_a_backend_is_gone() {
     assert_eq!(report["status"], "unavailable");
     assert_eq!(report["backends"]["store"]["ok"], false);
     assert_eq!(report["backends"]["database"]["ok"], true);
-    assert_eq!(
-        t.get_text("/healthz").await.0,
-        Status::Ok,
-        "liveness touches no backend"
-    );
+    assert_eq!(t.get_text("/healthz").await.0, Status::Ok, "liveness touches no backend");
+}
+
+#[rocket::async_test]
+async fn front_page_reports_server_timing_and_profile() {
+    let t = TestApp::new().await;
+    let response = t.client.get("/").dispatch().await;
+    let timing = response.headers().get_one("Server-Timing").expect("Server-Timing").to_owned();
+    assert!(timing.contains("cache;dur=") && timing.contains("db;dur=") && timing.contains("render;dur="), "{timing}");
+    let html = response.into_string().await.unwrap_or_default();
+    assert!(html.contains(&format!("<dt>Profile</dt><dd>{}", common::profile())), "profile shown");
+    assert!(html.contains("<code>X-Cache: MISS</code>"));
+    let hit = t.client.get("/").dispatch().await;
+    let timing = hit.headers().get_one("Server-Timing").expect("Server-Timing");
+    assert!(timing.contains("cache;dur=") && !timing.contains("db;dur="), "a hit touches no database: {timing}");
+}
+
+#[rocket::async_test]
+async fn scripts_get_errors_as_json() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    let csrf = t.csrf_from("/").await;
+    let (content_type, body) = common::multipart(&[
+        common::Part::Text("csrf", &csrf),
+        common::Part::File("photo", "x.jpg", "image/jpeg", &fixture("invalid", "truncated.jpg")),
+    ]);
+    let response =
+        t.client.post("/photos").header(content_type).header(rocket::http::Accept::JSON).body(body).dispatch().await;
+    assert_eq!(response.status(), Status::UnprocessableEntity);
+    let error: serde_json::Value =
+        serde_json::from_str(&response.into_string().await.unwrap_or_default()).expect("json");
+    assert_eq!(error["status"], 422);
+    assert!(error["error"].as_str().is_some_and(|e| e.contains("damaged or incomplete")));
 }

@@ -52,9 +52,7 @@ async fn every_valid_fixture_is_accepted_with_its_displayed_size() {
     let t = TestApp::new().await;
     assert_eq!(t.register("alice").await, Status::SeeOther);
     for name in fixture_names("valid") {
-        let response = t
-            .upload(&name, &fixture("valid", &name), &format!("fixture {name}"))
-            .await;
+        let response = t.upload(&name, &fixture("valid", &name), &format!("fixture {name}")).await;
         assert_eq!(response.status(), Status::SeeOther, "{name} should be accepted");
         let id = photo_id_from(&response);
         let api: serde_json::Value =
@@ -62,32 +60,16 @@ async fn every_valid_fixture_is_accepted_with_its_displayed_size() {
         let photo = &api["photos"][0];
         assert_eq!(photo["id"], id.as_str(), "{name}: newest first");
         let (w, h) = expected_size(&name);
-        assert_eq!(
-            (photo["width"].as_u64(), photo["height"].as_u64()),
-            (Some(w.into()), Some(h.into())),
-            "{name}"
-        );
+        assert_eq!((photo["width"].as_u64(), photo["height"].as_u64()), (Some(w.into()), Some(h.into())), "{name}");
 
-        let original = t
-            .client
-            .get(photo["url"].as_str().expect("url").to_owned())
-            .dispatch()
-            .await;
+        let original = t.client.get(photo["url"].as_str().expect("url").to_owned()).dispatch().await;
         assert_eq!(original.status(), Status::Ok);
         let content_type = original.content_type().expect("content type").to_string();
         assert_eq!(content_type, photo["content_type"].as_str().expect("ct"), "{name}");
         let original_bytes = original.into_bytes().await.expect("bytes");
-        assert_eq!(
-            original_bytes.len() as u64,
-            photo["bytes"].as_u64().expect("bytes"),
-            "{name}"
-        );
+        assert_eq!(original_bytes.len() as u64, photo["bytes"].as_u64().expect("bytes"), "{name}");
 
-        let thumb = t
-            .client
-            .get(photo["thumbnail_url"].as_str().expect("thumb").to_owned())
-            .dispatch()
-            .await;
+        let thumb = t.client.get(photo["thumbnail_url"].as_str().expect("thumb").to_owned()).dispatch().await;
         assert_eq!(thumb.content_type(), Some(ContentType::JPEG), "{name}");
         let thumb = image::load_from_memory(&thumb.into_bytes().await.expect("thumb bytes")).expect("thumb decodes");
         let (tw, th) = thumb.dimensions();
@@ -103,28 +85,12 @@ async fn stored_originals_lose_gps_but_keep_orientation() {
     t.register("alice").await;
     for (name, orientation_kept) in [("photo-exif-gps.jpg", false), ("rotated-orientation6.jpg", true)] {
         let source = fixture("valid", name);
-        let source_exif = img_parts::jpeg::Jpeg::from_bytes(source.clone().into())
-            .expect("jpeg")
-            .exif();
-        assert!(
-            source_exif.is_some_and(|e| e.windows(2).any(|w| w == [0x88, 0x25])),
-            "{name} has a GPS IFD pointer"
-        );
+        let source_exif = img_parts::jpeg::Jpeg::from_bytes(source.clone().into()).expect("jpeg").exif();
+        assert!(source_exif.is_some_and(|e| e.windows(2).any(|w| w == [0x88, 0x25])), "{name} has a GPS IFD pointer");
         let id = photo_id_from(&t.upload(name, &source, "").await);
         let key = stratus::domain::BlobKey::parse(&format!("photos/{id}.jpg")).expect("key");
-        let stored = t
-            .app()
-            .backends
-            .store
-            .get(&key)
-            .await
-            .expect("get")
-            .expect("stored original")
-            .bytes
-            .to_vec();
-        let exif = img_parts::jpeg::Jpeg::from_bytes(stored.clone().into())
-            .expect("jpeg")
-            .exif();
+        let stored = t.app().backends.store.get(&key).await.expect("get").expect("stored original").bytes.to_vec();
+        let exif = img_parts::jpeg::Jpeg::from_bytes(stored.clone().into()).expect("jpeg").exif();
         match exif {
             None => assert!(!orientation_kept, "{name}: orientation must survive"),
             Some(exif) => {
@@ -150,10 +116,7 @@ async fn every_invalid_fixture_is_refused_and_leaves_nothing() {
         let status = response.status();
         let body = response.into_string().await.unwrap_or_default();
         assert_eq!(status, expected_refusal(&name), "{name}: {body}");
-        assert!(
-            body.contains("<p>") && body.len() > 200,
-            "{name}: an HTML page explains the refusal"
-        );
+        assert!(body.contains("<p>") && body.len() > 200, "{name}: an HTML page explains the refusal");
     }
     assert_eq!(t.photo_count().await, 0);
     assert_eq!(t.stored_files().await, Vec::<String>::new());
@@ -166,16 +129,8 @@ async fn refusals_explain_how_to_fix() {
     let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
     let response = t.upload("IMG_0001.HEIC", &heic, "").await;
     assert_eq!(response.status(), Status::UnsupportedMediaType);
-    assert!(
-        response
-            .into_string()
-            .await
-            .unwrap_or_default()
-            .contains("HEIC is not supported, export as JPEG")
-    );
-    let response = t
-        .upload("bomb.png", &fixture("invalid", "png-bomb-40000.png"), "")
-        .await;
+    assert!(response.into_string().await.unwrap_or_default().contains("HEIC is not supported, export as JPEG"));
+    let response = t.upload("bomb.png", &fixture("invalid", "png-bomb-40000.png"), "").await;
     assert!(response.into_string().await.unwrap_or_default().contains("40000×40000"));
 }
 
@@ -184,13 +139,7 @@ async fn upload_needs_login_and_csrf() {
     let t = TestApp::new().await;
     let jpeg = fixture("valid", "progressive.jpg");
     let (content_type, body) = common::multipart(&[common::Part::File("photo", "a.jpg", "image/jpeg", &jpeg)]);
-    let response = t
-        .client
-        .post("/photos")
-        .header(content_type)
-        .body(body)
-        .dispatch()
-        .await;
+    let response = t.client.post("/photos").header(content_type).body(body).dispatch().await;
     assert_eq!(response.status(), Status::Unauthorized);
 
     t.register("carol").await;
@@ -209,12 +158,7 @@ async fn oversize_body_is_413_and_leaves_nothing() {
     big.resize(20 * 1024 * 1024 + 1, 0);
     let response = t.upload("big.jpg", &big, "").await;
     let status = response.status();
-    assert_eq!(
-        status,
-        Status::PayloadTooLarge,
-        "{}",
-        response.into_string().await.unwrap_or_default()
-    );
+    assert_eq!(status, Status::PayloadTooLarge, "{}", response.into_string().await.unwrap_or_default());
     // And past the whole form's limit.
     big.resize(26 * 1024 * 1024, 0);
     let response = t.upload("bigger.jpg", &big, "").await;
@@ -227,9 +171,7 @@ async fn oversize_body_is_413_and_leaves_nothing() {
 async fn long_caption_is_422() {
     let t = TestApp::new().await;
     t.register("erin").await;
-    let response = t
-        .upload("a.jpg", &fixture("valid", "progressive.jpg"), &"x".repeat(201))
-        .await;
+    let response = t.upload("a.jpg", &fixture("valid", "progressive.jpg"), &"x".repeat(201)).await;
     assert_eq!(response.status(), Status::UnprocessableEntity);
     assert_eq!(t.photo_count().await, 0);
     assert!(t.stored_files().await.is_empty());
@@ -259,11 +201,7 @@ async fn owner_deletes_others_cannot() {
     assert_eq!(response.status(), Status::SeeOther);
     assert_eq!(response.headers().get_one("Location"), Some("/"));
     assert_eq!(t.photo_count().await, 0);
-    assert!(
-        t.stored_files().await.is_empty(),
-        "blobs removed: {:?}",
-        t.stored_files().await
-    );
+    assert!(t.stored_files().await.is_empty(), "blobs removed: {:?}", t.stored_files().await);
     assert!(!t.get_text("/").await.1.contains(&id), "front page no longer shows it");
     assert_eq!(t.get_text(&format!("/photos/{id}")).await.0, Status::NotFound);
     let response = t.post_form(&format!("/photos/{id}/delete"), &[("csrf", &csrf)]).await;
@@ -279,11 +217,7 @@ async fn thirty_two_concurrent_uploads_all_land() {
     let uploads = (0..32).map(|i| {
         let (csrf, jpeg) = (csrf.clone(), jpeg.clone());
         let t = &t;
-        async move {
-            t.upload_with_csrf("same-name.jpg", &jpeg, &format!("upload {i}"), &csrf)
-                .await
-                .status()
-        }
+        async move { t.upload_with_csrf("same-name.jpg", &jpeg, &format!("upload {i}"), &csrf).await.status() }
     });
     let statuses = futures::future::join_all(uploads).await;
     assert!(statuses.iter().all(|s| *s == Status::SeeOther), "{statuses:?}");

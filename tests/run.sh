@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The one test command: installs nothing for the single profile (SQLite, local disk and
-# in-process cache/sessions need no server), then runs the whole suite.
-#   tests/run.sh            # every test, TEST_PROFILE=single
-# Idempotent: run it as often as you like.
+# The one test command. It installs what the tests need when it is missing, then runs:
+#   1. cargo test            — unit, contract and HTTP tests (TEST_PROFILE=single)
+#   2. tests/browser         — real-browser tests in Debian's chromium (playwright-core) and
+#                              W3C Nu validation of every page (vnu-jar, run with Java)
+# Idempotent: run it as often as you like. Installing uses apt-get (as root) and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,23 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "tests/run.sh: missing $*; install with: sudo apt-get install -y $*" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 export TEST_PROFILE="${TEST_PROFILE:-single}"
 echo "== cargo test (TEST_PROFILE=$TEST_PROFILE)"
 cargo test --locked
+
+echo "== browser tests (chromium) and HTML validation (vnu)"
+[ -x /usr/bin/chromium ] || apt_install chromium
+command -v java >/dev/null || apt_install default-jre-headless
+command -v npm >/dev/null || apt_install nodejs npm
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+cargo build --locked --bin stratus
+(cd tests/browser && STRATUS_BIN="$PWD/../../target/debug/stratus" node --test)

@@ -32,10 +32,7 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> Self {
-        Self {
-            permits: Semaphore::new(concurrency.max(1)),
-            decoy: OnceCell::new(),
-        }
+        Self { permits: Semaphore::new(concurrency.max(1)), decoy: OnceCell::new() }
     }
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) with a fresh random salt.

@@ -18,10 +18,7 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(max_failures_per_minute: u32) -> Self {
-        Self {
-            max_failures: max_failures_per_minute as usize,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { max_failures: max_failures_per_minute as usize, failures: Mutex::new(HashMap::new()) }
     }
 
     /// True while `ip` has `max_failures` or more failures within the last minute.

@@ -52,10 +52,7 @@ pub struct ActiveSession {
 
 enum Binding {
     Session(String),
-    Anonymous {
-        cookie_nonce: Option<String>,
-        issued: OnceLock<String>,
-    },
+    Anonymous { cookie_nonce: Option<String>, issued: OnceLock<String> },
 }
 
 pub struct Visitor {
@@ -74,14 +71,8 @@ impl Visitor {
     pub fn csrf_token(&self, app: &App, cookies: &CookieJar<'_>) -> String {
         match &self.binding {
             Binding::Session(token) => app.csrf.token(&format!("session:{token}")),
-            Binding::Anonymous {
-                cookie_nonce: Some(nonce),
-                ..
-            } => app.csrf.token(&format!("anon:{nonce}")),
-            Binding::Anonymous {
-                cookie_nonce: None,
-                issued,
-            } => {
+            Binding::Anonymous { cookie_nonce: Some(nonce), .. } => app.csrf.token(&format!("anon:{nonce}")),
+            Binding::Anonymous { cookie_nonce: None, issued } => {
                 let nonce = issued.get_or_init(|| {
                     let nonce = random_token();
                     cookies.add(
@@ -102,10 +93,7 @@ impl Visitor {
     pub fn verify_csrf(&self, app: &App, submitted: Option<&str>) -> Result<(), AppError> {
         let binding = match &self.binding {
             Binding::Session(token) => format!("session:{token}"),
-            Binding::Anonymous {
-                cookie_nonce: Some(nonce),
-                ..
-            } => format!("anon:{nonce}"),
+            Binding::Anonymous { cookie_nonce: Some(nonce), .. } => format!("anon:{nonce}"),
             Binding::Anonymous { cookie_nonce: None, .. } => return Err(AppError::Csrf),
         };
         match submitted {
@@ -131,63 +119,35 @@ impl<'r> FromRequest<'r> for &'r Visitor {
 
 async fn resolve(request: &Request<'_>) -> Visitor {
     let Some(app) = request.rocket().state::<App>() else {
-        return Visitor {
-            session: None,
-            binding: anonymous(request),
-            secure_cookies: false,
-        };
+        return Visitor { session: None, binding: anonymous(request), secure_cookies: false };
     };
     let secure_cookies = app.settings.cookie_secure;
     let Some(token) = request.cookies().get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
-        return Visitor {
-            session: None,
-            binding: anonymous(request),
-            secure_cookies,
-        };
+        return Visitor { session: None, binding: anonymous(request), secure_cookies };
     };
     let key = session_key(&token);
     match app.accounts.resume(&key).await {
         Ok(Some(data)) => Visitor {
-            session: Some(ActiveSession {
-                key,
-                data,
-                fingerprint: fingerprint(&token),
-                token: token.clone(),
-            }),
+            session: Some(ActiveSession { key, data, fingerprint: fingerprint(&token), token: token.clone() }),
             binding: Binding::Session(token),
             secure_cookies,
         },
         Ok(None) => {
             request.cookies().remove(Cookie::build(SESSION_COOKIE).path("/"));
-            Visitor {
-                session: None,
-                binding: anonymous(request),
-                secure_cookies,
-            }
+            Visitor { session: None, binding: anonymous(request), secure_cookies }
         }
         Err(e) => {
             // A session backend outage logs the visitor out for this request rather than
             // failing the page.
             tracing::warn!(error = %e, "session store unavailable; treating visitor as anonymous");
-            Visitor {
-                session: None,
-                binding: anonymous(request),
-                secure_cookies,
-            }
+            Visitor { session: None, binding: anonymous(request), secure_cookies }
         }
     }
 }
 
 fn anonymous(request: &Request<'_>) -> Binding {
-    let cookie_nonce = request
-        .cookies()
-        .get(NONCE_COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() >= 16);
-    Binding::Anonymous {
-        cookie_nonce,
-        issued: OnceLock::new(),
-    }
+    let cookie_nonce = request.cookies().get(NONCE_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() >= 16);
+    Binding::Anonymous { cookie_nonce, issued: OnceLock::new() }
 }
 
 impl ActiveSession {

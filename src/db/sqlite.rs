@@ -120,11 +120,7 @@ impl SqliteRepo {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| DbError::Open("connection pool closed".into()))?;
+        let _permit = self.permits.acquire().await.map_err(|_| DbError::Open("connection pool closed".into()))?;
         let idle = Arc::clone(&self.idle);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -151,11 +147,7 @@ fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     names.sort();
     for name in names {
         let done: Option<i64> = conn
-            .query_row(
-                "SELECT 1 FROM schema_migrations WHERE name = ?1",
-                [name.as_ref()],
-                |r| r.get(0),
-            )
+            .query_row("SELECT 1 FROM schema_migrations WHERE name = ?1", [name.as_ref()], |r| r.get(0))
             .optional()?;
         if done.is_some() {
             continue;
@@ -172,10 +164,7 @@ fn migrate(conn: &mut Connection) -> Result<(), DbError> {
             tx.commit()?;
             Ok(())
         };
-        apply(conn).map_err(|e| DbError::Migration {
-            name: name.to_string(),
-            source: Box::new(e),
-        })?;
+        apply(conn).map_err(|e| DbError::Migration { name: name.to_string(), source: Box::new(e) })?;
     }
     Ok(())
 }
@@ -189,8 +178,7 @@ fn is_unique_violation(err: &rusqlite::Error) -> bool {
 #[rocket::async_trait]
 impl Repo for SqliteRepo {
     async fn ping(&self) -> Result<(), DbError> {
-        self.with_conn(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-            .await?;
+        self.with_conn(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await?;
         Ok(())
     }
 
@@ -215,18 +203,14 @@ impl Repo for SqliteRepo {
     async fn user_by_name(&self, name: &Username) -> Result<Option<User>, DbError> {
         let name = name.clone();
         self.with_conn(move |c| {
-            Ok(c.prepare_cached(USER_BY_NAME)?
-                .query_row([name.as_str()], user_from_row)
-                .optional()?)
+            Ok(c.prepare_cached(USER_BY_NAME)?.query_row([name.as_str()], user_from_row).optional()?)
         })
         .await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, DbError> {
         self.with_conn(move |c| {
-            Ok(c.prepare_cached(USER_BY_ID)?
-                .query_row([id.to_string()], user_from_row)
-                .optional()?)
+            Ok(c.prepare_cached(USER_BY_ID)?.query_row([id.to_string()], user_from_row).optional()?)
         })
         .await
     }
@@ -250,9 +234,7 @@ impl Repo for SqliteRepo {
 
     async fn photo(&self, id: PhotoId) -> Result<Option<Photo>, DbError> {
         self.with_conn(move |c| {
-            Ok(c.prepare_cached(&photo_by_id_sql())?
-                .query_row([id.to_string()], photo_from_row)
-                .optional()?)
+            Ok(c.prepare_cached(&photo_by_id_sql())?.query_row([id.to_string()], photo_from_row).optional()?)
         })
         .await
     }
@@ -270,12 +252,10 @@ impl Repo for SqliteRepo {
     }
 
     async fn delete_photo(&self, id: PhotoId) -> Result<bool, DbError> {
-        self.with_conn(move |c| Ok(c.prepare_cached(DELETE_PHOTO)?.execute([id.to_string()])? > 0))
-            .await
+        self.with_conn(move |c| Ok(c.prepare_cached(DELETE_PHOTO)?.execute([id.to_string()])? > 0)).await
     }
 
     async fn count_photos(&self) -> Result<u64, DbError> {
-        self.with_conn(|c| Ok(c.query_row(COUNT_PHOTOS, [], |r| r.get::<_, i64>(0))?.max(0) as u64))
-            .await
+        self.with_conn(|c| Ok(c.query_row(COUNT_PHOTOS, [], |r| r.get::<_, i64>(0))?.max(0) as u64)).await
     }
 }

@@ -38,18 +38,14 @@ impl ImageKind {
     }
 
     pub fn from_content_type(content_type: &str) -> Option<Self> {
-        [Self::Jpeg, Self::Png, Self::Gif, Self::Webp]
-            .into_iter()
-            .find(|kind| kind.content_type() == content_type)
+        [Self::Jpeg, Self::Png, Self::Gif, Self::Webp].into_iter().find(|kind| kind.content_type() == content_type)
     }
 
     /// The content type a stored blob is served with, judged from the extension the server gave
     /// its key (keys are never client-chosen).
     pub fn from_key(key: &BlobKey) -> Option<Self> {
         let ext = key.as_str().rsplit_once('.')?.1;
-        [Self::Jpeg, Self::Png, Self::Gif, Self::Webp]
-            .into_iter()
-            .find(|kind| kind.extension() == ext)
+        [Self::Jpeg, Self::Png, Self::Gif, Self::Webp].into_iter().find(|kind| kind.extension() == ext)
     }
 }
 
@@ -86,8 +82,5 @@ pub struct Photo {
 pub struct Conflict;
 
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

@@ -12,9 +12,7 @@ impl Username {
 
     pub fn parse(raw: &str) -> Option<Self> {
         let ok = (1..=32).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
         ok.then(|| Self(raw.to_owned()))
     }
 

@@ -99,10 +99,7 @@ impl Pipeline {
     /// refused; `Err` is the server failing.
     pub async fn process_upload(&self, data: UploadData<'_>) -> Result<Result<Processed, Rejection>, PipelineError> {
         match data {
-            UploadData::File(path) => {
-                self.process(async { Ok(Bytes::from(tokio::fs::read(path).await?)) })
-                    .await
-            }
+            UploadData::File(path) => self.process(async { Ok(Bytes::from(tokio::fs::read(path).await?)) }).await,
             UploadData::Bytes(bytes) => self.process_bytes(bytes).await,
         }
     }
@@ -200,9 +197,7 @@ fn jpeg_scale(kind: ImageKind, width: u32, height: u32) -> Option<u32> {
         return None;
     }
     let (tw, th) = thumbnail_size(width, height);
-    [8, 4, 2]
-        .into_iter()
-        .find(|s| width.div_ceil(*s) >= tw && height.div_ceil(*s) >= th)
+    [8, 4, 2].into_iter().find(|s| width.div_ceil(*s) >= tw && height.div_ceil(*s) >= th)
 }
 
 /// Whether the JPEG's frame is progressive (its coefficients are then all held at once).
@@ -221,22 +216,10 @@ fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
             ));
         }
     };
-    let header = if kind == ImageKind::Jpeg {
-        jpeg_header(data)
-    } else {
-        other_header(data, kind)
-    };
-    let Header {
-        width,
-        height,
-        orientation,
-        full_bytes: full,
-    } = header.map_err(|e| unusable(kind, e))?;
+    let header = if kind == ImageKind::Jpeg { jpeg_header(data) } else { other_header(data, kind) };
+    let Header { width, height, orientation, full_bytes: full } = header.map_err(|e| unusable(kind, e))?;
     if width == 0 || height == 0 {
-        return Err(unusable(
-            kind,
-            format_args!("it claims a size of {width}×{height} pixels"),
-        ));
+        return Err(unusable(kind, format_args!("it claims a size of {width}×{height} pixels")));
     }
     if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(Rejection::Unusable(format!(
@@ -254,13 +237,7 @@ fn inspect(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
         // The decoded image, plus a converted copy when its pixel type must change to resize.
         None => full * 2,
     };
-    Ok(Inspected {
-        kind,
-        width,
-        height,
-        orientation,
-        decoded_bytes,
-    })
+    Ok(Inspected { kind, width, height, orientation, decoded_bytes })
 }
 
 struct Header {
@@ -283,26 +260,15 @@ fn jpeg_header(data: &[u8]) -> Result<Header, String> {
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
     let full_bytes = u64::from(width) * u64::from(height) * info.pixel_format.pixel_bytes() as u64;
-    Ok(Header {
-        width,
-        height,
-        orientation,
-        full_bytes,
-    })
+    Ok(Header { width, height, orientation, full_bytes })
 }
 
 fn other_header(data: &[u8], kind: ImageKind) -> Result<Header, String> {
-    let mut decoder = ImageReader::with_format(Cursor::new(data), format_of(kind))
-        .into_decoder()
-        .map_err(|e| e.to_string())?;
+    let mut decoder =
+        ImageReader::with_format(Cursor::new(data), format_of(kind)).into_decoder().map_err(|e| e.to_string())?;
     let (width, height) = decoder.dimensions();
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    Ok(Header {
-        width,
-        height,
-        orientation,
-        full_bytes: decoder.total_bytes(),
-    })
+    Ok(Header { width, height, orientation, full_bytes: decoder.total_bytes() })
 }
 
 /// The JPEG's marker segments before the first scan, as (marker, contents).
@@ -349,23 +315,17 @@ fn decode_jpeg_scaled(data: &[u8], inspected: &Inspected, limits: PixelLimits) -
         jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
         jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
         jpeg_decoder::PixelFormat::L16 => {
-            let samples = pixels
-                .chunks_exact(2)
-                .map(|b| u16::from_be_bytes([b[0], b[1]]))
-                .collect();
+            let samples = pixels.chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect();
             image::ImageBuffer::from_raw(w, h, samples).map(DynamicImage::ImageLuma16)
         }
         jpeg_decoder::PixelFormat::CMYK32 => None,
     };
-    image
-        .map(Some)
-        .ok_or_else(|| "decoded data does not match its size".to_owned())
+    image.map(Some).ok_or_else(|| "decoded data does not match its size".to_owned())
 }
 
 fn decode_full(data: &[u8], kind: ImageKind, limits: PixelLimits) -> Result<DynamicImage, String> {
-    let mut decoder = ImageReader::with_format(Cursor::new(data), format_of(kind))
-        .into_decoder()
-        .map_err(|e| e.to_string())?;
+    let mut decoder =
+        ImageReader::with_format(Cursor::new(data), format_of(kind)).into_decoder().map_err(|e| e.to_string())?;
     decoder.set_limits(image_limits(limits)).map_err(|e| e.to_string())?;
     DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())
 }
@@ -387,14 +347,7 @@ fn decode_and_derive(data: Bytes, inspected: Inspected, limits: PixelLimits) -> 
     let (tw, th) = thumbnail_size(inspected.width, inspected.height);
     let thumbnail = make_thumbnail(image, (tw, th), orientation).map_err(|e| unusable(kind, e))?;
     let original = strip::strip_metadata(kind, data, orientation).map_err(|e| unusable(kind, e))?;
-    Ok(Processed {
-        kind,
-        original,
-        thumbnail,
-        width,
-        height,
-        slot: None,
-    })
+    Ok(Processed { kind, original, thumbnail, width, height, slot: None })
 }
 
 fn make_thumbnail(image: DynamicImage, (tw, th): (u32, u32), orientation: Orientation) -> Result<Bytes, String> {
@@ -408,9 +361,7 @@ fn make_thumbnail(image: DynamicImage, (tw, th): (u32, u32), orientation: Orient
         };
         let mut resized = DynamicImage::new(tw, th, source.color());
         let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-        Resizer::new()
-            .resize(&source, &mut resized, &options)
-            .map_err(|e| e.to_string())?;
+        Resizer::new().resize(&source, &mut resized, &options).map_err(|e| e.to_string())?;
         resized
     };
     thumb.apply_orientation(orientation);

@@ -39,10 +39,7 @@ fn advice(head: &[u8]) -> &'static str {
         if brand == b"avif" || brand == b"avis" {
             return "AVIF is not supported, export as JPEG, PNG or WebP.";
         }
-        if [b"heic", b"heix", b"mif1", b"msf1", b"hevc"]
-            .iter()
-            .any(|b| brand == *b)
-        {
+        if [b"heic", b"heix", b"mif1", b"msf1", b"hevc"].iter().any(|b| brand == *b) {
             return "HEIC is not supported, export as JPEG (on an iPhone: Settings > Camera > Formats > Most Compatible).";
         }
         return "This looks like a video or an ISO media file, not a photo: upload a JPEG, PNG, GIF or WebP image.";

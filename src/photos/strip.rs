@@ -37,8 +37,7 @@ pub fn strip_metadata(kind: ImageKind, original: Bytes, orientation: Orientation
         }
         ImageKind::Png => {
             let mut png = Png::from_bytes(original).map_err(err)?;
-            png.chunks_mut()
-                .retain(|c| !matches!(&c.kind(), b"tEXt" | b"zTXt" | b"iTXt" | b"tIME" | b"eXIf"));
+            png.chunks_mut().retain(|c| !matches!(&c.kind(), b"tEXt" | b"zTXt" | b"iTXt" | b"tIME" | b"eXIf"));
             png.set_exif(exif);
             png.encoder().collect()
         }
@@ -92,11 +91,7 @@ fn strip_gif(data: &Bytes) -> Result<BlobBody, StripError> {
     let header_len = 13;
     let header = data.get(..header_len).ok_or_else(bad)?;
     let packed = header[10];
-    let global_table = if packed & 0x80 != 0 {
-        3 * (1usize << ((packed & 7) + 1))
-    } else {
-        0
-    };
+    let global_table = if packed & 0x80 != 0 { 3 * (1usize << ((packed & 7) + 1)) } else { 0 };
     let mut pos = header_len + global_table;
     data.get(..pos).ok_or_else(bad)?;
     out.push(data.slice(..pos));
@@ -123,9 +118,7 @@ fn strip_gif(data: &Bytes) -> Result<BlobBody, StripError> {
                 let block = data.get(pos..pos + len).ok_or_else(bad)?;
                 let keep = match label {
                     0xFE => false,
-                    0xFF => block
-                        .get(3..14)
-                        .is_some_and(|id| id == b"NETSCAPE2.0" || id == b"ANIMEXTS1.0"),
+                    0xFF => block.get(3..14).is_some_and(|id| id == b"NETSCAPE2.0" || id == b"ANIMEXTS1.0"),
                     _ => true,
                 };
                 if keep {
@@ -136,11 +129,7 @@ fn strip_gif(data: &Bytes) -> Result<BlobBody, StripError> {
             0x2C => {
                 let descriptor = data.get(pos..pos + 10).ok_or_else(bad)?;
                 let flags = descriptor[9];
-                let local_table = if flags & 0x80 != 0 {
-                    3 * (1usize << ((flags & 7) + 1))
-                } else {
-                    0
-                };
+                let local_table = if flags & 0x80 != 0 { 3 * (1usize << ((flags & 7) + 1)) } else { 0 };
                 let data_start = pos + 10 + local_table + 1; // + LZW minimum code size
                 let len = data_start - pos + sub_blocks(data_start)?;
                 data.get(pos..pos + len).ok_or_else(bad)?;
@@ -163,11 +152,7 @@ mod tests {
         assert_eq!(block.len(), 26);
         assert_eq!(&block[..4], b"MM\0\x2a");
         assert_eq!(&block[18..20], &6u16.to_be_bytes());
-        assert_eq!(
-            Orientation::from_exif_chunk(&block),
-            Some(Orientation::Rotate90),
-            "image reads the block back"
-        );
+        assert_eq!(Orientation::from_exif_chunk(&block), Some(Orientation::Rotate90), "image reads the block back");
     }
 
     #[test]

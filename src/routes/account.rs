@@ -24,12 +24,7 @@ pub struct CsrfForm {
 }
 
 fn start(app: &App, cookies: &CookieJar<'_>, session: IssuedSession) -> Redirect {
-    set_session_cookie(
-        cookies,
-        session.token,
-        app.settings.cookie_secure,
-        app.accounts.absolute_timeout(),
-    );
+    set_session_cookie(cookies, session.token, app.settings.cookie_secure, app.accounts.absolute_timeout());
     Redirect::to("/")
 }
 
@@ -48,9 +43,9 @@ pub async fn register(
     let previous = visitor.session.as_ref().map(|s| s.key.as_str());
     match app.accounts.register(username, &password, previous).await? {
         Ok(session) => Ok(start(app, cookies, session)),
-        Err(RegisterRejected::Taken) => Err(AppError::Conflict(
-            "That username is already taken. Please choose another one.".into(),
-        )),
+        Err(RegisterRejected::Taken) => {
+            Err(AppError::Conflict("That username is already taken. Please choose another one.".into()))
+        }
     }
 }
 

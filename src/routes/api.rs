@@ -21,11 +21,6 @@ pub async fn photos(
 ) -> Result<Json<PhotoList>, AppError> {
     let limit = limit.unwrap_or(app.settings.front_page_size);
     let page = app.feed.api_page(limit, before).await?;
-    let next = page
-        .older
-        .map(|id| format!("/api/photos?limit={}&before={id}", page.photos.len()));
-    Ok(Json(PhotoList {
-        photos: page.photos.as_ref().clone(),
-        next,
-    }))
+    let next = page.older.map(|id| format!("/api/photos?limit={}&before={id}", page.photos.len()));
+    Ok(Json(PhotoList { photos: page.photos.as_ref().clone(), next }))
 }

@@ -14,10 +14,6 @@ pub fn healthz() -> &'static str {
 #[rocket::get("/readyz")]
 pub async fn readyz(app: &State<App>) -> (Status, Json<serde_json::Value>) {
     let report = app.readiness().await;
-    let status = if report.ready {
-        Status::Ok
-    } else {
-        Status::ServiceUnavailable
-    };
+    let status = if report.ready { Status::Ok } else { Status::ServiceUnavailable };
     (status, Json(report.to_json()))
 }

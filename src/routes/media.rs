@@ -44,12 +44,7 @@ pub async fn media(app: &State<App>, path: PathBuf, if_none_match: IfNoneMatch) 
     let key = path.to_str().and_then(BlobKey::parse).ok_or(AppError::NotFound)?;
     let blob = app.photos.blob(&key).await?.ok_or(AppError::NotFound)?;
     let not_modified = blob.etag.is_some() && blob.etag == if_none_match.0;
-    Ok(Media {
-        bytes: blob.bytes,
-        content_type: blob.content_type,
-        etag: blob.etag,
-        not_modified,
-    })
+    Ok(Media { bytes: blob.bytes, content_type: blob.content_type, etag: blob.etag, not_modified })
 }
 
 pub struct Static(StaticAsset);

@@ -21,14 +21,14 @@ pub(super) fn frame<'a>(
     let needs_token = has_form || visitor.session.is_some();
     Frame {
         user: visitor.username(),
-        csrf: if needs_token {
-            visitor.csrf_token(app, cookies)
-        } else {
-            String::new()
-        },
+        csrf: if needs_token { visitor.csrf_token(app, cookies) } else { String::new() },
         served_by: &app.served_by,
         fingerprint: visitor.session.as_ref().map(|s| s.fingerprint.as_str()),
         source: source.map(FeedSource::description),
+        cache: source.map(FeedSource::header_value),
+        profile: &app.settings.profile,
+        level: app.settings.level.as_deref(),
+        upload_limit_bytes: app.settings.upload_limit_bytes,
     }
 }
 
@@ -41,7 +41,9 @@ pub async fn index(
 ) -> Result<Page, AppError> {
     let feed = app.feed.front_page(before).await?;
     let frame = frame(app, visitor, cookies, false, Some(feed.source));
-    Ok(Page::ok(app.views.front_page(&frame, &feed)?).with_source(feed.source))
+    let started = std::time::Instant::now();
+    let html = app.views.front_page(&frame, &feed)?;
+    Ok(Page::ok(html).with_source(feed.source).with_timings(feed.timings, started.elapsed()))
 }
 
 #[rocket::get("/photos/<id>")]
@@ -52,38 +54,17 @@ pub async fn photo(
     id: Result<PhotoId, &str>,
 ) -> Result<Page, AppError> {
     // A malformed id names no photo: 404, like an unknown one.
-    let (photo, view) = app
-        .photos
-        .get(id.map_err(|_| AppError::NotFound)?)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let is_owner = visitor
-        .session
-        .as_ref()
-        .is_some_and(|s| s.data.user_id == photo.owner_id);
-    Ok(Page::ok(app.views.photo_page(
-        &frame(app, visitor, cookies, is_owner, None),
-        &view,
-        is_owner,
-    )?))
+    let (photo, view) = app.photos.get(id.map_err(|_| AppError::NotFound)?).await?.ok_or(AppError::NotFound)?;
+    let is_owner = visitor.session.as_ref().is_some_and(|s| s.data.user_id == photo.owner_id);
+    Ok(Page::ok(app.views.photo_page(&frame(app, visitor, cookies, is_owner, None), &view, is_owner)?))
 }
 
 #[rocket::get("/login")]
 pub fn login_form(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>) -> Result<Page, AppError> {
-    Ok(Page::ok(app.views.account_form(
-        &frame(app, visitor, cookies, true, None),
-        "login.html",
-        "",
-        None,
-    )?))
+    Ok(Page::ok(app.views.account_form(&frame(app, visitor, cookies, true, None), "login.html", "", None)?))
 }
 
 #[rocket::get("/register")]
 pub fn register_form(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>) -> Result<Page, AppError> {
-    Ok(Page::ok(app.views.account_form(
-        &frame(app, visitor, cookies, true, None),
-        "register.html",
-        "",
-        None,
-    )?))
+    Ok(Page::ok(app.views.account_form(&frame(app, visitor, cookies, true, None), "register.html", "", None)?))
 }

@@ -30,10 +30,7 @@ fn form_error(errors: &Errors<'_>) -> AppError {
     let too_large = |kind: &ErrorKind<'_>| match kind {
         ErrorKind::InvalidLength { .. } => true,
         ErrorKind::Multipart(e) => {
-            matches!(
-                e,
-                multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. }
-            )
+            matches!(e, multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. })
         }
         _ => false,
     };
@@ -63,10 +60,8 @@ async fn upload_data<'a>(file: &'a TempFile<'_>) -> Result<UploadData<'a>, AppEr
         return Ok(UploadData::File(path));
     }
     let mut bytes = Vec::new();
-    let mut reader = file
-        .open()
-        .await
-        .map_err(|e| AppError::Unprocessable(format!("The upload could not be read: {e}")))?;
+    let mut reader =
+        file.open().await.map_err(|e| AppError::Unprocessable(format!("The upload could not be read: {e}")))?;
     tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut bytes)
         .await
         .map_err(|e| AppError::Unprocessable(format!("The upload could not be read: {e}")))?;
@@ -92,10 +87,7 @@ pub async fn upload(
         }
     })?;
     let owner = &signed_in.0.data;
-    let id = app
-        .photos
-        .upload(owner.user_id, &owner.username, upload_data(file).await?, caption)
-        .await??;
+    let id = app.photos.upload(owner.user_id, &owner.username, upload_data(file).await?, caption).await??;
     Ok(Redirect::to(format!("/photos/{id}")))
 }
 

@@ -8,7 +8,9 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 
-use crate::service::FeedSource;
+use std::time::Duration;
+
+use crate::service::{FeedSource, Timings};
 use crate::state::App;
 
 /// An HTML page, with `X-Cache` when it shows a cacheable list.
@@ -16,19 +18,22 @@ pub struct Page {
     pub html: String,
     pub status: Status,
     pub source: Option<FeedSource>,
+    /// `Server-Timing`: where the list's time went, and rendering.
+    pub timings: Option<(Timings, Duration)>,
 }
 
 impl Page {
     pub fn ok(html: String) -> Self {
-        Self {
-            html,
-            status: Status::Ok,
-            source: None,
-        }
+        Self { html, status: Status::Ok, source: None, timings: None }
     }
 
     pub fn with_source(mut self, source: FeedSource) -> Self {
         self.source = Some(source);
+        self
+    }
+
+    pub fn with_timings(mut self, timings: Timings, render: Duration) -> Self {
+        self.timings = Some((timings, render));
         self
     }
 }
@@ -40,8 +45,24 @@ impl<'r> Responder<'r, 'static> for Page {
         if let Some(source) = self.source {
             response.header(Header::new("X-Cache", source.header_value()));
         }
+        if let Some((timings, render)) = self.timings {
+            response.header(Header::new("Server-Timing", server_timing(&timings, render)));
+        }
         response.sized_body(self.html.len(), Cursor::new(self.html)).ok()
     }
+}
+
+fn server_timing(timings: &Timings, render: Duration) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut parts = Vec::with_capacity(3);
+    if let Some(cache) = timings.cache {
+        parts.push(format!("cache;dur={:.3}", ms(cache)));
+    }
+    if let Some(db) = timings.db {
+        parts.push(format!("db;dur={:.3}", ms(db)));
+    }
+    parts.push(format!("render;dur={:.3}", ms(render)));
+    parts.join(", ")
 }
 
 pub struct SecurityHeaders;
@@ -49,10 +70,7 @@ pub struct SecurityHeaders;
 #[rocket::async_trait]
 impl Fairing for SecurityHeaders {
     fn info(&self) -> Info {
-        Info {
-            name: "security and teaching headers",
-            kind: Kind::Response,
-        }
+        Info { name: "security and teaching headers", kind: Kind::Response }
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {

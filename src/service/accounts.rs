@@ -46,14 +46,7 @@ impl Accounts {
         idle: Duration,
         absolute: Duration,
     ) -> Self {
-        Self {
-            repo,
-            sessions,
-            hasher,
-            throttle,
-            idle,
-            absolute,
-        }
+        Self { repo, sessions, hasher, throttle, idle, absolute }
     }
 
     pub fn absolute_timeout(&self) -> Duration {
@@ -101,10 +94,7 @@ impl Accounts {
         };
         // A malformed password still costs a decoy verification, so timing reveals nothing.
         let candidate = password.unwrap_or_else(|| Password::parse("decoy-password").unwrap_or_else(|| unreachable!()));
-        let matched = self
-            .hasher
-            .verify(&candidate, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await?;
+        let matched = self.hasher.verify(&candidate, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         match user {
             Some(user) if matched => Ok(Ok(self.start_session(&user, previous).await?)),
             _ => {
@@ -140,11 +130,7 @@ impl Accounts {
             self.sessions.destroy(previous).await?;
         }
         let token = random_token();
-        let data = SessionData {
-            user_id: user.id,
-            username: user.username.clone(),
-            created_at: now_unix(),
-        };
+        let data = SessionData { user_id: user.id, username: user.username.clone(), created_at: now_unix() };
         self.sessions.create(&session_key(&token), &data, self.idle).await?;
         Ok(IssuedSession { token })
     }

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::FutureExt;
@@ -71,6 +71,14 @@ pub struct FeedPage {
     pub source: FeedSource,
     /// The id to pass as `before` for the next (older) page, when there is one.
     pub older: Option<PhotoId>,
+    pub timings: Timings,
+}
+
+/// Where the time of a list went, for the `Server-Timing` header.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    pub cache: Option<Duration>,
+    pub db: Option<Duration>,
 }
 
 type Fill = Shared<BoxFuture<'static, Option<Bytes>>>;
@@ -170,13 +178,17 @@ impl FeedService {
         if before.is_some() {
             return self.read_database(self.page_size, before, FeedSource::Database).await;
         }
-        match self.cache.get(&self.cache_key).await {
+        let started = Instant::now();
+        let cached = self.cache.get(&self.cache_key).await;
+        let cache_time = Some(started.elapsed());
+        match cached {
             Ok(Some(bytes)) => {
                 if let Ok(decoded) = self.decode(bytes).await {
                     return Ok(FeedPage {
                         photos: decoded.photos.clone(),
                         source: FeedSource::Cache,
                         older: decoded.older,
+                        timings: Timings { cache: cache_time, db: None },
                     });
                 }
                 tracing::warn!(key = %self.cache_key, "cached front page did not decode; refilling");
@@ -184,16 +196,21 @@ impl FeedService {
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cache unavailable; front page served from the database");
-                return self.read_database(self.page_size, None, FeedSource::Bypass).await;
+                let mut page = self.read_database(self.page_size, None, FeedSource::Bypass).await?;
+                page.timings.cache = cache_time;
+                return Ok(page);
             }
         }
+        let started = Instant::now();
         match self.fill().await {
             Some(bytes) => {
+                let db_time = Some(started.elapsed());
                 let decoded = self.decode(bytes).await?;
                 Ok(FeedPage {
                     photos: decoded.photos.clone(),
                     source: FeedSource::Database,
                     older: decoded.older,
+                    timings: Timings { cache: cache_time, db: db_time },
                 })
             }
             // The shared fill failed; query directly so this request reports the real error.
@@ -203,8 +220,7 @@ impl FeedService {
 
     /// A page for the JSON API, straight from the database. `limit` is capped at 100.
     pub async fn api_page(&self, limit: u32, before: Option<PhotoId>) -> Result<FeedPage, ServiceError> {
-        self.read_database(limit.clamp(1, API_MAX_LIMIT), before, FeedSource::Database)
-            .await
+        self.read_database(limit.clamp(1, API_MAX_LIMIT), before, FeedSource::Database).await
     }
 
     /// Drops the cached front page (after an upload or delete), here and for every instance
@@ -224,13 +240,11 @@ impl FeedService {
         before: Option<PhotoId>,
         source: FeedSource,
     ) -> Result<FeedPage, ServiceError> {
+        let started = Instant::now();
         let rows = self.repo.latest_photos(limit + 1, before).await?;
+        let db = Some(started.elapsed());
         let (views, older) = self.page_of(rows, limit).await?;
-        Ok(FeedPage {
-            photos: Arc::new(views),
-            source,
-            older,
-        })
+        Ok(FeedPage { photos: Arc::new(views), source, older, timings: Timings { cache: None, db } })
     }
 
     async fn decode(&self, bytes: Bytes) -> Result<Arc<Decoded>, ServiceError> {
@@ -241,11 +255,7 @@ impl FeedService {
         }
         let rows: Vec<Photo> = serde_json::from_slice(&bytes)?;
         let (views, older) = self.page_of(rows, self.page_size).await?;
-        let decoded = Arc::new(Decoded {
-            source: bytes,
-            photos: Arc::new(views),
-            older,
-        });
+        let decoded = Arc::new(Decoded { source: bytes, photos: Arc::new(views), older });
         if let Ok(mut last) = self.last.lock() {
             *last = Some(decoded.clone());
         }

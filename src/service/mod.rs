@@ -6,7 +6,7 @@ mod feed;
 mod photos;
 
 pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
-pub use feed::{FeedPage, FeedService, FeedSource, PhotoView};
+pub use feed::{FeedPage, FeedService, FeedSource, PhotoView, Timings};
 pub use photos::{DeleteRejected, PhotoService};
 
 use crate::auth::password::HashError;
@@ -37,9 +37,6 @@ pub enum ServiceError {
 impl ServiceError {
     /// A dependency being down (a 503 that recovers by itself), as opposed to a bug (a 500).
     pub fn is_backend_outage(&self) -> bool {
-        matches!(
-            self,
-            ServiceError::Db(_) | ServiceError::Store(_) | ServiceError::Cache(_) | ServiceError::Session(_)
-        )
+        matches!(self, ServiceError::Db(_) | ServiceError::Store(_) | ServiceError::Cache(_) | ServiceError::Session(_))
     }
 }

@@ -31,13 +31,7 @@ pub struct PhotoService {
 
 impl PhotoService {
     pub fn new(repo: Arc<dyn Repo>, store: Arc<dyn Store>, feed: Arc<FeedService>, pipeline: Pipeline) -> Self {
-        Self {
-            repo,
-            store,
-            feed,
-            pipeline,
-            ids: Mutex::new(ulid::Generator::new()),
-        }
+        Self { repo, store, feed, pipeline, ids: Mutex::new(ulid::Generator::new()) }
     }
 
     fn next_id(&self) -> PhotoId {
@@ -93,14 +87,8 @@ impl PhotoService {
             thumb_key: thumb_key.clone(),
             created_at,
         };
-        self.store
-            .put(&key, processed.original, processed.kind.content_type())
-            .await?;
-        if let Err(e) = self
-            .store
-            .put(&thumb_key, processed.thumbnail.into(), "image/jpeg")
-            .await
-        {
+        self.store.put(&key, processed.original, processed.kind.content_type()).await?;
+        if let Err(e) = self.store.put(&thumb_key, processed.thumbnail.into(), "image/jpeg").await {
             self.discard(&[&key]).await;
             return Err(e.into());
         }
@@ -190,8 +178,7 @@ impl PhotoService {
                 }
             };
             let caption = Caption::parse(&caption).unwrap_or_default();
-            self.publish(demo.id, &name, processed, caption, start + i as i64)
-                .await?;
+            self.publish(demo.id, &name, processed, caption, start + i as i64).await?;
         }
         Ok(count)
     }

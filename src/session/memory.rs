@@ -22,9 +22,7 @@ impl MemorySessions {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, SessionError> {
-        self.records
-            .lock()
-            .map_err(|_| SessionError::Backend("session map poisoned".into()))
+        self.records.lock().map_err(|_| SessionError::Backend("session map poisoned".into()))
     }
 }
 
@@ -38,13 +36,7 @@ impl SessionStore for MemorySessions {
         if records.len() >= 1024 && records.len().is_power_of_two() {
             records.retain(|_, r| r.deadline > now);
         }
-        records.insert(
-            key.to_owned(),
-            Record {
-                data: data.clone(),
-                deadline: now + idle_ttl,
-            },
-        );
+        records.insert(key.to_owned(), Record { data: data.clone(), deadline: now + idle_ttl });
         Ok(())
     }
 

@@ -25,11 +25,7 @@ impl LocalStore {
         // Puts go through a temporary file and a rename, so a reader never sees half a photo;
         // automatic cleanup removes directories that deletes leave empty.
         let fs = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
-        Ok(Self {
-            fs,
-            dir: dir.to_owned(),
-            url_base: url_base.trim_end_matches('/').to_owned() + "/",
-        })
+        Ok(Self { fs, dir: dir.to_owned(), url_base: url_base.trim_end_matches('/').to_owned() + "/" })
     }
 }
 
@@ -42,9 +38,7 @@ impl Store for LocalStore {
     async fn put(&self, key: &BlobKey, body: BlobBody, _content_type: &str) -> Result<(), StoreError> {
         // The file system keeps no content type: it is derived from the key's extension,
         // which the server chose from the sniffed type.
-        self.fs
-            .put(&location(key)?, body.into_pieces().into_iter().collect::<PutPayload>())
-            .await?;
+        self.fs.put(&location(key)?, body.into_pieces().into_iter().collect::<PutPayload>()).await?;
         Ok(())
     }
 
@@ -56,15 +50,9 @@ impl Store for LocalStore {
         };
         let etag = result.meta.e_tag.clone().map(|tag| format!("\"{tag}\""));
         let bytes = result.bytes().await?;
-        let content_type = ImageKind::from_key(key)
-            .map(ImageKind::content_type)
-            .unwrap_or("application/octet-stream")
-            .to_owned();
-        Ok(Some(Blob {
-            bytes,
-            content_type,
-            etag,
-        }))
+        let content_type =
+            ImageKind::from_key(key).map(ImageKind::content_type).unwrap_or("application/octet-stream").to_owned();
+        Ok(Some(Blob { bytes, content_type, etag }))
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {
@@ -80,10 +68,7 @@ impl Store for LocalStore {
 
     async fn list(&self) -> Result<Vec<BlobKey>, StoreError> {
         let metas: Vec<_> = self.fs.list(None).try_collect().await?;
-        Ok(metas
-            .iter()
-            .filter_map(|m| BlobKey::parse(m.location.as_ref()))
-            .collect())
+        Ok(metas.iter().filter_map(|m| BlobKey::parse(m.location.as_ref())).collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -53,16 +53,8 @@ impl TestApp {
 
     /// Every blob key in the app's store, sorted.
     pub async fn stored_files(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .app()
-            .backends
-            .store
-            .list()
-            .await
-            .expect("list blobs")
-            .iter()
-            .map(|k| k.to_string())
-            .collect();
+        let mut keys: Vec<String> =
+            self.app().backends.store.list().await.expect("list blobs").iter().map(|k| k.to_string()).collect();
         keys.sort();
         keys
     }
@@ -85,38 +77,21 @@ impl TestApp {
     }
 
     pub async fn post_form(&self, uri: &str, fields: &[(&str, &str)]) -> LocalResponse<'_> {
-        let body = fields
-            .iter()
-            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.client
-            .post(uri.to_owned())
-            .header(ContentType::Form)
-            .body(body)
-            .dispatch()
-            .await
+        let body =
+            fields.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&");
+        self.client.post(uri.to_owned()).header(ContentType::Form).body(body).dispatch().await
     }
 
     pub async fn register(&self, username: &str) -> Status {
         let csrf = self.csrf_from("/register").await;
-        let response = self
-            .post_form(
-                "/register",
-                &[("username", username), ("password", PASSWORD), ("csrf", &csrf)],
-            )
-            .await;
+        let response =
+            self.post_form("/register", &[("username", username), ("password", PASSWORD), ("csrf", &csrf)]).await;
         response.status()
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Status {
         let csrf = self.csrf_from("/login").await;
-        self.post_form(
-            "/login",
-            &[("username", username), ("password", password), ("csrf", &csrf)],
-        )
-        .await
-        .status()
+        self.post_form("/login", &[("username", username), ("password", password), ("csrf", &csrf)]).await.status()
     }
 
     pub async fn logout(&self) -> Status {
@@ -136,12 +111,7 @@ impl TestApp {
             Part::Text("caption", caption),
             Part::File("photo", filename, "application/octet-stream", bytes),
         ]);
-        self.client
-            .post("/photos")
-            .header(content_type)
-            .body(body)
-            .dispatch()
-            .await
+        self.client.post("/photos").header(content_type).body(body).dispatch().await
     }
 }
 
@@ -195,17 +165,12 @@ pub fn multipart(parts: &[Part<'_>]) -> (ContentType, Vec<u8>) {
 }
 
 pub fn fixture(kind: &str, name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/images")
-        .join(kind)
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images").join(kind).join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 pub fn fixture_names(kind: &str) -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/images")
-        .join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images").join(kind);
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .expect("fixtures dir")
         .flatten()

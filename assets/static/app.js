@@ -1,0 +1,169 @@
+// Progressive enhancement for Stratus pages: everything works without this file.
+// - Fills the teaching panel's timings from the Server-Timing header.
+// - Upload: several files, drag and drop, a client-side check mirroring the server's limits,
+//   a progress bar per file, and the server's error next to the file, in words.
+"use strict";
+
+(function () {
+  const ACCEPTED = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+  const EXTENSIONS = /\.(jpe?g|png|gif|webp)$/i;
+
+  function showTimings() {
+    const target = document.getElementById("timings");
+    const nav = performance.getEntriesByType && performance.getEntriesByType("navigation")[0];
+    if (!target || !nav || !nav.serverTiming || nav.serverTiming.length === 0) return;
+    target.textContent = nav.serverTiming
+      .map((t) => `${t.name} ${t.duration.toFixed(2)} ms`)
+      .join(" · ");
+  }
+
+  function megabytes(bytes) {
+    return (bytes / 1048576).toFixed(bytes < 1048576 ? 2 : 1) + " MB";
+  }
+
+  // The same rules the server applies first: type and size. The server still decides.
+  function clientCheck(file, maxBytes) {
+    const typeOk = ACCEPTED.includes(file.type) || (file.type === "" && EXTENSIONS.test(file.name));
+    if (!typeOk) {
+      if (/heic|heif/i.test(file.type) || /\.hei[cf]$/i.test(file.name)) {
+        return "HEIC is not supported, export as JPEG.";
+      }
+      return "This is not a JPEG, PNG, GIF or WebP image.";
+    }
+    if (file.size === 0) return "The file is empty.";
+    if (file.size > maxBytes) {
+      return `The file is ${megabytes(file.size)}; the limit is ${megabytes(maxBytes)}. Resize it and try again.`;
+    }
+    return null;
+  }
+
+  function row(list, file) {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.className = "file-name";
+    name.textContent = file.name;
+    const progress = document.createElement("progress");
+    progress.max = 100;
+    progress.value = 0;
+    progress.setAttribute("aria-label", `Uploading ${file.name}`);
+    const status = document.createElement("span");
+    status.className = "file-status";
+    status.textContent = "Waiting…";
+    item.append(name, progress, status);
+    list.append(item);
+    return { item, progress, status };
+  }
+
+  function fail(ui, message) {
+    ui.item.classList.add("failed");
+    ui.progress.remove();
+    ui.status.textContent = message;
+  }
+
+  function send(form, file, caption, ui) {
+    return new Promise((resolve) => {
+      const data = new FormData();
+      data.append("csrf", form.elements.csrf.value);
+      data.append("caption", caption);
+      data.append("photo", file, file.name);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) {
+          ui.progress.value = Math.round((event.loaded / event.total) * 100);
+          ui.status.textContent = `${ui.progress.value}%`;
+        }
+      });
+      xhr.addEventListener("load", () => {
+        // Success is the 303 to the new photo's page, which the browser follows.
+        if (xhr.status === 200 && /\/photos\/[0-9A-Z]{26}$/.test(xhr.responseURL)) {
+          ui.progress.value = 100;
+          ui.item.classList.add("done");
+          ui.status.textContent = "";
+          const link = document.createElement("a");
+          link.href = new URL(xhr.responseURL).pathname;
+          link.textContent = "Uploaded: view photo";
+          ui.status.append(link);
+          resolve(true);
+          return;
+        }
+        let message = `Upload failed (HTTP ${xhr.status}).`;
+        try {
+          message = JSON.parse(xhr.responseText).error || message;
+        } catch (_) {
+          /* not JSON: keep the generic message */
+        }
+        fail(ui, message);
+        resolve(false);
+      });
+      xhr.addEventListener("error", () => {
+        fail(ui, "The connection failed. Check your network and try again.");
+        resolve(false);
+      });
+      ui.status.textContent = "0%";
+      xhr.send(data);
+    });
+  }
+
+  async function refreshPhotos() {
+    const response = await fetch("/", { headers: { Accept: "text/html" } });
+    if (!response.ok) return;
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = page.getElementById("photos");
+    const current = document.getElementById("photos");
+    if (fresh && current) current.replaceWith(fresh);
+  }
+
+  function setUpUploads() {
+    const form = document.getElementById("upload-form");
+    if (!form) return;
+    const input = form.elements.photo;
+    const list = document.getElementById("upload-list");
+    const dropzone = document.getElementById("dropzone");
+    const maxBytes = Number(form.dataset.maxBytes) || 20 * 1048576;
+    input.multiple = true;
+    document.getElementById("drop-hint").hidden = false;
+
+    async function uploadAll(files) {
+      const caption = form.elements.caption.value;
+      const jobs = Array.from(files).map((file) => ({ file, ui: row(list, file) }));
+      let uploaded = 0;
+      for (const { file, ui } of jobs) {
+        const problem = clientCheck(file, maxBytes);
+        if (problem) {
+          fail(ui, problem);
+          continue;
+        }
+        if (await send(form, file, caption, ui)) uploaded += 1;
+      }
+      if (uploaded > 0) {
+        form.reset();
+        await refreshPhotos();
+      }
+    }
+
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (input.files.length > 0) uploadAll(input.files);
+    });
+    document.addEventListener("dragover", (event) => {
+      if (event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files")) {
+        event.preventDefault();
+        dropzone.classList.add("dragging");
+      }
+    });
+    document.addEventListener("dragleave", (event) => {
+      if (event.target === document.documentElement || event.target === dropzone) dropzone.classList.remove("dragging");
+    });
+    document.addEventListener("drop", (event) => {
+      if (!event.dataTransfer || event.dataTransfer.files.length === 0) return;
+      event.preventDefault();
+      dropzone.classList.remove("dragging");
+      uploadAll(event.dataTransfer.files);
+    });
+  }
+
+  showTimings();
+  setUpUploads();
+})();
