@@ -174,3 +174,16 @@ async fn idle_sessions_expire() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert!(!token_authenticates(&t, &token).await);
 }
+
+#[rocket::async_test]
+async fn a_malformed_password_never_logs_in() {
+    // The decoy checked in place of a malformed password must not be a key to any account.
+    let t = TestApp::new().await;
+    let csrf = t.csrf_from("/register").await;
+    let decoy = "decoy-password-never-matches";
+    let response = t.post_form("/register", &[("username", "tricky"), ("password", decoy), ("csrf", &csrf)]).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    t.logout().await;
+    assert_eq!(t.login("tricky", "short").await, Status::Unauthorized);
+    assert_eq!(t.login("tricky", decoy).await, Status::SeeOther);
+}

@@ -54,6 +54,12 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A fixed valid password, checked in place of a malformed one so that every failed login
+    /// costs one hash.
+    pub fn decoy() -> Self {
+        Self("decoy-password-never-matches".to_owned())
+    }
 }
 
 impl fmt::Debug for Password {

@@ -93,10 +93,11 @@ impl Accounts {
             None => None,
         };
         // A malformed password still costs a decoy verification, so timing reveals nothing.
-        let candidate = password.unwrap_or_else(|| Password::parse("decoy-password").unwrap_or_else(|| unreachable!()));
+        let well_formed = password.is_some();
+        let candidate = password.unwrap_or_else(Password::decoy);
         let matched = self.hasher.verify(&candidate, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         match user {
-            Some(user) if matched => Ok(Ok(self.start_session(&user, previous).await?)),
+            Some(user) if matched && well_formed => Ok(Ok(self.start_session(&user, previous).await?)),
             _ => {
                 self.throttle.record_failure(client);
                 Ok(Err(LoginRejected::BadCredentials))
