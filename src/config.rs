@@ -48,6 +48,8 @@ struct RawSettings {
     port: u16,
     stratus_level: Option<String>,
     limits: rocket::data::Limits,
+    key_prefix: String,
+    presign_ttl_secs: u64,
 }
 
 impl Default for RawSettings {
@@ -77,29 +79,82 @@ impl Default for RawSettings {
             port: 8000,
             stratus_level: None,
             limits: rocket::data::Limits::default(),
+            key_prefix: "stratus:".into(),
+            presign_ttl_secs: 3600,
         }
+    }
+}
+
+/// A server URL that may carry a password: printed with the password replaced.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerUrl(String);
+
+impl ServerUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any `user:password@` password masked.
+    pub fn redacted(&self) -> String {
+        match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let userinfo = &self.0[scheme_end + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{}{user}:[redacted]{}", &self.0[..scheme_end + 3], &self.0[at..]),
+                    None => self.0.clone(),
+                }
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.redacted())
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
+    Mysql(ServerUrl),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageUrl {
     File(PathBuf),
+    S3 { bucket: String, prefix: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheUrl {
     Memory,
     None,
+    Redis(ServerUrl),
+    Memcached(ServerUrl),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionUrl {
     Memory,
+    Redis(ServerUrl),
+    Memcached(ServerUrl),
+}
+
+/// `redis://`, `rediss://`, `redis+cluster://` or `memcache://`.
+enum SharedServer {
+    Redis(ServerUrl),
+    Memcached(ServerUrl),
+}
+
+fn shared_server(url: &str) -> Option<SharedServer> {
+    let scheme = url.split_once("://")?.0;
+    match scheme {
+        "redis" | "rediss" | "redis+cluster" => Some(SharedServer::Redis(ServerUrl(url.to_owned()))),
+        "memcache" => Some(SharedServer::Memcached(ServerUrl(url.to_owned()))),
+        _ => None,
+    }
 }
 
 /// Validated settings. The secret key is not here: `state` resolves it (config or generated).
@@ -132,6 +187,11 @@ pub struct Settings {
     pub level: Option<String>,
     /// Rocket's `limits.file`: the largest photo accepted.
     pub upload_limit_bytes: u64,
+    /// Prepended to every key in a shared cache or session server, so several sites (or test
+    /// runs) can share one server.
+    pub key_prefix: String,
+    /// How long a presigned image URL stays valid (S3 store without `media_base_url`).
+    pub presign_ttl: Duration,
 }
 
 impl Settings {
@@ -143,20 +203,29 @@ impl Settings {
         let data_dir = raw.data_dir.clone();
         let database = parse_database(raw.database_url.as_deref(), &data_dir)?;
         let storage = parse_storage(raw.storage_url.as_deref(), &data_dir)?;
-        let cache = match raw.cache_url.as_str() {
-            "memory" => CacheUrl::Memory,
-            "none" => CacheUrl::None,
-            other => {
+        let cache = match (raw.cache_url.as_str(), shared_server(&raw.cache_url)) {
+            ("memory", _) => CacheUrl::Memory,
+            ("none", _) => CacheUrl::None,
+            (_, Some(SharedServer::Redis(url))) => CacheUrl::Redis(url),
+            (_, Some(SharedServer::Memcached(url))) => CacheUrl::Memcached(url),
+            (other, None) => {
                 return Err(ConfigError::new(
                     "cache_url",
-                    format!("unknown value {other:?} (expected \"memory\" or \"none\")"),
+                    format!(
+                        "unknown value {other:?} (expected memory, none, redis://, redis+cluster:// or memcache://)"
+                    ),
                 ));
             }
         };
-        let sessions = match raw.session_url.as_str() {
-            "memory" => SessionUrl::Memory,
-            other => {
-                return Err(ConfigError::new("session_url", format!("unknown value {other:?} (expected \"memory\")")));
+        let sessions = match (raw.session_url.as_str(), shared_server(&raw.session_url)) {
+            ("memory", _) => SessionUrl::Memory,
+            (_, Some(SharedServer::Redis(url))) => SessionUrl::Redis(url),
+            (_, Some(SharedServer::Memcached(url))) => SessionUrl::Memcached(url),
+            (other, None) => {
+                return Err(ConfigError::new(
+                    "session_url",
+                    format!("unknown value {other:?} (expected memory, redis://, redis+cluster:// or memcache://)"),
+                ));
             }
         };
         if !(1..=100).contains(&raw.front_page_size) {
@@ -196,6 +265,9 @@ impl Settings {
             profile: figment.profile().to_string(),
             level: raw.stratus_level,
             upload_limit_bytes: raw.limits.get("file").map_or(1 << 20, |limit| limit.as_u64()),
+            key_prefix: raw.key_prefix,
+            // Cached pages hold image URLs for up to the cache TTL: presigned ones must outlive it.
+            presign_ttl: Duration::from_secs(raw.presign_ttl_secs.max(raw.cache_ttl_secs.max(1) * 2)),
         })
     }
 }
@@ -206,9 +278,11 @@ fn parse_database(url: Option<&str>, data_dir: &std::path::Path) -> Result<Datab
     };
     match url.split_once("://") {
         Some(("sqlite", path)) if !path.is_empty() => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
-        Some((scheme, _)) => {
-            Err(ConfigError::new("database_url", format!("unknown scheme {scheme:?} (expected sqlite://PATH)")))
-        }
+        Some(("mysql", rest)) if !rest.is_empty() => Ok(DatabaseUrl::Mysql(ServerUrl(url.to_owned()))),
+        Some((scheme, _)) => Err(ConfigError::new(
+            "database_url",
+            format!("unknown scheme {scheme:?} (expected sqlite://PATH or mysql://USER:PASSWORD@HOST:PORT/DB)"),
+        )),
         None => Err(ConfigError::new("database_url", "expected a URL such as sqlite://data/stratus.db")),
     }
 }
@@ -219,9 +293,17 @@ fn parse_storage(url: Option<&str>, data_dir: &std::path::Path) -> Result<Storag
     };
     match url.split_once("://") {
         Some(("file", path)) if !path.is_empty() => Ok(StorageUrl::File(PathBuf::from(path))),
-        Some((scheme, _)) => {
-            Err(ConfigError::new("storage_url", format!("unknown scheme {scheme:?} (expected file://DIR)")))
+        Some(("s3", rest)) => {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(ConfigError::new("storage_url", "expected s3://BUCKET or s3://BUCKET/PREFIX"));
+            }
+            Ok(StorageUrl::S3 { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
         }
+        Some((scheme, _)) => Err(ConfigError::new(
+            "storage_url",
+            format!("unknown scheme {scheme:?} (expected file://DIR or s3://BUCKET/PREFIX)"),
+        )),
         None => Err(ConfigError::new("storage_url", "expected a URL such as file://data/photos")),
     }
 }
@@ -246,6 +328,23 @@ mod tests {
         assert_eq!(s.storage, StorageUrl::File("/tmp/x/photos".into()));
         assert_eq!(s.cache, CacheUrl::Memory);
         assert_eq!(s.front_page_size, 10);
+    }
+
+    #[test]
+    fn fleet_urls_parse_and_passwords_stay_hidden() {
+        let s = settings(&[
+            ("database_url", "mysql://app:s3cret@db:3306/stratus"),
+            ("storage_url", "s3://photos/site-a/"),
+            ("cache_url", "redis+cluster://r1:6379,r2:6379"),
+            ("session_url", "memcache://m1:11211,m2:11211"),
+        ])
+        .expect("fleet urls");
+        assert_eq!(s.storage, StorageUrl::S3 { bucket: "photos".into(), prefix: "site-a".into() });
+        assert!(matches!(s.cache, CacheUrl::Redis(_)));
+        assert!(matches!(s.sessions, SessionUrl::Memcached(_)));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("mysql://app:[redacted]@db:3306/stratus"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod photos;
+pub mod remote;
 pub mod routes;
 pub mod service;
 pub mod session;

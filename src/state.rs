@@ -10,13 +10,16 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::assets::StaticAssets;
 use crate::auth::{CsrfKey, LoginThrottle, PasswordHasher};
-use crate::cache::{Cache, MemoryCache, NoCache};
-use crate::config::{CacheUrl, ConfigError, DatabaseUrl, SessionUrl, Settings, StorageUrl};
-use crate::db::{Repo, SqliteRepo};
+use crate::cache::{Cache, MemcachedCache, MemoryCache, NoCache, RedisCache};
+use crate::config::{CacheUrl, ConfigError, DatabaseUrl, ServerUrl, SessionUrl, Settings, StorageUrl};
+use crate::db::{MysqlRepo, Repo, SqliteRepo};
 use crate::photos::{Pipeline, PixelLimits};
+use crate::remote::RemoteError;
+use crate::remote::memcached::Memcached;
+use crate::remote::redis::Redis;
 use crate::service::{Accounts, FeedService, PhotoService};
-use crate::session::{MemorySessions, SessionStore};
-use crate::store::{LocalStore, Store};
+use crate::session::{MemcachedSessions, MemorySessions, RedisSessions, SessionStore};
+use crate::store::{LocalStore, MediaUrls, S3Store, Store};
 use crate::views::Views;
 
 /// A startup failure, printed as one line.
@@ -99,6 +102,12 @@ async fn open_repo(settings: &Settings) -> Result<Arc<dyn Repo>, ConfigError> {
                 .map_err(|e| ConfigError::new("database_url", format!("{}: {e}", path.display())))?;
             Ok(Arc::new(repo))
         }
+        DatabaseUrl::Mysql(url) => {
+            let repo = MysqlRepo::open(url.expose())
+                .await
+                .map_err(|e| ConfigError::new("database_url", format!("{}: {e}", url.redacted())))?;
+            Ok(Arc::new(repo))
+        }
     }
 }
 
@@ -110,20 +119,48 @@ fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ConfigError> {
             let store = LocalStore::open(dir, base).map_err(|e| ConfigError::new("storage_url", e.to_string()))?;
             Ok(Arc::new(store))
         }
+        StorageUrl::S3 { bucket, prefix } => {
+            let urls = match &settings.media_base_url {
+                Some(base) => MediaUrls::Base(base.clone()),
+                None => MediaUrls::Presigned(settings.presign_ttl),
+            };
+            let store =
+                S3Store::open(bucket, prefix, urls).map_err(|e| ConfigError::new("storage_url", e.to_string()))?;
+            Ok(Arc::new(store))
+        }
     }
 }
 
-fn open_cache(settings: &Settings) -> Arc<dyn Cache> {
-    match settings.cache {
+async fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>, ConfigError> {
+    let unreachable =
+        |url: &ServerUrl, e: RemoteError| ConfigError::new("cache_url", format!("{}: {e}", url.redacted()));
+    Ok(match &settings.cache {
         CacheUrl::Memory => Arc::new(MemoryCache::new(64 * 1024 * 1024)),
         CacheUrl::None => Arc::new(NoCache),
-    }
+        CacheUrl::Redis(url) => {
+            Arc::new(RedisCache::new(Redis::connect(url.expose()).await.map_err(|e| unreachable(url, e))?))
+        }
+        CacheUrl::Memcached(url) => {
+            let memcached = Memcached::connect(url.expose()).await.map_err(|e| unreachable(url, e))?;
+            Arc::new(MemcachedCache::new(Arc::new(memcached)))
+        }
+    })
 }
 
-fn open_sessions(settings: &Settings) -> Arc<dyn SessionStore> {
-    match settings.sessions {
+async fn open_sessions(settings: &Settings) -> Result<Arc<dyn SessionStore>, ConfigError> {
+    let unreachable =
+        |url: &ServerUrl, e: RemoteError| ConfigError::new("session_url", format!("{}: {e}", url.redacted()));
+    let prefix = &settings.key_prefix;
+    Ok(match &settings.sessions {
         SessionUrl::Memory => Arc::new(MemorySessions::new()),
-    }
+        SessionUrl::Redis(url) => {
+            Arc::new(RedisSessions::new(Redis::connect(url.expose()).await.map_err(|e| unreachable(url, e))?, prefix))
+        }
+        SessionUrl::Memcached(url) => {
+            let memcached = Memcached::connect(url.expose()).await.map_err(|e| unreachable(url, e))?;
+            Arc::new(MemcachedSessions::new(Arc::new(memcached), prefix))
+        }
+    })
 }
 
 fn content_security_policy(media_base_url: Option<&str>) -> String {
@@ -148,8 +185,8 @@ impl App {
         let backends = Backends {
             repo: open_repo(&settings).await?,
             store: open_store(&settings)?,
-            cache: open_cache(&settings),
-            sessions: open_sessions(&settings),
+            cache: open_cache(&settings).await?,
+            sessions: open_sessions(&settings).await?,
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let feed = Arc::new(FeedService::new(
@@ -159,7 +196,7 @@ impl App {
             settings.front_page_size,
             settings.cache_ttl,
             settings.latency,
-            "stratus:",
+            &settings.key_prefix,
         ));
         let pipeline = Pipeline::new(
             PixelLimits { max_side: settings.max_image_side, max_pixels: settings.max_image_pixels },

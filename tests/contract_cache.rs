@@ -1,5 +1,7 @@
 //! The `Cache` contract, run against every implementation that keeps values.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,4 +47,36 @@ async fn no_cache_always_misses() {
     assert_eq!(cache.get("k").await.expect("get"), None);
     cache.delete("k").await.expect("delete");
     cache.ping().await.expect("ping");
+}
+
+#[tokio::test]
+async fn redis_cache_meets_the_contract() {
+    let redis = stratus::remote::redis::Redis::connect(&common::services::redis_url()).await.expect("redis");
+    cache_contract(Arc::new(stratus::cache::RedisCache::new(redis)), &common::services::unique("t:")).await;
+}
+
+#[tokio::test]
+async fn memcached_cache_meets_the_contract() {
+    let memcached =
+        stratus::remote::memcached::Memcached::connect(&common::services::memcached_url()).await.expect("memcached");
+    let cache = stratus::cache::MemcachedCache::new(Arc::new(memcached));
+    cache_contract(Arc::new(cache), &common::services::unique("t:")).await;
+}
+
+#[tokio::test]
+async fn memcached_spreads_keys_over_servers() {
+    // The same server twice under two names is still two "nodes" to the client: every key
+    // must be found where it was put, whichever node the hash picks.
+    let url = common::services::memcached_url().replace("127.0.0.1", "localhost")
+        + ","
+        + &common::services::memcached_url()["memcache://".len()..];
+    let memcached = stratus::remote::memcached::Memcached::connect(&url).await.expect("two nodes");
+    let cache = stratus::cache::MemcachedCache::new(Arc::new(memcached));
+    let prefix = common::services::unique("t:");
+    for i in 0..20 {
+        cache.set(&format!("{prefix}{i}"), Bytes::from(vec![i as u8]), Duration::from_secs(60)).await.expect("set");
+    }
+    for i in 0..20 {
+        assert_eq!(cache.get(&format!("{prefix}{i}")).await.expect("get").as_deref(), Some(&[i as u8][..]));
+    }
 }

@@ -1,5 +1,7 @@
 //! The `Repo` contract, run against every implementation.
 
+mod common;
+
 use std::sync::Arc;
 
 use stratus::db::{Repo, SqliteRepo};
@@ -91,4 +93,24 @@ async fn sqlite_migrations_apply_once() {
     drop(first);
     let second = SqliteRepo::open(&path, 1).await.expect("reopen migrates nothing twice");
     assert!(second.user_by_name(&Username::parse("alice").expect("n")).await.expect("get").is_some());
+}
+
+#[tokio::test]
+async fn mysql_repo_meets_the_contract() {
+    let url = common::services::fresh_mysql_database().await;
+    let repo = stratus::db::MysqlRepo::open(&url).await.expect("open mysql");
+    repo_contract(Arc::new(repo)).await;
+}
+
+#[tokio::test]
+async fn mysql_migrations_apply_once_when_instances_start_together() {
+    let url = common::services::fresh_mysql_database().await;
+    let opens = (0..4).map(|_| stratus::db::MysqlRepo::open(&url));
+    let repos = futures::future::join_all(opens).await;
+    assert!(repos.iter().all(Result::is_ok), "every instance starts");
+    let pool = mysql_async::Pool::new(url.as_str());
+    let mut conn = pool.get_conn().await.expect("conn");
+    let applied: Vec<String> =
+        mysql_async::prelude::Queryable::query(&mut conn, "SELECT name FROM schema_migrations").await.expect("query");
+    assert_eq!(applied, vec!["0001_init.sql".to_owned()]);
 }

@@ -1,5 +1,7 @@
 //! The `Store` contract, run against every implementation.
 
+mod common;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -55,4 +57,36 @@ async fn local_store_urls_follow_the_media_base() {
     assert_eq!(store.url(&key).await.expect("url"), "https://cdn.example.com/thumbs/x.jpg");
     let store = LocalStore::open(dir.path(), "/media").expect("open");
     assert_eq!(store.url(&key).await.expect("url"), "/media/thumbs/x.jpg");
+}
+
+#[tokio::test]
+async fn s3_store_meets_the_contract() {
+    let bucket = common::services::s3_bucket();
+    let prefix = common::services::unique("t-");
+    let store = stratus::store::S3Store::open(
+        &bucket,
+        &prefix,
+        stratus::store::MediaUrls::Base("https://cdn.example.com".into()),
+    )
+    .expect("s3 store");
+    store_contract(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn s3_presigned_urls_really_fetch_the_blob() {
+    let bucket = common::services::s3_bucket();
+    let prefix = common::services::unique("t-");
+    let urls = stratus::store::MediaUrls::Presigned(std::time::Duration::from_secs(300));
+    let store = stratus::store::S3Store::open(&bucket, &prefix, urls).expect("s3 store");
+    let key = BlobKey::thumbnail(PhotoId::from_ulid(ulid::Ulid::new()));
+    store.put(&key, Bytes::from_static(b"\xFF\xD8\xFFthumb").into(), "image/jpeg").await.expect("put");
+    let url = store.url(&key).await.expect("presign");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let response = reqwest::get(&url).await.expect("GET presigned");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/jpeg"));
+    assert_eq!(response.bytes().await.expect("body").as_ref(), b"\xFF\xD8\xFFthumb");
+    let tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    assert_eq!(reqwest::get(&tampered).await.expect("GET").status(), 403, "the server checks signatures");
+    store.delete(&key).await.expect("cleanup");
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The one test command. It installs what the tests need when it is missing, then runs:
-#   1. cargo test            — unit, contract and HTTP tests (TEST_PROFILE=single)
+# The one test command. It installs what the tests need when it is missing, starts the
+# shared servers the fleet backends are tested against (tests/services.sh), then runs:
+#   1. cargo test            — unit, contract and HTTP tests (TEST_PROFILE=single); the
+#                              contract tests cover every backend, fleet ones included
 #   2. tests/browser         — real-browser tests in Debian's chromium (playwright-core) and
 #                              W3C Nu validation of every page (vnu-jar, run with Java)
 # Idempotent: run it as often as you like. Installing uses apt-get (as root) and npm.
@@ -20,6 +22,10 @@ apt_install() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
+
+echo "== shared servers: MariaDB, Redis, memcached, SeaweedFS (S3)"
+# shellcheck source=tests/services.sh
+source tests/services.sh
 
 export TEST_PROFILE="${TEST_PROFILE:-single}"
 echo "== cargo test (TEST_PROFILE=$TEST_PROFILE)"

@@ -1,10 +1,14 @@
 //! A shared byte cache for the front page (level 4's cache-aside). `Cache` is the seam.
 
+mod memcached;
 mod memory;
 mod none;
+mod redis;
 
+pub use memcached::MemcachedCache;
 pub use memory::MemoryCache;
 pub use none::NoCache;
+pub use redis::RedisCache;
 
 use std::time::Duration;
 
@@ -14,6 +18,8 @@ use bytes::Bytes;
 pub enum CacheError {
     #[error("cache backend: {0}")]
     Backend(String),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 /// Bytes under string keys with a time to live. A cache may forget anything at any time;

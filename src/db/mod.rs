@@ -1,7 +1,9 @@
 //! Metadata storage: users and photos. `Repo` is the seam; one file per database.
 
+mod mysql;
 mod sqlite;
 
+pub use mysql::MysqlRepo;
 pub use sqlite::SqliteRepo;
 
 use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
@@ -10,6 +12,8 @@ use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
 pub enum DbError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("mysql: {0}")]
+    Mysql(#[from] mysql_async::Error),
     #[error("database worker stopped: {0}")]
     Worker(#[from] tokio::task::JoinError),
     #[error("database row is corrupt: {0}")]

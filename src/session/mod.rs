@@ -1,8 +1,12 @@
 //! Server-side sessions. `SessionStore` is the seam; one file per backend.
 
+mod memcached;
 mod memory;
+mod redis;
 
+pub use memcached::MemcachedSessions;
 pub use memory::MemorySessions;
+pub use redis::RedisSessions;
 
 use std::time::Duration;
 
@@ -16,6 +20,8 @@ pub enum SessionError {
     Backend(String),
     #[error("session record is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 /// What a session remembers. The key it is stored under is a hash of the cookie's token, so

@@ -1,8 +1,10 @@
 //! Blob storage for originals and thumbnails. `Store` is the seam; one file per backend.
 
 mod local;
+mod s3;
 
 pub use local::LocalStore;
+pub use s3::{MediaUrls, S3Store};
 
 use bytes::Bytes;
 

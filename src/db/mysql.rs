@@ -1,0 +1,250 @@
+//! `Repo` on MySQL/MariaDB with mysql_async's connection pool. Migrations run at startup under
+//! a named lock, so N instances starting together migrate exactly once.
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, Pool, Row, TxOpts};
+use rust_embed::RustEmbed;
+
+use super::{DbError, Repo};
+use crate::domain::{BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username};
+
+#[derive(RustEmbed)]
+#[folder = "sql/mysql"]
+struct Migrations;
+
+const PHOTO_COLUMNS: &str = "p.id, p.owner_id, u.username, p.caption, p.content_type, p.width, p.height, p.bytes, \
+     p.blob_key, p.thumb_key, p.created_at";
+const INSERT_USER: &str = "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)";
+const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at FROM users WHERE username = ?";
+const USER_BY_ID: &str = "SELECT id, username, password_hash, created_at FROM users WHERE id = ?";
+const INSERT_PHOTO: &str = "INSERT INTO photos (id, owner_id, caption, content_type, width, height, bytes, blob_key, \
+     thumb_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?";
+const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
+const ER_DUP_ENTRY: u16 = 1062;
+
+fn photo_by_id_sql() -> String {
+    format!("SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id = ?")
+}
+
+fn latest_sql(keyset: bool) -> String {
+    let filter = if keyset { "WHERE p.id < ?" } else { "" };
+    format!(
+        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id {filter} ORDER BY p.id DESC LIMIT ?"
+    )
+}
+
+fn corrupt(what: &str, value: &str) -> DbError {
+    DbError::Corrupt(format!("{what}: {value:?}"))
+}
+
+type UserRow = (String, String, String, i64);
+
+fn user_from_row(row: Row) -> Result<User, DbError> {
+    let (id, name, password_hash, created_at): UserRow =
+        mysql_async::from_row_opt(row).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    Ok(User {
+        id: UserId::parse(&id).ok_or_else(|| corrupt("user id", &id))?,
+        username: Username::parse(&name).ok_or_else(|| corrupt("username", &name))?,
+        password_hash,
+        created_at,
+    })
+}
+
+type PhotoRow = (String, String, String, String, String, u32, u32, u64, String, String, i64);
+
+fn photo_from_row(row: Row) -> Result<Photo, DbError> {
+    let (id, owner_id, owner, caption, content_type, width, height, bytes, key, thumb_key, created_at): PhotoRow =
+        mysql_async::from_row_opt(row).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    Ok(Photo {
+        id: PhotoId::parse(&id).ok_or_else(|| corrupt("photo id", &id))?,
+        owner_id: UserId::parse(&owner_id).ok_or_else(|| corrupt("owner id", &owner_id))?,
+        owner: Username::parse(&owner).ok_or_else(|| corrupt("owner", &owner))?,
+        caption: Caption::parse(&caption).ok_or_else(|| corrupt("caption", &caption))?,
+        kind: ImageKind::from_content_type(&content_type).ok_or_else(|| corrupt("content type", &content_type))?,
+        width,
+        height,
+        bytes,
+        key: BlobKey::parse(&key).ok_or_else(|| corrupt("blob key", &key))?,
+        thumb_key: BlobKey::parse(&thumb_key).ok_or_else(|| corrupt("thumb key", &thumb_key))?,
+        created_at,
+    })
+}
+
+fn photo_params(photo: &Photo) -> mysql_async::Params {
+    (
+        photo.id.to_string(),
+        photo.owner_id.to_string(),
+        photo.caption.as_str().to_owned(),
+        photo.kind.content_type(),
+        photo.width,
+        photo.height,
+        photo.bytes,
+        photo.key.to_string(),
+        photo.thumb_key.to_string(),
+        photo.created_at,
+    )
+        .into()
+}
+
+fn is_duplicate(err: &mysql_async::Error) -> bool {
+    matches!(err, mysql_async::Error::Server(e) if e.code == ER_DUP_ENTRY)
+}
+
+pub struct MysqlRepo {
+    pool: Pool,
+}
+
+impl MysqlRepo {
+    /// Connects with `url` (`mysql://user:pass@host:3306/db`, pool options as URL
+    /// parameters) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        let opts = Opts::from_url(url).map_err(|e| DbError::Open(e.to_string()))?;
+        let pool = Pool::new(opts);
+        let mut conn = pool.get_conn().await?;
+        migrate(&mut conn).await?;
+        drop(conn);
+        Ok(Self { pool })
+    }
+
+    async fn conn(&self) -> Result<Conn, DbError> {
+        Ok(self.pool.get_conn().await?)
+    }
+}
+
+/// Statements of a migration file, split at semicolons that end a line.
+fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
+    sql.split(";\n")
+        .map(|chunk| chunk.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"))
+        .map(|s| s.trim().trim_end_matches(';').to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+async fn migrate(conn: &mut Conn) -> Result<(), DbError> {
+    // A named lock per database: instances starting together wait for each other here.
+    let locked: Option<i64> = conn.query_first("SELECT GET_LOCK(CONCAT('stratus_migrate:', DATABASE()), 60)").await?;
+    if locked != Some(1) {
+        return Err(DbError::Open("timed out waiting for the migration lock".into()));
+    }
+    let result = apply_pending(conn).await;
+    let released: Result<Option<i64>, _> =
+        conn.query_first("SELECT RELEASE_LOCK(CONCAT('stratus_migrate:', DATABASE()))").await;
+    result?;
+    released?;
+    Ok(())
+}
+
+async fn apply_pending(conn: &mut Conn) -> Result<(), DbError> {
+    conn.query_drop(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR(255) CHARACTER SET ascii PRIMARY KEY, \
+         applied_at BIGINT NOT NULL) ENGINE=InnoDB",
+    )
+    .await?;
+    let mut names: Vec<_> = Migrations::iter().filter(|n| n.ends_with(".sql")).collect();
+    names.sort();
+    for name in names {
+        let done: Option<i64> =
+            conn.exec_first("SELECT 1 FROM schema_migrations WHERE name = ?", (name.as_ref(),)).await?;
+        if done.is_some() {
+            continue;
+        }
+        let sql = Migrations::get(&name).map(|f| f.data).unwrap_or_default();
+        let sql = String::from_utf8_lossy(&sql).into_owned();
+        // MySQL commits DDL implicitly: the lock, not a transaction, makes this exactly-once.
+        for statement in statements(&sql) {
+            conn.query_drop(&statement)
+                .await
+                .map_err(|e| DbError::Migration { name: name.to_string(), source: Box::new(e.into()) })?;
+        }
+        conn.exec_drop(
+            "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+            (name.as_ref(), crate::domain::now_unix()),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[rocket::async_trait]
+impl Repo for MysqlRepo {
+    async fn ping(&self) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        conn.ping().await?;
+        Ok(())
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<Result<(), Conflict>, DbError> {
+        let mut conn = self.conn().await?;
+        let params = (user.id.to_string(), user.username.as_str(), user.password_hash.as_str(), user.created_at);
+        match conn.exec_drop(INSERT_USER, params).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) if is_duplicate(&e) => Ok(Err(Conflict)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn user_by_name(&self, name: &Username) -> Result<Option<User>, DbError> {
+        let mut conn = self.conn().await?;
+        let row: Option<Row> = conn.exec_first(USER_BY_NAME, (name.as_str(),)).await?;
+        row.map(user_from_row).transpose()
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, DbError> {
+        let mut conn = self.conn().await?;
+        let row: Option<Row> = conn.exec_first(USER_BY_ID, (id.to_string(),)).await?;
+        row.map(user_from_row).transpose()
+    }
+
+    async fn insert_photo(&self, photo: &Photo) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        conn.exec_drop(INSERT_PHOTO, photo_params(photo)).await?;
+        Ok(())
+    }
+
+    async fn insert_photos_bulk(&self, photos: Vec<Photo>) -> Result<(), DbError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+        tx.exec_batch(INSERT_PHOTO, photos.iter().map(photo_params)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn photo(&self, id: PhotoId) -> Result<Option<Photo>, DbError> {
+        let mut conn = self.conn().await?;
+        let row: Option<Row> = conn.exec_first(photo_by_id_sql(), (id.to_string(),)).await?;
+        row.map(photo_from_row).transpose()
+    }
+
+    async fn latest_photos(&self, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<Row> = match before {
+            Some(before) => conn.exec(latest_sql(true), (before.to_string(), limit)).await?,
+            None => conn.exec(latest_sql(false), (limit,)).await?,
+        };
+        rows.into_iter().map(photo_from_row).collect()
+    }
+
+    async fn delete_photo(&self, id: PhotoId) -> Result<bool, DbError> {
+        let mut conn = self.conn().await?;
+        conn.exec_drop(DELETE_PHOTO, (id.to_string(),)).await?;
+        Ok(conn.affected_rows() > 0)
+    }
+
+    async fn count_photos(&self) -> Result<u64, DbError> {
+        let mut conn = self.conn().await?;
+        let count: Option<u64> = conn.query_first(COUNT_PHOTOS).await?;
+        Ok(count.unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statements;
+
+    #[test]
+    fn migrations_split_into_statements() {
+        let sql = "-- a comment\nCREATE TABLE a (x INT);\n\nCREATE TABLE b (\n  y INT -- why\n);\n";
+        let parts: Vec<_> = statements(sql).collect();
+        assert_eq!(parts, vec!["CREATE TABLE a (x INT)", "CREATE TABLE b (\n  y INT -- why\n)"]);
+    }
+}

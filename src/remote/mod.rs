@@ -1,0 +1,29 @@
+//! Connections to shared key-value servers, used by both the cache and the session backends.
+
+pub mod memcached;
+pub mod redis;
+
+use std::time::Duration;
+
+/// How long any single round trip to a shared server may take before it counts as down:
+/// a dead cache must cost a page milliseconds, not a hung worker.
+pub const ROUND_TRIP_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("memcached: {0}")]
+    Memcached(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("bad server URL: {0}")]
+    Url(String),
+}
+
+pub async fn with_timeout<T, E: Into<RemoteError>>(work: impl Future<Output = Result<T, E>>) -> Result<T, RemoteError> {
+    match tokio::time::timeout(ROUND_TRIP_TIMEOUT, work).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(RemoteError::Timeout(ROUND_TRIP_TIMEOUT)),
+    }
+}
