@@ -62,16 +62,14 @@ async fn every_valid_fixture_is_accepted_with_its_displayed_size() {
         let (w, h) = expected_size(&name);
         assert_eq!((photo["width"].as_u64(), photo["height"].as_u64()), (Some(w.into()), Some(h.into())), "{name}");
 
-        let original = t.client.get(photo["url"].as_str().expect("url").to_owned()).dispatch().await;
-        assert_eq!(original.status(), Status::Ok);
-        let content_type = original.content_type().expect("content type").to_string();
-        assert_eq!(content_type, photo["content_type"].as_str().expect("ct"), "{name}");
-        let original_bytes = original.into_bytes().await.expect("bytes");
+        let (status, content_type, original_bytes) = t.fetch(photo["url"].as_str().expect("url")).await;
+        assert_eq!(status, 200);
+        assert_eq!(content_type.as_deref(), photo["content_type"].as_str(), "{name}");
         assert_eq!(original_bytes.len() as u64, photo["bytes"].as_u64().expect("bytes"), "{name}");
 
-        let thumb = t.client.get(photo["thumbnail_url"].as_str().expect("thumb").to_owned()).dispatch().await;
-        assert_eq!(thumb.content_type(), Some(ContentType::JPEG), "{name}");
-        let thumb = image::load_from_memory(&thumb.into_bytes().await.expect("thumb bytes")).expect("thumb decodes");
+        let (_, content_type, thumb) = t.fetch(photo["thumbnail_url"].as_str().expect("thumb")).await;
+        assert_eq!(content_type, Some(ContentType::JPEG.to_string()), "{name}");
+        let thumb = image::load_from_memory(&thumb).expect("thumb decodes");
         let (tw, th) = thumb.dimensions();
         assert!(tw.max(th) <= 640, "{name}: thumbnail {tw}x{th} exceeds 640");
         assert_eq!(tw >= th, w >= h, "{name}: thumbnail keeps the displayed orientation");
@@ -228,8 +226,7 @@ async fn thirty_two_concurrent_uploads_all_land() {
     assert_eq!(photos.len(), 32);
     for photo in photos {
         for url in [&photo["url"], &photo["thumbnail_url"]] {
-            let response = t.client.get(url.as_str().expect("url").to_owned()).dispatch().await;
-            assert_eq!(response.status(), Status::Ok);
+            assert_eq!(t.fetch(url.as_str().expect("url")).await.0, 200);
         }
     }
 }

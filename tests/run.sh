@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command. It installs what the tests need when it is missing, starts the
 # shared servers the fleet backends are tested against (tests/services.sh), then runs:
-#   1. cargo test            — unit, contract and HTTP tests (TEST_PROFILE=single); the
-#                              contract tests cover every backend, fleet ones included
+#   1. cargo test            — unit tests, the contract tests of every backend (fleet ones
+#                              included), and the HTTP suite once per profile: single, then
+#                              fleet with Redis and fleet with memcached
 #   2. tests/browser         — real-browser tests in Debian's chromium (playwright-core) and
 #                              W3C Nu validation of every page (vnu-jar, run with Java)
 # Idempotent: run it as often as you like. Installing uses apt-get (as root) and npm.
@@ -27,9 +28,12 @@ echo "== shared servers: MariaDB, Redis, memcached, SeaweedFS (S3)"
 # shellcheck source=tests/services.sh
 source tests/services.sh
 
-export TEST_PROFILE="${TEST_PROFILE:-single}"
-echo "== cargo test (TEST_PROFILE=$TEST_PROFILE)"
-cargo test --locked
+echo "== cargo test (TEST_PROFILE=single): unit tests, contract tests of every backend, HTTP suite"
+TEST_PROFILE=single cargo test --locked
+echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and Redis"
+TEST_PROFILE=fleet TEST_FLEET_KV=redis cargo test --locked --test 'http_*'
+echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and memcached"
+TEST_PROFILE=fleet TEST_FLEET_KV=memcached cargo test --locked --test 'http_*'
 
 echo "== browser tests (chromium) and HTML validation (vnu)"
 [ -x /usr/bin/chromium ] || apt_install chromium

@@ -24,13 +24,40 @@ pub fn profile() -> String {
     std::env::var("TEST_PROFILE").unwrap_or_else(|_| "single".into())
 }
 
+/// The settings every test app starts from, for the single profile: everything in `dir`.
 pub fn base_figment(dir: &Path) -> Figment {
     stratus::figment(None)
         .expect("figment")
         .merge(("data_dir", dir.to_string_lossy().to_string()))
         .merge(("seed_demo", false))
         .merge(("log_level", "off"))
-        .select(profile())
+        .select("single")
+}
+
+/// The settings for `TEST_PROFILE`: in the fleet profile, a fresh MySQL database, an S3
+/// prefix, Redis (or memcached, with `TEST_FLEET_KV=memcached`) for cache and sessions under
+/// a unique key prefix, and a configured secret.
+pub async fn profile_figment(dir: &Path) -> Figment {
+    let figment = base_figment(dir);
+    match profile().as_str() {
+        "single" => figment,
+        "fleet" => {
+            let shared = match std::env::var("TEST_FLEET_KV").as_deref() {
+                Ok("memcached") => services::memcached_url(),
+                Ok("redis") | Err(_) => services::redis_url(),
+                Ok(other) => panic!("TEST_FLEET_KV must be redis or memcached, not {other:?}"),
+            };
+            figment
+                .merge(("database_url", services::fresh_mysql_database().await))
+                .merge(("storage_url", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))))
+                .merge(("cache_url", shared.clone()))
+                .merge(("session_url", shared))
+                .merge(("key_prefix", services::unique("t:") + ":"))
+                .merge(("secret_key", "fleet-test-secret-key-shared-by-all-instances"))
+                .select("fleet")
+        }
+        other => panic!("TEST_PROFILE must be single or fleet, not {other:?}"),
+    }
 }
 
 impl TestApp {
@@ -38,11 +65,39 @@ impl TestApp {
         Self::with(|f| f).await
     }
 
+    /// An app of the `TEST_PROFILE` profile, with `configure` applied last.
     pub async fn with(configure: impl FnOnce(Figment) -> Figment) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let figment = configure(base_figment(dir.path()));
+        let figment = configure(profile_figment(dir.path()).await);
+        Self::ignite(figment, dir).await
+    }
+
+    /// An app of the single profile whatever `TEST_PROFILE` says, for behaviour only that
+    /// profile has (a generated secret key, photos in a local directory).
+    pub async fn single() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let figment = base_figment(dir.path());
+        Self::ignite(figment, dir).await
+    }
+
+    async fn ignite(figment: Figment, dir: TempDir) -> Self {
         let client = Client::tracked(stratus::app(figment)).await.expect("app ignites");
         Self { client, dir }
+    }
+
+    /// GET `url` as a browser would: through the app for a path, over HTTP for an absolute
+    /// URL (an S3 presigned one). Returns status, content type and body.
+    pub async fn fetch(&self, url: &str) -> (u16, Option<String>, Vec<u8>) {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            let response = reqwest::get(url).await.expect("GET");
+            let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let status = response.status().as_u16();
+            return (status, content_type, response.bytes().await.expect("body").to_vec());
+        }
+        let response = self.client.get(url.to_owned()).dispatch().await;
+        let status = response.status().code;
+        let content_type = response.content_type().map(|ct| ct.to_string());
+        (status, content_type, response.into_bytes().await.unwrap_or_default())
     }
 
     pub fn app(&self) -> &App {
