@@ -50,6 +50,7 @@ struct RawSettings {
     limits: rocket::data::Limits,
     key_prefix: String,
     presign_ttl_secs: u64,
+    storage_shared: bool,
 }
 
 impl Default for RawSettings {
@@ -81,6 +82,7 @@ impl Default for RawSettings {
             limits: rocket::data::Limits::default(),
             key_prefix: "stratus:".into(),
             presign_ttl_secs: 3600,
+            storage_shared: false,
         }
     }
 }
@@ -192,6 +194,8 @@ pub struct Settings {
     pub key_prefix: String,
     /// How long a presigned image URL stays valid (S3 store without `media_base_url`).
     pub presign_ttl: Duration,
+    /// The `file://` store's directory is a mount every instance shares (level 1's EFS/NFS).
+    pub storage_shared: bool,
 }
 
 impl Settings {
@@ -268,6 +272,7 @@ impl Settings {
             key_prefix: raw.key_prefix,
             // Cached pages hold image URLs for up to the cache TTL: presigned ones must outlive it.
             presign_ttl: Duration::from_secs(raw.presign_ttl_secs.max(raw.cache_ttl_secs.max(1) * 2)),
+            storage_shared: raw.storage_shared,
         })
     }
 }

@@ -35,6 +35,8 @@ pub enum AppError {
     TooManyRequests(String),
     #[error("a backend is unavailable")]
     Unavailable(#[source] ServiceError),
+    #[error("the session store is unavailable")]
+    SessionsUnavailable,
     #[error("internal error")]
     Internal(#[source] ServiceError),
     /// A status Rocket raised itself (no route, unreadable body...).
@@ -61,7 +63,7 @@ impl AppError {
             AppError::TooLarge(_) => Status::PayloadTooLarge,
             AppError::UnsupportedMedia(_) => Status::UnsupportedMediaType,
             AppError::TooManyRequests(_) => Status::TooManyRequests,
-            AppError::Unavailable(_) => Status::ServiceUnavailable,
+            AppError::Unavailable(_) | AppError::SessionsUnavailable => Status::ServiceUnavailable,
             AppError::Internal(_) | AppError::Render(_) => Status::InternalServerError,
             AppError::Caught(status) => *status,
         }

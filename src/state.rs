@@ -163,6 +163,50 @@ async fn open_sessions(settings: &Settings) -> Result<Arc<dyn SessionStore>, Con
     })
 }
 
+/// In the fleet profile every instance must see the same site: a backend that keeps state on
+/// one node would split it (a user logged in on one instance only, a photo on one disk only).
+fn check_fleet_safety(settings: &Settings) -> Result<(), ConfigError> {
+    if settings.profile != "fleet" {
+        return Ok(());
+    }
+    if let DatabaseUrl::Sqlite(_) = settings.database {
+        return Err(ConfigError::new(
+            "database_url",
+            "the fleet profile needs a shared database, and SQLite lives on one node: set database_url = mysql://USER:PASSWORD@HOST:3306/DB",
+        ));
+    }
+    if let StorageUrl::File(dir) = &settings.storage
+        && !settings.storage_shared
+    {
+        return Err(ConfigError::new(
+            "storage_url",
+            format!(
+                "{} is a node-local directory: set storage_url = s3://BUCKET/PREFIX, or storage_shared = true if it is a mount every instance shares (EFS, NFS)",
+                dir.display()
+            ),
+        ));
+    }
+    if settings.cache == CacheUrl::Memory {
+        return Err(ConfigError::new(
+            "cache_url",
+            "an in-process cache goes stale on the other instances: set cache_url = redis://HOST:6379 or memcache://HOST:11211 (or none)",
+        ));
+    }
+    if settings.sessions == SessionUrl::Memory {
+        return Err(ConfigError::new(
+            "session_url",
+            "in-process sessions log visitors out on the other instances: set session_url = redis://HOST:6379 or memcache://HOST:11211",
+        ));
+    }
+    if settings.secret_key.is_none() {
+        return Err(ConfigError::new(
+            "secret_key",
+            "a generated key differs per instance, so forms from one fail on another: set the same ROCKET_SECRET_KEY (e.g. `openssl rand -base64 32`) on every instance",
+        ));
+    }
+    Ok(())
+}
+
 fn content_security_policy(media_base_url: Option<&str>) -> String {
     let media_origin = media_base_url
         .filter(|base| base.starts_with("http"))
@@ -180,6 +224,7 @@ fn content_security_policy(media_base_url: Option<&str>) -> String {
 
 impl App {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        check_fleet_safety(&settings)?;
         ensure_writable_dir("data_dir", &settings.data_dir)?;
         let secret = secret_key(&settings)?;
         let backends = Backends {

@@ -58,3 +58,36 @@ fn config_command_redacts_the_secret_and_shows_the_level() {
     assert!(stdout.contains("profile: single"));
     assert!(stdout.contains("cache: None"), "level 0 has no cache: {stdout}");
 }
+
+#[test]
+fn fleet_refuses_node_local_backends_naming_key_and_fix() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shared = [
+        ("ROCKET_DATABASE_URL", "mysql://root@127.0.0.1:1/never"),
+        ("ROCKET_STORAGE_URL", "s3://bucket/prefix"),
+        ("ROCKET_CACHE_URL", "redis://127.0.0.1:1"),
+        ("ROCKET_SESSION_URL", "redis://127.0.0.1:1"),
+        ("ROCKET_SECRET_KEY", "a-shared-secret-key-of-at-least-32-chars"),
+    ];
+    // Each node-local choice in turn, the rest shared: the check runs before any connection.
+    let local = [
+        ("ROCKET_DATABASE_URL", "sqlite://data/x.db", "database_url", "mysql://"),
+        ("ROCKET_STORAGE_URL", "file://data/photos", "storage_url", "storage_shared = true"),
+        ("ROCKET_CACHE_URL", "memory", "cache_url", "redis://"),
+        ("ROCKET_SESSION_URL", "memory", "session_url", "memcache://"),
+        ("ROCKET_SECRET_KEY", "", "secret_key", "ROCKET_SECRET_KEY"),
+    ];
+    for (var, value, key, fix) in local {
+        let mut cmd = stratus(dir.path());
+        cmd.env("ROCKET_PROFILE", "fleet");
+        for (k, v) in shared {
+            cmd.env(k, v);
+        }
+        let output = cmd.env(var, value).output().expect("run");
+        assert_eq!(output.status.code(), Some(2), "{key}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(&format!("stratus: config key `{key}`")), "{stderr}");
+        assert!(stderr.contains(fix), "{key}: the message names the fix: {stderr}");
+    }
+}

@@ -57,6 +57,9 @@ enum Binding {
 
 pub struct Visitor {
     pub session: Option<ActiveSession>,
+    /// The session store failed this request: the visitor is shown as logged out, and
+    /// actions that need a login answer 503 rather than 401.
+    pub session_unavailable: bool,
     binding: Binding,
     secure_cookies: bool,
 }
@@ -119,28 +122,34 @@ impl<'r> FromRequest<'r> for &'r Visitor {
 
 async fn resolve(request: &Request<'_>) -> Visitor {
     let Some(app) = request.rocket().state::<App>() else {
-        return Visitor { session: None, binding: anonymous(request), secure_cookies: false };
+        return Visitor {
+            session: None,
+            session_unavailable: false,
+            binding: anonymous(request),
+            secure_cookies: false,
+        };
     };
     let secure_cookies = app.settings.cookie_secure;
     let Some(token) = request.cookies().get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
-        return Visitor { session: None, binding: anonymous(request), secure_cookies };
+        return Visitor { session: None, session_unavailable: false, binding: anonymous(request), secure_cookies };
     };
     let key = session_key(&token);
     match app.accounts.resume(&key).await {
         Ok(Some(data)) => Visitor {
             session: Some(ActiveSession { key, data, fingerprint: fingerprint(&token), token: token.clone() }),
+            session_unavailable: false,
             binding: Binding::Session(token),
             secure_cookies,
         },
         Ok(None) => {
             request.cookies().remove(Cookie::build(SESSION_COOKIE).path("/"));
-            Visitor { session: None, binding: anonymous(request), secure_cookies }
+            Visitor { session: None, session_unavailable: false, binding: anonymous(request), secure_cookies }
         }
         Err(e) => {
             // A session backend outage logs the visitor out for this request rather than
             // failing the page.
             tracing::warn!(error = %e, "session store unavailable; treating visitor as anonymous");
-            Visitor { session: None, binding: anonymous(request), secure_cookies }
+            Visitor { session: None, session_unavailable: true, binding: anonymous(request), secure_cookies }
         }
     }
 }

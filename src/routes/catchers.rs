@@ -17,6 +17,8 @@ fn default_catcher(status: Status, _request: &Request<'_>) -> AppError {
             AppError::TooLarge("The request is larger than the upload limit. Resize the photo and try again.".into())
         }
         415 => AppError::UnsupportedMedia("This kind of request body is not accepted here.".into()),
+        // Raised by the sign-in guard when the session store is down.
+        503 => AppError::SessionsUnavailable,
         _ => AppError::Caught(status),
     }
 }

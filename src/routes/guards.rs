@@ -7,7 +7,8 @@ use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::auth::{ActiveSession, Visitor};
 
-/// A logged-in visitor's session; fails with 401 before any request body is read.
+/// A logged-in visitor's session; fails before any request body is read: 401 without a
+/// session, 503 when the session store cannot be asked.
 pub struct SignedIn<'r>(pub &'r ActiveSession);
 
 #[rocket::async_trait]
@@ -21,6 +22,7 @@ impl<'r> FromRequest<'r> for SignedIn<'r> {
         };
         match &visitor.session {
             Some(session) => Outcome::Success(SignedIn(session)),
+            None if visitor.session_unavailable => Outcome::Error((Status::ServiceUnavailable, ())),
             None => Outcome::Error((Status::Unauthorized, ())),
         }
     }
