@@ -39,11 +39,11 @@ async fn start(name: &str, shared: &[(&str, String)], data: &std::path::Path) ->
     for (key, value) in shared {
         cmd.env(key, value);
     }
-    let child = cmd.spawn().expect("spawn stratus");
-    let base = format!("http://127.0.0.1:{port}");
+    // Owned by `Instance` at once, so its `Drop` reaps the process on every path.
+    let instance = Instance { child: cmd.spawn().expect("spawn stratus"), base: format!("http://127.0.0.1:{port}") };
     for _ in 0..100 {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
-            return Instance { child, base };
+        if reqwest::get(format!("{}/healthz", instance.base)).await.is_ok_and(|r| r.status() == 200) {
+            return instance;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
