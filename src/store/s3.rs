@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::signer::{Method, Signer};
-use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload, RetryConfig};
 
 use super::{Blob, BlobBody, Store, StoreError};
 use crate::domain::{BlobKey, ImageKind};
@@ -29,8 +29,14 @@ pub struct S3Store {
 
 impl S3Store {
     pub fn open(bucket: &str, prefix: &str, urls: MediaUrls) -> Result<Self, StoreError> {
-        let s3 =
-            AmazonS3Builder::from_env().with_bucket_name(bucket).with_virtual_hosted_style_request(false).build()?;
+        // A user waits on every request: give up after a few seconds rather than object_store's
+        // default of retrying for minutes.
+        let retry = RetryConfig { max_retries: 2, retry_timeout: Duration::from_secs(5), ..RetryConfig::default() };
+        let s3 = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_virtual_hosted_style_request(false)
+            .with_retry(retry)
+            .build()?;
         Ok(Self { s3, prefix: prefix.trim_matches('/').to_owned(), urls })
     }
 

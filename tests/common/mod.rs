@@ -2,6 +2,8 @@
 //! that carries cookies, and form helpers.
 #![allow(dead_code)]
 
+pub mod fleet;
+pub mod proxy;
 pub mod services;
 
 use std::path::{Path, PathBuf};

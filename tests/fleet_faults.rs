@@ -1,0 +1,122 @@
+//! Losing a shared server never gives a 500: each one is cut in turn through a TCP proxy while
+//! a fleet instance serves, and the instance recovers by itself once the proxy reopens.
+
+mod common;
+
+use std::time::Duration;
+
+use common::fleet::{Browser, start};
+use common::proxy::Proxy;
+use common::services;
+
+fn strip_scheme(url: &str) -> String {
+    url.split_once("://").map_or(url, |(_, rest)| rest).trim_end_matches('/').to_owned()
+}
+
+/// Polls `check` for up to five seconds.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..50 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within 5 s");
+}
+
+#[tokio::test]
+async fn every_shared_server_can_fail_and_come_back() {
+    let database = services::fresh_mysql_database().await;
+    let (mysql_server, db_name) = database.rsplit_once('/').expect("database url");
+    let authority = strip_scheme(mysql_server);
+    let (userinfo, mysql_host) = match authority.rsplit_once('@') {
+        Some((user, host)) => (format!("{user}@"), host.to_owned()),
+        None => (String::new(), authority.clone()),
+    };
+    let db_proxy = Proxy::start(&mysql_host).await;
+    let cache_proxy = Proxy::start(&strip_scheme(&services::redis_url())).await;
+    let session_proxy = Proxy::start(&strip_scheme(&services::redis_url())).await;
+    let s3_endpoint = std::env::var("AWS_ENDPOINT").expect("AWS_ENDPOINT (tests/run.sh sets it)");
+    let s3_proxy = Proxy::start(&strip_scheme(&s3_endpoint)).await;
+
+    let data = tempfile::tempdir().expect("dir");
+    let shared = [
+        (
+            "ROCKET_DATABASE_URL", // mysql_async would switch a loopback connection to the Unix socket, around the proxy.
+            format!("mysql://{userinfo}{}/{db_name}?prefer_socket=false", db_proxy.addr),
+        ),
+        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
+        ("AWS_ENDPOINT", format!("http://{}", s3_proxy.addr)),
+        ("ROCKET_CACHE_URL", format!("redis://{}", cache_proxy.addr)),
+        ("ROCKET_SESSION_URL", format!("redis://{}", session_proxy.addr)),
+        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
+        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
+    ];
+    let site = start("faulty", &shared, data.path()).await;
+    let base = site.base.clone();
+    let mut browser = Browser::default();
+    let csrf = browser.csrf(&format!("{base}/register")).await;
+    let fields = [("username", "survivor"), ("password", common::PASSWORD), ("csrf", csrf.as_str())];
+    assert_eq!(browser.post_form(&format!("{base}/register"), &fields).await.0, 303);
+    let photo = common::fixture("valid", "progressive.jpg");
+    let upload_with = async |browser: &mut Browser, csrf: &str| {
+        let (content_type, body) = common::multipart(&[
+            common::Part::Text("csrf", csrf),
+            common::Part::File("photo", "p.jpg", "image/jpeg", &photo),
+        ]);
+        browser.post(&format!("{base}/photos"), &content_type.to_string(), body).await.0
+    };
+    let upload = async |browser: &mut Browser| {
+        let csrf = browser.csrf(&format!("{base}/")).await;
+        upload_with(browser, &csrf).await
+    };
+    assert_eq!(upload(&mut browser).await, 303);
+
+    // The cache goes: pages come from the database, marked BYPASS.
+    cache_proxy.cut();
+    let (status, page, headers) = browser.get(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("x-cache").and_then(|v| v.to_str().ok()), Some("BYPASS"));
+    assert!(page.contains("cache unavailable"));
+    assert_eq!(browser.get(&format!("{base}/readyz")).await.0, 503);
+    cache_proxy.restore();
+    eventually("the cache coming back", async || {
+        let (_, _, headers) = browser.get(&format!("{base}/")).await;
+        headers.get("x-cache").and_then(|v| v.to_str().ok()) != Some("BYPASS")
+    })
+    .await;
+
+    // The session server goes: the visitor looks logged out, an upload (from a page loaded
+    // before) is a clear 503.
+    let csrf = browser.csrf(&format!("{base}/")).await;
+    session_proxy.cut();
+    let (status, page, _) = browser.get(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Log in") && !page.contains("Signed in as"));
+    let saved = browser.cookies.clone();
+    assert_eq!(upload_with(&mut Browser { cookies: saved.clone() }, &csrf).await, 503);
+    session_proxy.restore();
+    let mut browser = Browser { cookies: saved };
+    eventually("the session coming back", async || browser.get(&format!("{base}/")).await.1.contains("Signed in as"))
+        .await;
+
+    // The database goes: 503 pages and readiness, then recovery without a restart.
+    db_proxy.cut();
+    assert_eq!(browser.get(&format!("{base}/api/photos")).await.0, 503);
+    assert_eq!(browser.get(&format!("{base}/readyz")).await.0, 503);
+    db_proxy.restore();
+    eventually("the database coming back", async || browser.get(&format!("{base}/readyz")).await.0 == 200).await;
+    let ids = async |browser: &mut Browser| {
+        let page: serde_json::Value =
+            serde_json::from_str(&browser.get(&format!("{base}/api/photos")).await.1).expect("json");
+        page["photos"].as_array().map(|p| p.iter().map(|p| p["id"].to_string()).collect::<Vec<_>>())
+    };
+    let before = ids(&mut browser).await;
+
+    // S3 goes: the upload is a 503 and leaves no row.
+    s3_proxy.cut();
+    assert_eq!(upload(&mut browser).await, 503);
+    s3_proxy.restore();
+    assert_eq!(ids(&mut browser).await, before, "no row for the failed upload");
+    eventually("S3 coming back", async || upload(&mut browser).await == 303).await;
+}
