@@ -6,7 +6,66 @@ mod sqlite;
 pub use mysql::MysqlRepo;
 pub use sqlite::SqliteRepo;
 
-use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
+use crate::domain::{BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username};
+
+/// A user row as every dialect reads it, before its values become domain types.
+pub(crate) struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+/// A photo row (joined with its owner's name) as every dialect reads it.
+pub(crate) struct PhotoRow {
+    pub id: String,
+    pub owner_id: String,
+    pub owner: String,
+    pub caption: String,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    pub key: String,
+    pub thumb_key: String,
+    pub created_at: i64,
+}
+
+fn corrupt(what: &str, value: &str) -> String {
+    format!("{what}: {value:?}")
+}
+
+impl UserRow {
+    /// The user, or which stored value is not valid.
+    pub(crate) fn parse(self) -> Result<User, String> {
+        Ok(User {
+            id: UserId::parse(&self.id).ok_or_else(|| corrupt("user id", &self.id))?,
+            username: Username::parse(&self.username).ok_or_else(|| corrupt("username", &self.username))?,
+            password_hash: self.password_hash,
+            created_at: self.created_at,
+        })
+    }
+}
+
+impl PhotoRow {
+    /// The photo, or which stored value is not valid.
+    pub(crate) fn parse(self) -> Result<Photo, String> {
+        Ok(Photo {
+            id: PhotoId::parse(&self.id).ok_or_else(|| corrupt("photo id", &self.id))?,
+            owner_id: UserId::parse(&self.owner_id).ok_or_else(|| corrupt("owner id", &self.owner_id))?,
+            owner: Username::parse(&self.owner).ok_or_else(|| corrupt("owner", &self.owner))?,
+            caption: Caption::parse(&self.caption).ok_or_else(|| corrupt("caption", &self.caption))?,
+            kind: ImageKind::from_content_type(&self.content_type)
+                .ok_or_else(|| corrupt("content type", &self.content_type))?,
+            width: self.width,
+            height: self.height,
+            bytes: self.bytes,
+            key: BlobKey::parse(&self.key).ok_or_else(|| corrupt("blob key", &self.key))?,
+            thumb_key: BlobKey::parse(&self.thumb_key).ok_or_else(|| corrupt("thumb key", &self.thumb_key))?,
+            created_at: self.created_at,
+        })
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -5,8 +5,8 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Pool, Row, TxOpts};
 use rust_embed::RustEmbed;
 
-use super::{DbError, Repo};
-use crate::domain::{BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username};
+use super::{DbError, PhotoRow, Repo, UserRow};
+use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
 
 #[derive(RustEmbed)]
 #[folder = "sql/mysql"]
@@ -34,41 +34,20 @@ fn latest_sql(keyset: bool) -> String {
     )
 }
 
-fn corrupt(what: &str, value: &str) -> DbError {
-    DbError::Corrupt(format!("{what}: {value:?}"))
-}
-
-type UserRow = (String, String, String, i64);
-
 fn user_from_row(row: Row) -> Result<User, DbError> {
-    let (id, name, password_hash, created_at): UserRow =
+    let (id, username, password_hash, created_at) =
         mysql_async::from_row_opt(row).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    Ok(User {
-        id: UserId::parse(&id).ok_or_else(|| corrupt("user id", &id))?,
-        username: Username::parse(&name).ok_or_else(|| corrupt("username", &name))?,
-        password_hash,
-        created_at,
-    })
+    UserRow { id, username, password_hash, created_at }.parse().map_err(DbError::Corrupt)
 }
 
-type PhotoRow = (String, String, String, String, String, u32, u32, u64, String, String, i64);
+type PhotoColumns = (String, String, String, String, String, u32, u32, u64, String, String, i64);
 
 fn photo_from_row(row: Row) -> Result<Photo, DbError> {
-    let (id, owner_id, owner, caption, content_type, width, height, bytes, key, thumb_key, created_at): PhotoRow =
+    let (id, owner_id, owner, caption, content_type, width, height, bytes, key, thumb_key, created_at): PhotoColumns =
         mysql_async::from_row_opt(row).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    Ok(Photo {
-        id: PhotoId::parse(&id).ok_or_else(|| corrupt("photo id", &id))?,
-        owner_id: UserId::parse(&owner_id).ok_or_else(|| corrupt("owner id", &owner_id))?,
-        owner: Username::parse(&owner).ok_or_else(|| corrupt("owner", &owner))?,
-        caption: Caption::parse(&caption).ok_or_else(|| corrupt("caption", &caption))?,
-        kind: ImageKind::from_content_type(&content_type).ok_or_else(|| corrupt("content type", &content_type))?,
-        width,
-        height,
-        bytes,
-        key: BlobKey::parse(&key).ok_or_else(|| corrupt("blob key", &key))?,
-        thumb_key: BlobKey::parse(&thumb_key).ok_or_else(|| corrupt("thumb key", &thumb_key))?,
-        created_at,
-    })
+    PhotoRow { id, owner_id, owner, caption, content_type, width, height, bytes, key, thumb_key, created_at }
+        .parse()
+        .map_err(DbError::Corrupt)
 }
 
 fn photo_params(photo: &Photo) -> mysql_async::Params {

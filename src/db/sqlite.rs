@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use rust_embed::RustEmbed;
 use tokio::sync::Semaphore;
 
-use super::{DbError, Repo};
-use crate::domain::{BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username};
+use super::{DbError, PhotoRow, Repo, UserRow};
+use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
 
 #[derive(RustEmbed)]
 #[folder = "sql/sqlite"]
@@ -38,38 +38,32 @@ fn latest_sql(keyset: bool) -> String {
     )
 }
 
-fn corrupt(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("{what}: {value:?}").into())
+fn corrupt(problem: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, problem.into())
 }
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
-    let id: String = row.get(0)?;
-    let name: String = row.get(1)?;
-    Ok(User {
-        id: UserId::parse(&id).ok_or_else(|| corrupt("user id", &id))?,
-        username: Username::parse(&name).ok_or_else(|| corrupt("username", &name))?,
-        password_hash: row.get(2)?,
-        created_at: row.get(3)?,
-    })
+    UserRow { id: row.get(0)?, username: row.get(1)?, password_hash: row.get(2)?, created_at: row.get(3)? }
+        .parse()
+        .map_err(corrupt)
 }
 
 fn photo_from_row(row: &Row<'_>) -> rusqlite::Result<Photo> {
-    let text = |i: usize| row.get::<_, String>(i);
-    let (id, owner_id, owner, caption, content_type) = (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
-    let (key, thumb_key) = (text(8)?, text(9)?);
-    Ok(Photo {
-        id: PhotoId::parse(&id).ok_or_else(|| corrupt("photo id", &id))?,
-        owner_id: UserId::parse(&owner_id).ok_or_else(|| corrupt("owner id", &owner_id))?,
-        owner: Username::parse(&owner).ok_or_else(|| corrupt("owner", &owner))?,
-        caption: Caption::parse(&caption).ok_or_else(|| corrupt("caption", &caption))?,
-        kind: ImageKind::from_content_type(&content_type).ok_or_else(|| corrupt("content type", &content_type))?,
+    PhotoRow {
+        id: row.get(0)?,
+        owner_id: row.get(1)?,
+        owner: row.get(2)?,
+        caption: row.get(3)?,
+        content_type: row.get(4)?,
         width: row.get(5)?,
         height: row.get(6)?,
         bytes: row.get::<_, i64>(7)?.max(0) as u64,
-        key: BlobKey::parse(&key).ok_or_else(|| corrupt("blob key", &key))?,
-        thumb_key: BlobKey::parse(&thumb_key).ok_or_else(|| corrupt("thumb key", &thumb_key))?,
+        key: row.get(8)?,
+        thumb_key: row.get(9)?,
         created_at: row.get(10)?,
-    })
+    }
+    .parse()
+    .map_err(corrupt)
 }
 
 fn insert_photo_row(conn: &Connection, photo: &Photo) -> rusqlite::Result<()> {
