@@ -13,6 +13,7 @@ use crate::auth::{CsrfKey, LoginThrottle, PasswordHasher};
 use crate::cache::{Cache, MemcachedCache, MemoryCache, NoCache, RedisCache};
 use crate::config::{CacheUrl, ConfigError, DatabaseUrl, ServerUrl, SessionUrl, Settings, StorageUrl};
 use crate::db::{MysqlRepo, Repo, SqliteRepo};
+use crate::domain::BlobKey;
 use crate::photos::{Pipeline, PixelLimits};
 use crate::remote::RemoteError;
 use crate::remote::memcached::Memcached;
@@ -207,8 +208,10 @@ fn check_fleet_safety(settings: &Settings) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn content_security_policy(media_base_url: Option<&str>) -> String {
-    let media_origin = media_base_url
+/// The CSP for pages. Images may come from wherever the store's URLs point (a CDN, a bucket
+/// with presigned links), so that origin is read off a sample URL from the store itself.
+fn content_security_policy(sample_image_url: Option<&str>) -> String {
+    let media_origin = sample_image_url
         .filter(|base| base.starts_with("http"))
         .map(|base| {
             let after_scheme = base.find("://").map_or(0, |i| i + 3);
@@ -265,6 +268,10 @@ impl App {
         }
         let assets = Arc::new(StaticAssets::load());
         let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let sample_image_url = match BlobKey::parse("photos/sample.jpg") {
+            Some(key) => backends.store.url(&key).await.ok(),
+            None => None,
+        };
         let served_by = match &settings.instance_id {
             Some(id) => format!("{host}:{} ({id})", settings.port),
             None => format!("{host}:{}", settings.port),
@@ -274,7 +281,7 @@ impl App {
             assets,
             csrf: CsrfKey::derive(&secret),
             served_by,
-            csp: content_security_policy(settings.media_base_url.as_deref()),
+            csp: content_security_policy(sample_image_url.as_deref()),
             settings,
             backends,
             accounts,

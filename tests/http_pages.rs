@@ -312,3 +312,22 @@ async fn scripts_get_errors_as_json() {
     assert_eq!(error["status"], 422);
     assert!(error["error"].as_str().is_some_and(|e| e.contains("damaged or incomplete")));
 }
+
+#[rocket::async_test]
+async fn the_csp_allows_wherever_images_are_served_from() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "").await;
+    let response = t.client.get("/").dispatch().await;
+    let csp = response.headers().get_one("Content-Security-Policy").expect("csp").to_owned();
+    let html = response.into_string().await.unwrap_or_default().replace("&#x2f;", "/");
+    let src = html.split("<img src=\"").nth(1).and_then(|s| s.split('"').next()).expect("a thumbnail").to_owned();
+    let img_src = csp.split(';').find(|d| d.trim().starts_with("img-src")).expect("img-src");
+    match src.split_once("://") {
+        Some((scheme, rest)) => {
+            let origin = format!("{scheme}://{}", rest.split('/').next().unwrap_or_default());
+            assert!(img_src.split_whitespace().any(|s| s == origin), "{origin} missing from {img_src}");
+        }
+        None => assert!(src.starts_with('/') && img_src.contains("'self'"), "{src} under {img_src}"),
+    }
+}

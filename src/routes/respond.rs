@@ -6,7 +6,7 @@ use std::io::Cursor;
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::Request;
-use rocket::response::{self, Responder, Response};
+use rocket::response::{self, Body, Responder, Response};
 
 use std::time::Duration;
 
@@ -48,7 +48,12 @@ impl<'r> Responder<'r, 'static> for Page {
         if let Some((timings, render)) = self.timings {
             response.header(Header::new("Server-Timing", server_timing(&timings, render)));
         }
-        response.sized_body(self.html.len(), Cursor::new(self.html)).ok()
+        // One chunk for the whole page: Rocket's default 4 KiB chunks split a typical page in
+        // two writes, which cost the front page a third of its throughput.
+        let len = self.html.len();
+        let mut response = response.sized_body(len, Cursor::new(self.html)).finalize();
+        response.set_max_chunk_size(len.max(Body::DEFAULT_MAX_CHUNK));
+        Ok(response)
     }
 }
 
