@@ -98,16 +98,14 @@ impl AppError {
             AppError::Render(cause) => cause,
             _ => return,
         };
-        {
-            let mut chain = cause.to_string();
-            let mut source = cause.source();
-            while let Some(s) = source {
-                chain.push_str(": ");
-                chain.push_str(&s.to_string());
-                source = s.source();
-            }
-            tracing::error!(status = self.status().code, cause = %chain, "request failed");
+        let mut chain = cause.to_string();
+        let mut source = cause.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
         }
+        tracing::error!(status = self.status().code, cause = %chain, "request failed");
     }
 }
 

@@ -122,16 +122,11 @@ impl<'r> FromRequest<'r> for &'r Visitor {
 
 async fn resolve(request: &Request<'_>) -> Visitor {
     let Some(app) = request.rocket().state::<App>() else {
-        return Visitor {
-            session: None,
-            session_unavailable: false,
-            binding: anonymous(request),
-            secure_cookies: false,
-        };
+        return anonymous(request, false, false);
     };
     let secure_cookies = app.settings.cookie_secure;
     let Some(token) = request.cookies().get(SESSION_COOKIE).map(|c| c.value().to_owned()) else {
-        return Visitor { session: None, session_unavailable: false, binding: anonymous(request), secure_cookies };
+        return anonymous(request, secure_cookies, false);
     };
     let key = session_key(&token);
     match app.accounts.resume(&key).await {
@@ -143,20 +138,26 @@ async fn resolve(request: &Request<'_>) -> Visitor {
         },
         Ok(None) => {
             request.cookies().remove(Cookie::build(SESSION_COOKIE).path("/"));
-            Visitor { session: None, session_unavailable: false, binding: anonymous(request), secure_cookies }
+            anonymous(request, secure_cookies, false)
         }
         Err(e) => {
             // A session backend outage logs the visitor out for this request rather than
             // failing the page.
             tracing::warn!(error = %e, "session store unavailable; treating visitor as anonymous");
-            Visitor { session: None, session_unavailable: true, binding: anonymous(request), secure_cookies }
+            anonymous(request, secure_cookies, true)
         }
     }
 }
 
-fn anonymous(request: &Request<'_>) -> Binding {
+/// A visitor without a session, bound to their CSRF nonce cookie if they have one.
+fn anonymous(request: &Request<'_>, secure_cookies: bool, session_unavailable: bool) -> Visitor {
     let cookie_nonce = request.cookies().get(NONCE_COOKIE).map(|c| c.value().to_owned()).filter(|v| v.len() >= 16);
-    Binding::Anonymous { cookie_nonce, issued: OnceLock::new() }
+    Visitor {
+        session: None,
+        session_unavailable,
+        binding: Binding::Anonymous { cookie_nonce, issued: OnceLock::new() },
+        secure_cookies,
+    }
 }
 
 impl ActiveSession {
