@@ -21,6 +21,9 @@ pub async fn cache_contract(cache: Arc<dyn Cache>, prefix: &str) {
     cache.set(&key, Bytes::from_static(b"two"), Duration::from_secs(60)).await.expect("replace");
     assert_eq!(cache.get(&key).await.expect("get").as_deref(), Some(&b"two"[..]));
 
+    let many = cache.get_many(&[&other, &format!("{prefix}contract:absent"), &key]).await.expect("get_many");
+    assert_eq!(many, vec![Some(Bytes::from_static(b"other")), None, Some(Bytes::from_static(b"two"))], "in key order");
+
     cache.delete(&key).await.expect("delete");
     assert_eq!(cache.get(&key).await.expect("get"), None);
     assert_eq!(cache.get(&other).await.expect("get").as_deref(), Some(&b"other"[..]), "other keys untouched");

@@ -69,6 +69,24 @@ async fn teaching_signals_in_footer_and_headers() {
 }
 
 #[rocket::async_test]
+async fn a_fill_that_read_the_database_before_an_upload_is_never_served() {
+    // Instance A reads the list, instance B uploads and invalidates, then A's fill lands in the
+    // shared cache: that late write is what is replayed here, by hand, after the upload.
+    let t = TestApp::new().await;
+    t.register("racer").await;
+    t.client.get("/").dispatch().await;
+    let key = t.app().feed.page_key().to_owned();
+    let before_upload = t.app().backends.cache.get(&key).await.expect("cache").expect("a cached list");
+    let id = photo_id_from(&t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "new").await);
+    t.app().backends.cache.set(&key, before_upload, std::time::Duration::from_secs(60)).await.expect("late write");
+
+    let response = t.client.get("/").dispatch().await;
+    assert_eq!(response.headers().get_one("X-Cache"), Some("MISS"), "the late write is not a hit");
+    assert!(response.into_string().await.unwrap_or_default().contains(&id), "the new photo is shown");
+    assert_eq!(t.client.get("/").dispatch().await.headers().get_one("X-Cache"), Some("HIT"));
+}
+
+#[rocket::async_test]
 async fn cache_off_always_reads_the_database() {
     let t = TestApp::with(|f| f.merge(("cache_url", "none"))).await;
     for _ in 0..3 {

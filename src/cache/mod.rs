@@ -29,6 +29,16 @@ pub trait Cache: Send + Sync + 'static {
     /// The value stored under `key`, or `Ok(None)` when absent or expired.
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError>;
 
+    /// The values under `keys`, in the same order, each `None` when absent. One round trip
+    /// where the backend allows it (Redis `MGET`; on a cluster the keys must share a hash tag).
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>, CacheError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
     /// Stores `value` under `key` for at most `ttl`, replacing any previous value (idempotent).
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError>;
 

@@ -24,6 +24,11 @@ impl Cache for RedisCache {
         Ok(value.map(Bytes::from))
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>, CacheError> {
+        let values: Vec<Option<Vec<u8>>> = self.redis.query(redis::cmd("MGET").arg(keys)).await?;
+        Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
+    }
+
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.redis.query::<()>(redis::cmd("SET").arg(key).arg(value.as_ref()).arg("PX").arg(millis)).await?;

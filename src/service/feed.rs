@@ -2,7 +2,6 @@
 //! per instance fills it however many requests miss together (single flight); uploads and
 //! deletes invalidate it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,6 +88,11 @@ struct Decoded {
     older: Option<PhotoId>,
 }
 
+/// The cached list is stored as `<version>\n<json>`, and the current version lives under its
+/// own key: an upload on any instance writes a new version, so a fill that read the database
+/// before that upload, on whichever instance, writes a value no reader accepts.
+const VERSION_SEPARATOR: u8 = b'\n';
+
 pub struct FeedService {
     repo: Arc<dyn Repo>,
     cache: Arc<dyn Cache>,
@@ -96,10 +100,10 @@ pub struct FeedService {
     page_size: u32,
     ttl: Duration,
     latency: Duration,
-    cache_key: String,
-    /// Bumped on every invalidation; a fill that started before a bump does not write.
-    generation: Arc<AtomicU64>,
-    inflight: Mutex<Option<Fill>>,
+    page_key: String,
+    version_key: String,
+    /// The fill in flight, with the version it will be stored under.
+    inflight: Mutex<Option<(Bytes, Fill)>>,
     /// The last cached value decoded, so a hit costs a comparison, not a parse.
     last: Mutex<Option<Arc<Decoded>>>,
 }
@@ -128,11 +132,17 @@ impl FeedService {
             page_size,
             ttl,
             latency,
-            cache_key: format!("{key_prefix}feed:front:v1:{page_size}"),
-            generation: Arc::new(AtomicU64::new(0)),
+            // One hash tag for both keys, so that a Redis Cluster can MGET them together.
+            page_key: format!("{key_prefix}{{front}}:page:v2:{page_size}"),
+            version_key: format!("{key_prefix}{{front}}:version"),
             inflight: Mutex::new(None),
             last: Mutex::new(None),
         }
+    }
+
+    /// The cache key of the front page (tests write stale values under it).
+    pub fn page_key(&self) -> &str {
+        &self.page_key
     }
 
     pub async fn view(&self, photo: &Photo) -> Result<PhotoView, ServiceError> {
@@ -179,11 +189,15 @@ impl FeedService {
             return self.read_database(self.page_size, before, FeedSource::Database).await;
         }
         let started = Instant::now();
-        let cached = self.cache.get(&self.cache_key).await;
+        let cached = self.cache.get_many(&[&self.version_key, &self.page_key]).await;
         let cache_time = Some(started.elapsed());
-        match cached {
-            Ok(Some(bytes)) => {
-                if let Ok(decoded) = self.decode(bytes).await {
+        let version = match cached {
+            Ok(mut values) => {
+                let page = values.pop().flatten();
+                let version = values.pop().flatten().unwrap_or_default();
+                if let Some(json) = page.and_then(|page| current_json(page, &version))
+                    && let Ok(decoded) = self.decode(json).await
+                {
                     return Ok(FeedPage {
                         photos: decoded.photos.clone(),
                         source: FeedSource::Cache,
@@ -191,21 +205,20 @@ impl FeedService {
                         timings: Timings { cache: cache_time, db: None },
                     });
                 }
-                tracing::warn!(key = %self.cache_key, "cached front page did not decode; refilling");
+                version
             }
-            Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cache unavailable; front page served from the database");
                 let mut page = self.read_database(self.page_size, None, FeedSource::Bypass).await?;
                 page.timings.cache = cache_time;
                 return Ok(page);
             }
-        }
+        };
         let started = Instant::now();
-        match self.fill().await {
-            Some(bytes) => {
+        match self.fill(version).await {
+            Some(json) => {
                 let db_time = Some(started.elapsed());
-                let decoded = self.decode(bytes).await?;
+                let decoded = self.decode(json).await?;
                 Ok(FeedPage {
                     photos: decoded.photos.clone(),
                     source: FeedSource::Database,
@@ -226,11 +239,10 @@ impl FeedService {
     /// Drops the cached front page (after an upload or delete), here and for every instance
     /// sharing the cache.
     pub async fn invalidate(&self) -> Result<(), ServiceError> {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut inflight) = self.inflight.lock() {
-            *inflight = None;
-        }
-        self.cache.delete(&self.cache_key).await?;
+        let version = Bytes::from(ulid::Ulid::new().to_string());
+        // The version outlives any page written under it, so it is never forgotten first.
+        self.cache.set(&self.version_key, version, self.ttl * 4).await?;
+        self.cache.delete(&self.page_key).await?;
         Ok(())
     }
 
@@ -262,34 +274,34 @@ impl FeedService {
         Ok(decoded)
     }
 
-    /// Joins the fill in flight, or starts one. `None` when it failed (already logged).
-    async fn fill(&self) -> Option<Bytes> {
+    /// Joins the fill in flight for `version`, or starts one. `None` when it failed (already
+    /// logged).
+    async fn fill(&self, version: Bytes) -> Option<Bytes> {
         let fill = {
             let Ok(mut inflight) = self.inflight.lock() else {
                 return None;
             };
             match inflight.as_ref() {
-                Some(fill) => fill.clone(),
-                None => {
-                    let fill = self.new_fill();
-                    *inflight = Some(fill.clone());
+                Some((for_version, fill)) if *for_version == version => fill.clone(),
+                _ => {
+                    let fill = self.new_fill(version.clone());
+                    *inflight = Some((version, fill.clone()));
                     fill
                 }
             }
         };
         let result = fill.clone().await;
         if let Ok(mut inflight) = self.inflight.lock()
-            && inflight.as_ref().is_some_and(|f| f.ptr_eq(&fill))
+            && inflight.as_ref().is_some_and(|(_, f)| f.ptr_eq(&fill))
         {
             *inflight = None;
         }
         result
     }
 
-    fn new_fill(&self) -> Fill {
-        let (repo, cache, generation) = (self.repo.clone(), self.cache.clone(), self.generation.clone());
-        let (key, ttl, rows) = (self.cache_key.clone(), self.ttl, self.page_size + 1);
-        let started_at = generation.load(Ordering::SeqCst);
+    fn new_fill(&self, version: Bytes) -> Fill {
+        let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        let (key, ttl, rows) = (self.page_key.clone(), self.ttl, self.page_size + 1);
         async move {
             let photos = match repo.latest_photos(rows, None).await {
                 Ok(photos) => photos,
@@ -298,17 +310,23 @@ impl FeedService {
                     return None;
                 }
             };
-            let bytes = Bytes::from(serde_json::to_vec(&photos).ok()?);
-            // Written only if no upload or delete happened meanwhile, or a stale list could
-            // outlive the invalidation.
-            if generation.load(Ordering::SeqCst) == started_at
-                && let Err(e) = cache.set(&key, bytes.clone(), ttl).await
-            {
+            let json = serde_json::to_vec(&photos).ok()?;
+            let mut stored = Vec::with_capacity(version.len() + 1 + json.len());
+            stored.extend_from_slice(&version);
+            stored.push(VERSION_SEPARATOR);
+            stored.extend_from_slice(&json);
+            if let Err(e) = cache.set(&key, Bytes::from(stored), ttl).await {
                 tracing::warn!(error = %e, "front page cache write failed");
             }
-            Some(bytes)
+            Some(Bytes::from(json))
         }
         .boxed()
         .shared()
     }
+}
+
+/// The JSON of a cached page if it was written under `version`, else `None` (a stale write).
+fn current_json(page: Bytes, version: &[u8]) -> Option<Bytes> {
+    let split = page.iter().position(|&b| b == VERSION_SEPARATOR)?;
+    (&page[..split] == version).then(|| page.slice(split + 1..))
 }
