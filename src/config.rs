@@ -51,6 +51,7 @@ struct RawSettings {
     key_prefix: String,
     presign_ttl_secs: u64,
     storage_shared: bool,
+    metrics: bool,
 }
 
 impl Default for RawSettings {
@@ -83,6 +84,7 @@ impl Default for RawSettings {
             key_prefix: "stratus:".into(),
             presign_ttl_secs: 3600,
             storage_shared: false,
+            metrics: true,
         }
     }
 }
@@ -196,6 +198,8 @@ pub struct Settings {
     pub presign_ttl: Duration,
     /// The `file://` store's directory is a mount every instance shares (level 1's EFS/NFS).
     pub storage_shared: bool,
+    /// Serve `/metrics` (Prometheus text format).
+    pub metrics: bool,
 }
 
 impl Settings {
@@ -273,6 +277,7 @@ impl Settings {
             // Cached pages hold image URLs for up to the cache TTL: presigned ones must outlive it.
             presign_ttl: Duration::from_secs(raw.presign_ttl_secs.max(raw.cache_ttl_secs.max(1) * 2)),
             storage_shared: raw.storage_shared,
+            metrics: raw.metrics,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod photos;
 pub mod remote;
 pub mod routes;
@@ -61,7 +62,11 @@ pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
 }
 
 fn mount(rocket: Rocket<Build>) -> Rocket<Build> {
-    rocket.attach(routes::SecurityHeaders).mount("/", routes::routes()).register("/", routes::catchers())
+    rocket
+        .attach(metrics::RequestMetrics)
+        .attach(routes::SecurityHeaders)
+        .mount("/", routes::routes())
+        .register("/", routes::catchers())
 }
 
 /// An app whose backends are built when it ignites; a configuration or backend problem

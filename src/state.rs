@@ -14,11 +14,12 @@ use crate::cache::{Cache, MemcachedCache, MemoryCache, NoCache, RedisCache};
 use crate::config::{CacheUrl, ConfigError, DatabaseUrl, ServerUrl, SessionUrl, Settings, StorageUrl};
 use crate::db::{MysqlRepo, Repo, SqliteRepo};
 use crate::domain::BlobKey;
+use crate::metrics::{Metrics, ObservedRepo, ObservedSessions, ObservedStore};
 use crate::photos::{Pipeline, PixelLimits};
 use crate::remote::RemoteError;
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
-use crate::service::{Accounts, FeedService, PhotoService};
+use crate::service::{Accounts, FeedOptions, FeedService, PhotoService};
 use crate::session::{MemcachedSessions, MemorySessions, RedisSessions, SessionStore};
 use crate::store::{LocalStore, MediaUrls, S3Store, Store};
 use crate::views::Views;
@@ -30,6 +31,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("templates: {0}")]
     Templates(#[from] minijinja::Error),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     #[error("seeding demo photos: {0}")]
     Seed(#[from] crate::service::ServiceError),
 }
@@ -54,6 +57,7 @@ pub struct App {
     pub served_by: String,
     /// The Content-Security-Policy for HTML pages (images may come from the media base URL).
     pub csp: String,
+    pub metrics: Arc<Metrics>,
 }
 
 fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
@@ -230,28 +234,38 @@ impl App {
         check_fleet_safety(&settings)?;
         ensure_writable_dir("data_dir", &settings.data_dir)?;
         let secret = secret_key(&settings)?;
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let served_by = match &settings.instance_id {
+            Some(id) => format!("{host}:{} ({id})", settings.port),
+            None => format!("{host}:{}", settings.port),
+        };
+        let metrics = Arc::new(Metrics::new(&settings.profile, &served_by)?);
         let backends = Backends {
-            repo: open_repo(&settings).await?,
-            store: open_store(&settings)?,
+            repo: Arc::new(ObservedRepo { inner: open_repo(&settings).await?, metrics: metrics.clone() }),
+            store: Arc::new(ObservedStore { inner: open_store(&settings)?, metrics: metrics.clone() }),
             cache: open_cache(&settings).await?,
-            sessions: open_sessions(&settings).await?,
+            sessions: Arc::new(ObservedSessions { inner: open_sessions(&settings).await?, metrics: metrics.clone() }),
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let feed = Arc::new(FeedService::new(
             backends.repo.clone(),
             backends.cache.clone(),
             backends.store.clone(),
-            settings.front_page_size,
-            settings.cache_ttl,
-            settings.latency,
-            &settings.key_prefix,
+            FeedOptions {
+                page_size: settings.front_page_size,
+                ttl: settings.cache_ttl,
+                latency: settings.latency,
+                key_prefix: &settings.key_prefix,
+            },
+            metrics.clone(),
         ));
         let pipeline = Pipeline::new(
             PixelLimits { max_side: settings.max_image_side, max_pixels: settings.max_image_pixels },
             settings.upload_concurrency,
             settings.decode_memory_bytes,
         );
-        let photos = PhotoService::new(backends.repo.clone(), backends.store.clone(), feed.clone(), pipeline);
+        let photos =
+            PhotoService::new(backends.repo.clone(), backends.store.clone(), feed.clone(), pipeline, metrics.clone());
         let accounts = Accounts::new(
             backends.repo.clone(),
             backends.sessions.clone(),
@@ -267,14 +281,9 @@ impl App {
             }
         }
         let assets = Arc::new(StaticAssets::load());
-        let host = gethostname::gethostname().to_string_lossy().into_owned();
         let sample_image_url = match BlobKey::parse("photos/sample.jpg") {
             Some(key) => backends.store.url(&key).await.ok(),
             None => None,
-        };
-        let served_by = match &settings.instance_id {
-            Some(id) => format!("{host}:{} ({id})", settings.port),
-            None => format!("{host}:{}", settings.port),
         };
         Ok(Self {
             views: Views::new(assets.clone())?,
@@ -287,6 +296,7 @@ impl App {
             accounts,
             photos,
             feed,
+            metrics,
         })
     }
 }

@@ -28,6 +28,10 @@ echo "== shared servers: MariaDB, Redis, memcached, SeaweedFS (S3)"
 # shellcheck source=tests/services.sh
 source tests/services.sh
 
+# promtool (Debian's prometheus package) lints /metrics in tests/http_metrics.rs.
+command -v promtool >/dev/null || apt_install prometheus
+export STRATUS_REQUIRE_PROMTOOL=1
+
 echo "== cargo test (TEST_PROFILE=single): unit tests, contract tests of every backend, HTTP suite"
 TEST_PROFILE=single cargo test --locked
 echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and Redis"

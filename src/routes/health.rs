@@ -1,5 +1,5 @@
 use rocket::State;
-use rocket::http::Status;
+use rocket::http::{ContentType, Status};
 use rocket::serde::json::Json;
 
 use crate::state::App;
@@ -8,6 +8,13 @@ use crate::state::App;
 #[rocket::get("/healthz")]
 pub fn healthz() -> &'static str {
     "ok"
+}
+
+/// Level 3's signals in Prometheus text format; 404 when `metrics = false`.
+#[rocket::get("/metrics")]
+pub fn metrics(app: &State<App>) -> Option<(ContentType, String)> {
+    let content_type = ContentType::new("text", "plain").with_params([("version", "0.0.4"), ("charset", "utf-8")]);
+    app.settings.metrics.then(|| (content_type, app.metrics.render()))
 }
 
 /// Readiness: every backend answers; 503 (with which one failed) otherwise.

@@ -31,5 +31,6 @@ pub fn routes() -> Vec<Route> {
         media::static_file,
         health::healthz,
         health::readyz,
+        health::metrics,
     ]
 }

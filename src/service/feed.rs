@@ -14,6 +14,7 @@ use super::ServiceError;
 use crate::cache::Cache;
 use crate::db::Repo;
 use crate::domain::{Photo, PhotoId};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// The largest page the JSON API serves.
@@ -36,6 +37,14 @@ impl FeedSource {
             FeedSource::Cache => "HIT",
             FeedSource::Database => "MISS",
             FeedSource::Bypass => "BYPASS",
+        }
+    }
+
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            FeedSource::Cache => "hit",
+            FeedSource::Database => "miss",
+            FeedSource::Bypass => "bypass",
         }
     }
 
@@ -106,6 +115,7 @@ pub struct FeedService {
     inflight: Mutex<Option<(Bytes, Fill)>>,
     /// The last cached value decoded, so a hit costs a comparison, not a parse.
     last: Mutex<Option<Arc<Decoded>>>,
+    metrics: Arc<Metrics>,
 }
 
 pub fn format_time(unix: i64) -> String {
@@ -115,16 +125,24 @@ pub fn format_time(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// How the front page is cached, from the settings.
+pub struct FeedOptions<'a> {
+    pub page_size: u32,
+    pub ttl: Duration,
+    /// Level 3's simulated slow backend, added to every front page.
+    pub latency: Duration,
+    pub key_prefix: &'a str,
+}
+
 impl FeedService {
     pub fn new(
         repo: Arc<dyn Repo>,
         cache: Arc<dyn Cache>,
         store: Arc<dyn Store>,
-        page_size: u32,
-        ttl: Duration,
-        latency: Duration,
-        key_prefix: &str,
+        options: FeedOptions<'_>,
+        metrics: Arc<Metrics>,
     ) -> Self {
+        let FeedOptions { page_size, ttl, latency, key_prefix } = options;
         Self {
             repo,
             cache,
@@ -137,6 +155,7 @@ impl FeedService {
             version_key: format!("{key_prefix}{{front}}:version"),
             inflight: Mutex::new(None),
             last: Mutex::new(None),
+            metrics,
         }
     }
 
@@ -188,6 +207,14 @@ impl FeedService {
         if before.is_some() {
             return self.read_database(self.page_size, before, FeedSource::Database).await;
         }
+        let page = self.newest_page().await;
+        if let Ok(page) = &page {
+            self.metrics.front_page.with_label_values(&[page.source.metric_label()]).inc();
+        }
+        page
+    }
+
+    async fn newest_page(&self) -> Result<FeedPage, ServiceError> {
         let started = Instant::now();
         let cached = self.cache.get_many(&[&self.version_key, &self.page_key]).await;
         let cache_time = Some(started.elapsed());

@@ -6,7 +6,7 @@ mod feed;
 mod photos;
 
 pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
-pub use feed::{FeedPage, FeedService, FeedSource, PhotoView, Timings};
+pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, Timings};
 pub use photos::{DeleteRejected, PhotoService};
 
 use crate::auth::password::HashError;

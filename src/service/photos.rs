@@ -10,6 +10,7 @@ use super::{FeedService, PhotoView, ServiceError};
 use crate::auth::PasswordHasher;
 use crate::db::Repo;
 use crate::domain::{BlobKey, Caption, Password, Photo, PhotoId, User, UserId, Username, now_unix};
+use crate::metrics::Metrics;
 use crate::photos::{Pipeline, Processed, Rejection, UploadData};
 use crate::store::{Blob, Store};
 
@@ -27,11 +28,18 @@ pub struct PhotoService {
     /// Monotonic within this process, so photos uploaded in the same millisecond still sort
     /// in upload order.
     ids: Mutex<ulid::Generator>,
+    metrics: Arc<Metrics>,
 }
 
 impl PhotoService {
-    pub fn new(repo: Arc<dyn Repo>, store: Arc<dyn Store>, feed: Arc<FeedService>, pipeline: Pipeline) -> Self {
-        Self { repo, store, feed, pipeline, ids: Mutex::new(ulid::Generator::new()) }
+    pub fn new(
+        repo: Arc<dyn Repo>,
+        store: Arc<dyn Store>,
+        feed: Arc<FeedService>,
+        pipeline: Pipeline,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { repo, store, feed, pipeline, ids: Mutex::new(ulid::Generator::new()), metrics }
     }
 
     fn next_id(&self) -> PhotoId {
@@ -97,6 +105,7 @@ impl PhotoService {
             return Err(e.into());
         }
         self.invalidate_feed().await;
+        self.metrics.upload_bytes.inc_by(photo.bytes);
         Ok(id)
     }
 

@@ -1,0 +1,62 @@
+//! Per-request metrics: duration by route template, requests in flight, upload outcomes.
+
+use std::time::Instant;
+
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::{Data, Request, Response};
+
+use crate::state::App;
+
+pub struct RequestMetrics;
+
+/// When the request arrived, kept in Rocket's request-local cache.
+struct Arrived(Instant);
+
+/// An upload's outcome from its status: the handler has already turned every refusal into one.
+fn upload_outcome(status: u16) -> (&'static str, &'static str) {
+    match status {
+        200..=399 => ("accepted", ""),
+        401 => ("refused", "signed_out"),
+        403 => ("refused", "csrf"),
+        413 => ("refused", "too_large"),
+        415 => ("refused", "unsupported_type"),
+        422 => ("refused", "unusable_image"),
+        400..=499 => ("refused", "bad_request"),
+        503 => ("failed", "backend_unavailable"),
+        _ => ("failed", "error"),
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for RequestMetrics {
+    fn info(&self) -> Info {
+        Info { name: "request metrics", kind: Kind::Request | Kind::Response }
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        request.local_cache(|| Arrived(Instant::now()));
+        if let Some(app) = request.rocket().state::<App>() {
+            app.metrics.in_flight.inc();
+        }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let Some(app) = request.rocket().state::<App>() else {
+            return;
+        };
+        let metrics = &app.metrics;
+        metrics.in_flight.dec();
+        let elapsed = request.local_cache(|| Arrived(Instant::now())).0.elapsed();
+        // The template, not the path: one series per route, however many photo ids exist.
+        let route = request.route().map_or("unmatched", |r| r.uri.origin.path().as_str());
+        let status = response.status().code;
+        metrics
+            .http_duration
+            .with_label_values(&[route, request.method().as_str(), &status.to_string()])
+            .observe(elapsed.as_secs_f64());
+        if request.method() == rocket::http::Method::Post && route == "/photos" {
+            let (result, reason) = upload_outcome(status);
+            metrics.uploads.with_label_values(&[result, reason]).inc();
+        }
+    }
+}
