@@ -21,9 +21,9 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default)]
-struct RawSettings {
+pub(crate) struct RawSettings {
     data_dir: PathBuf,
     database_url: Option<String>,
     storage_url: Option<String>,
@@ -94,6 +94,10 @@ impl Default for RawSettings {
 pub struct ServerUrl(String);
 
 impl ServerUrl {
+    pub fn new(url: &str) -> Self {
+        Self(url.to_owned())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod config_report;
 pub mod db;
 pub mod domain;
 pub mod error;
@@ -27,6 +28,8 @@ use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
 use rust_embed::RustEmbed;
 
+use config_report::Named;
+
 pub use config::{ConfigError, Settings};
 pub use state::{App, StartupError};
 
@@ -41,8 +44,10 @@ struct LevelFiles;
 /// (or `ROCKET_CONFIG`), the tutorial level overlay (`level`, else `STRATUS_LEVEL`), then
 /// `ROCKET_*` variables. The profile is `ROCKET_PROFILE`, else the level's, else `single`.
 pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
+    let embedded =
+        Named { name: "Rocket.toml built into stratus".into(), inner: Toml::string(EMBEDDED_ROCKET_TOML).nested() };
     let mut figment = Figment::from(rocket::Config::default())
-        .merge(Toml::string(EMBEDDED_ROCKET_TOML).nested())
+        .merge(embedded)
         .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested());
     let level = level.map(str::to_owned).or_else(|| std::env::var("STRATUS_LEVEL").ok().filter(|l| !l.is_empty()));
     let mut profile = "single".to_owned();
@@ -55,7 +60,9 @@ pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
         if let Ok(level_profile) = Figment::from(Toml::string(&overlay)).extract_inner::<String>("stratus_profile") {
             profile = level_profile;
         }
-        figment = figment.merge(Toml::string(&overlay).profile(figment::Profile::Global));
+        let overlay = Toml::string(&overlay).profile(figment::Profile::Global);
+        figment =
+            figment.merge(Named { name: format!("profiles/level{level}.toml built into stratus"), inner: overlay });
     }
     let profile = std::env::var("ROCKET_PROFILE").ok().filter(|p| !p.is_empty()).unwrap_or(profile);
     Ok(figment.merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global()).select(profile))

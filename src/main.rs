@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Serve the site (the default).
     Serve,
-    /// Print the effective settings (secrets redacted) and exit.
+    /// Print every effective setting with where it came from (secrets redacted) and exit.
     Config,
     /// Benchmark helper: add COUNT photo rows that reuse the newest photo's blobs.
     SeedRows {
@@ -68,12 +68,13 @@ async fn run() -> ExitCode {
         Err(e) => return fail(e),
     };
     if let Some(Command::Config) = cli.command {
-        let mut shown = settings.clone();
-        if shown.secret_key.is_some() {
-            shown.secret_key = Some("[redacted]".into());
-        }
-        println!("profile: {}\n{shown:#?}", figment.profile());
-        return ExitCode::SUCCESS;
+        return match stratus::config_report::report(&figment) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
     }
     let app = match App::build(settings).await {
         Ok(app) => app,

@@ -46,17 +46,37 @@ fn unwritable_data_dir_is_one_line() {
 }
 
 #[test]
-fn config_command_redacts_the_secret_and_shows_the_level() {
+fn config_command_says_where_each_value_came_from_and_redacts_secrets() {
     let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("Rocket.toml"), "[default]\nfront_page_size = 12\n").expect("Rocket.toml");
     let secret = "a-very-secret-key-that-is-long-enough-123";
-    let output =
-        stratus(dir.path()).env("ROCKET_SECRET_KEY", secret).args(["--level", "0", "config"]).output().expect("run");
+    let output = stratus(dir.path())
+        .env("ROCKET_SECRET_KEY", secret)
+        .env("ROCKET_DATABASE_URL", "mysql://app:hunter2@db.internal:3306/stratus")
+        .args(["--level", "2", "config"])
+        .output()
+        .expect("run");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(!stdout.contains(secret));
-    assert!(stdout.contains("[redacted]"));
-    assert!(stdout.contains("profile: single"));
-    assert!(stdout.contains("cache: None"), "level 0 has no cache: {stdout}");
+    assert!(!stdout.contains(secret) && !stdout.contains("hunter2"), "{stdout}");
+    let line = |key: &str| {
+        stdout.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap_or_else(|| panic!("no {key}: {stdout}"))
+    };
+    let parts = |key: &str| -> (String, String) {
+        let (value, source) = line(key).split_once("  # ").expect("a source");
+        (value.trim().trim_start_matches(&format!("{key} = ")).to_owned(), source.to_owned())
+    };
+    assert!(stdout.starts_with("# profile: fleet (from the level overlay"), "{stdout}");
+    assert_eq!(parts("secret_key"), ("[redacted]".into(), "env ROCKET_SECRET_KEY".into()));
+    assert_eq!(
+        parts("database_url"),
+        ("\"mysql://app:[redacted]@db.internal:3306/stratus\"".into(), "env ROCKET_DATABASE_URL".into())
+    );
+    assert_eq!(parts("storage_url").1, "profiles/level2.toml built into stratus");
+    assert_eq!(parts("front_page_size"), ("12".into(), format!("file {}", dir.path().join("Rocket.toml").display())));
+    assert_eq!(parts("cache_ttl_secs"), ("300".into(), "Rocket.toml built into stratus".into()));
+    assert_eq!(parts("presign_ttl_secs"), ("3600".into(), "default (built into stratus)".into()));
+    assert_eq!(parts("workers").1, "default (built into Rocket)");
 }
 
 #[test]
