@@ -305,20 +305,24 @@ fn parse_storage(url: Option<&str>, data_dir: &std::path::Path) -> Result<Storag
     let Some(url) = url.filter(|u| !u.is_empty()) else {
         return Ok(StorageUrl::File(data_dir.join("photos")));
     };
-    match url.split_once("://") {
-        Some(("file", path)) if !path.is_empty() => Ok(StorageUrl::File(PathBuf::from(path))),
-        Some(("s3", rest)) => {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(ConfigError::new("storage_url", "expected s3://BUCKET or s3://BUCKET/PREFIX"));
+    StorageUrl::parse(url).map_err(|problem| ConfigError::new("storage_url", problem))
+}
+
+impl StorageUrl {
+    /// `file://DIR` or `s3://BUCKET[/PREFIX]`; the error says what was expected.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        match url.split_once("://") {
+            Some(("file", path)) if !path.is_empty() => Ok(StorageUrl::File(PathBuf::from(path))),
+            Some(("s3", rest)) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err("expected s3://BUCKET or s3://BUCKET/PREFIX".into());
+                }
+                Ok(StorageUrl::S3 { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
             }
-            Ok(StorageUrl::S3 { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
+            Some((scheme, _)) => Err(format!("unknown scheme {scheme:?} (expected file://DIR or s3://BUCKET/PREFIX)")),
+            None => Err("expected a URL such as file://data/photos or s3://bucket/prefix".into()),
         }
-        Some((scheme, _)) => Err(ConfigError::new(
-            "storage_url",
-            format!("unknown scheme {scheme:?} (expected file://DIR or s3://BUCKET/PREFIX)"),
-        )),
-        None => Err(ConfigError::new("storage_url", "expected a URL such as file://data/photos")),
     }
 }
 

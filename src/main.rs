@@ -17,7 +17,9 @@ fn purge_freed_memory_immediately() {
     // starts any other thread, so nothing reads the option concurrently.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
 }
-use stratus::{App, Settings};
+use stratus::config::StorageUrl;
+use stratus::service::MigrationPlan;
+use stratus::{App, ConfigError, Settings};
 
 #[derive(Parser)]
 #[command(name = "stratus", version, about = "A photo-sharing site that scales, level by level")]
@@ -35,6 +37,19 @@ enum Command {
     Serve,
     /// Print every effective setting with where it came from (secrets redacted) and exit.
     Config,
+    /// Copy every photo blob from one store to another (level 1 → 2: disk → S3). Idempotent
+    /// and resumable: blobs already in the destination are skipped.
+    MigrateStorage {
+        /// The store to copy from, e.g. file://data/photos
+        #[arg(long)]
+        from: String,
+        /// The store to copy to, e.g. s3://bucket/photos (AWS_* from the environment)
+        #[arg(long)]
+        to: String,
+        /// Blobs copied at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Benchmark helper: add COUNT photo rows that reuse the newest photo's blobs.
     SeedRows {
         #[arg(long)]
@@ -45,6 +60,47 @@ enum Command {
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("stratus: {e}");
     ExitCode::from(2)
+}
+
+async fn migrate_storage(from: &str, to: &str, concurrency: usize) -> ExitCode {
+    let open = |flag: &str, url: &str| {
+        let parsed = StorageUrl::parse(url).map_err(|problem| ConfigError::new(flag, problem))?;
+        stratus::state::open_store_at(flag, &parsed, None, std::time::Duration::from_secs(60))
+    };
+    let (source, destination) = match (open("--from", from), open("--to", to)) {
+        (Ok(source), Ok(destination)) => (source, destination),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
+    };
+    let plan = match MigrationPlan::new(source.as_ref(), destination.as_ref()).await {
+        Ok(plan) => plan,
+        Err(e) => return fail(format!("listing the stores: {e}")),
+    };
+    println!(
+        "{} blobs in {from}: {} already in {to}, {} to copy",
+        plan.pending.len() + plan.already_there,
+        plan.already_there,
+        plan.pending.len()
+    );
+    let bar = indicatif::ProgressBar::new(plan.pending.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} blobs  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = plan.run(source.as_ref(), destination.as_ref(), concurrency, || bar.inc(1)).await;
+    bar.finish();
+    println!(
+        "copied {}, gone from the source meanwhile {}, failed {}",
+        report.copied,
+        report.vanished,
+        report.failed.len()
+    );
+    if report.failed.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    for (key, e) in report.failed.iter().take(10) {
+        eprintln!("stratus: {key}: {e}");
+    }
+    fail(format!("{} blobs were not copied; run the same command again to retry them", report.failed.len()))
 }
 
 fn main() -> ExitCode {
@@ -75,6 +131,9 @@ async fn run() -> ExitCode {
             }
             Err(e) => fail(e),
         };
+    }
+    if let Some(Command::MigrateStorage { from, to, concurrency }) = &cli.command {
+        return migrate_storage(from, to, *concurrency).await;
     }
     let app = match App::build(settings).await {
         Ok(app) => app,

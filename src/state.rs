@@ -117,20 +117,30 @@ async fn open_repo(settings: &Settings) -> Result<Arc<dyn Repo>, ConfigError> {
 }
 
 fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, ConfigError> {
-    match &settings.storage {
+    open_store_at("storage_url", &settings.storage, settings.media_base_url.as_deref(), settings.presign_ttl)
+}
+
+/// The store at `url` (`key` names the setting or flag it came from, for errors). Image URLs
+/// are `media_base_url` + key when given, else `/media/...` (disk) or presigned (S3).
+pub fn open_store_at(
+    key: &str,
+    url: &StorageUrl,
+    media_base_url: Option<&str>,
+    presign_ttl: std::time::Duration,
+) -> Result<Arc<dyn Store>, ConfigError> {
+    match url {
         StorageUrl::File(dir) => {
-            ensure_writable_dir("storage_url", dir)?;
-            let base = settings.media_base_url.as_deref().unwrap_or("/media");
-            let store = LocalStore::open(dir, base).map_err(|e| ConfigError::new("storage_url", e.to_string()))?;
+            ensure_writable_dir(key, dir)?;
+            let store = LocalStore::open(dir, media_base_url.unwrap_or("/media"))
+                .map_err(|e| ConfigError::new(key, e.to_string()))?;
             Ok(Arc::new(store))
         }
         StorageUrl::S3 { bucket, prefix } => {
-            let urls = match &settings.media_base_url {
-                Some(base) => MediaUrls::Base(base.clone()),
-                None => MediaUrls::Presigned(settings.presign_ttl),
+            let urls = match media_base_url {
+                Some(base) => MediaUrls::Base(base.to_owned()),
+                None => MediaUrls::Presigned(presign_ttl),
             };
-            let store =
-                S3Store::open(bucket, prefix, urls).map_err(|e| ConfigError::new("storage_url", e.to_string()))?;
+            let store = S3Store::open(bucket, prefix, urls).map_err(|e| ConfigError::new(key, e.to_string()))?;
             Ok(Arc::new(store))
         }
     }

@@ -3,10 +3,12 @@
 
 mod accounts;
 mod feed;
+mod migrate;
 mod photos;
 
 pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
 pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, Timings};
+pub use migrate::{MigrationPlan, MigrationReport};
 pub use photos::{DeleteRejected, PhotoService};
 
 use crate::auth::password::HashError;
