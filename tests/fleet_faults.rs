@@ -24,54 +24,14 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("{what} did not happen within 5 s");
 }
 
-#[tokio::test]
-async fn every_shared_server_can_fail_and_come_back() {
-    let database = services::fresh_mysql_database().await;
-    let (mysql_server, db_name) = database.rsplit_once('/').expect("database url");
-    let authority = strip_scheme(mysql_server);
-    let (userinfo, mysql_host) = match authority.rsplit_once('@') {
-        Some((user, host)) => (format!("{user}@"), host.to_owned()),
-        None => (String::new(), authority.clone()),
-    };
-    let db_proxy = Proxy::start(&mysql_host).await;
-    let cache_proxy = Proxy::start(&strip_scheme(&services::redis_url())).await;
-    let session_proxy = Proxy::start(&strip_scheme(&services::redis_url())).await;
-    let s3_endpoint = std::env::var("AWS_ENDPOINT").expect("AWS_ENDPOINT (tests/run.sh sets it)");
-    let s3_proxy = Proxy::start(&strip_scheme(&s3_endpoint)).await;
-
-    let data = tempfile::tempdir().expect("dir");
-    let shared = [
-        (
-            "ROCKET_DATABASE_URL", // mysql_async would switch a loopback connection to the Unix socket, around the proxy.
-            format!("mysql://{userinfo}{}/{db_name}?prefer_socket=false", db_proxy.addr),
-        ),
-        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
-        ("AWS_ENDPOINT", format!("http://{}", s3_proxy.addr)),
-        ("ROCKET_CACHE_URL", format!("redis://{}", cache_proxy.addr)),
-        ("ROCKET_SESSION_URL", format!("redis://{}", session_proxy.addr)),
-        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
-        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
-    ];
-    let site = start("faulty", &shared, data.path()).await;
-    let base = site.base.clone();
-    let mut browser = Browser::default();
-    let csrf = browser.csrf(&format!("{base}/register")).await;
-    let fields = [("username", "survivor"), ("password", common::PASSWORD), ("csrf", csrf.as_str())];
-    assert_eq!(browser.post_form(&format!("{base}/register"), &fields).await.0, 303);
-    let photo = common::fixture("valid", "progressive.jpg");
-    let upload_with = async |browser: &mut Browser, csrf: &str| {
-        let (content_type, body) = common::multipart(&[
-            common::Part::Text("csrf", csrf),
-            common::Part::File("photo", "p.jpg", "image/jpeg", &photo),
-        ]);
-        browser.post(&format!("{base}/photos"), &content_type.to_string(), body).await.0
-    };
-    let upload = async |browser: &mut Browser| {
-        let csrf = browser.csrf(&format!("{base}/")).await;
-        upload_with(browser, &csrf).await
-    };
-    assert_eq!(upload(&mut browser).await, 303);
-
+/// The cache server, then the session server, go and come back (Redis or memcached alike).
+async fn cache_and_sessions_can_fail(
+    base: &str,
+    mut browser: Browser,
+    cache_proxy: &Proxy,
+    session_proxy: &Proxy,
+    upload_with: &impl AsyncFn(&mut Browser, &str) -> u16,
+) -> Browser {
     // The cache goes: pages come from the database, marked BYPASS.
     cache_proxy.cut();
     let (status, page, headers) = browser.get(&format!("{base}/")).await;
@@ -100,6 +60,60 @@ async fn every_shared_server_can_fail_and_come_back() {
     eventually("the session coming back", async || browser.get(&format!("{base}/")).await.1.contains("Signed in as"))
         .await;
 
+    browser
+}
+
+#[tokio::test]
+async fn every_shared_server_can_fail_and_come_back() {
+    let database = services::fresh_mysql_database().await;
+    let (mysql_server, db_name) = database.rsplit_once('/').expect("database url");
+    let authority = strip_scheme(mysql_server);
+    let (userinfo, mysql_host) = match authority.rsplit_once('@') {
+        Some((user, host)) => (format!("{user}@"), host.to_owned()),
+        None => (String::new(), authority.clone()),
+    };
+    let db_proxy = Proxy::start(&mysql_host).await;
+    let cache_proxy = Proxy::start(&strip_scheme(&services::redis_url())).await;
+    let session_proxy = Proxy::start(&strip_scheme(&services::redis_url())).await;
+    let s3_endpoint = std::env::var("AWS_ENDPOINT").expect("AWS_ENDPOINT (tests/run.sh sets it)");
+    let s3_proxy = Proxy::start(&strip_scheme(&s3_endpoint)).await;
+
+    let data = tempfile::tempdir().expect("dir");
+    let prefix = services::unique("t-");
+    let shared = [
+        (
+            "ROCKET_DATABASE_URL", // mysql_async would switch a loopback connection to the Unix socket, around the proxy.
+            format!("mysql://{userinfo}{}/{db_name}?prefer_socket=false", db_proxy.addr),
+        ),
+        ("ROCKET_STORAGE_URL", format!("s3://{}/{prefix}", services::s3_bucket())),
+        ("AWS_ENDPOINT", format!("http://{}", s3_proxy.addr)),
+        ("ROCKET_CACHE_URL", format!("redis://{}", cache_proxy.addr)),
+        ("ROCKET_SESSION_URL", format!("redis://{}", session_proxy.addr)),
+        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
+        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
+    ];
+    let site = start("faulty", &shared, data.path()).await;
+    let base = site.base.clone();
+    let mut browser = Browser::default();
+    let csrf = browser.csrf(&format!("{base}/register")).await;
+    let fields = [("username", "survivor"), ("password", common::PASSWORD), ("csrf", csrf.as_str())];
+    assert_eq!(browser.post_form(&format!("{base}/register"), &fields).await.0, 303);
+    let photo = common::fixture("valid", "progressive.jpg");
+    let upload_with = async |browser: &mut Browser, csrf: &str| {
+        let (content_type, body) = common::multipart(&[
+            common::Part::Text("csrf", csrf),
+            common::Part::File("photo", "p.jpg", "image/jpeg", &photo),
+        ]);
+        browser.post(&format!("{base}/photos"), &content_type.to_string(), body).await.0
+    };
+    let upload = async |browser: &mut Browser| {
+        let csrf = browser.csrf(&format!("{base}/")).await;
+        upload_with(browser, &csrf).await
+    };
+    assert_eq!(upload(&mut browser).await, 303);
+
+    let mut browser = cache_and_sessions_can_fail(&base, browser, &cache_proxy, &session_proxy, &upload_with).await;
+
     // The database goes: 503 pages and readiness, then recovery without a restart.
     db_proxy.cut();
     assert_eq!(browser.get(&format!("{base}/api/photos")).await.0, 503);
@@ -119,4 +133,62 @@ async fn every_shared_server_can_fail_and_come_back() {
     s3_proxy.restore();
     assert_eq!(ids(&mut browser).await, before, "no row for the failed upload");
     eventually("S3 coming back", async || upload(&mut browser).await == 303).await;
+
+    // The database goes between the blobs' put and the row's insert: 503, and the blobs are
+    // deleted again. S3 is slowed so that the cut lands while the put is in flight.
+    let before = ids(&mut browser).await;
+    let bucket = stratus::store::S3Store::open(
+        &services::s3_bucket(),
+        &prefix,
+        stratus::store::MediaUrls::Presigned(Duration::from_secs(60)),
+    )
+    .expect("bucket");
+    let blobs_before = stratus::store::Store::list(&bucket).await.expect("list").len();
+    let csrf = browser.csrf(&format!("{base}/")).await;
+    s3_proxy.delay_answers(Duration::from_millis(700));
+    let sent_before = s3_proxy.bytes_sent();
+    let (status, ()) = tokio::join!(upload_with(&mut browser, &csrf), async {
+        // The original is through the proxy: its put is waiting for S3's (slowed) answer.
+        eventually("the put starting", async || s3_proxy.bytes_sent() > sent_before + photo.len() as u64).await;
+        db_proxy.cut();
+    });
+    assert_eq!(status, 503);
+    s3_proxy.delay_answers(Duration::ZERO);
+    db_proxy.restore();
+    eventually("the database coming back", async || browser.get(&format!("{base}/readyz")).await.0 == 200).await;
+    assert_eq!(ids(&mut browser).await, before, "no row");
+    assert_eq!(stratus::store::Store::list(&bucket).await.expect("list").len(), blobs_before, "no orphan blob");
+}
+
+#[tokio::test]
+async fn memcached_can_fail_and_come_back() {
+    let memcached = strip_scheme(&services::memcached_url());
+    let cache_proxy = Proxy::start(&memcached).await;
+    let session_proxy = Proxy::start(&memcached).await;
+    let data = tempfile::tempdir().expect("dir");
+    let shared = [
+        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
+        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
+        ("ROCKET_CACHE_URL", format!("memcache://{}", cache_proxy.addr)),
+        ("ROCKET_SESSION_URL", format!("memcache://{}", session_proxy.addr)),
+        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
+        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
+    ];
+    let site = start("faulty-memcached", &shared, data.path()).await;
+    let base = site.base.clone();
+    let mut browser = Browser::default();
+    let csrf = browser.csrf(&format!("{base}/register")).await;
+    let fields = [("username", "survivor"), ("password", common::PASSWORD), ("csrf", csrf.as_str())];
+    assert_eq!(browser.post_form(&format!("{base}/register"), &fields).await.0, 303);
+    let photo = common::fixture("valid", "progressive.jpg");
+    let upload_with = async |browser: &mut Browser, csrf: &str| {
+        let (content_type, body) = common::multipart(&[
+            common::Part::Text("csrf", csrf),
+            common::Part::File("photo", "p.jpg", "image/jpeg", &photo),
+        ]);
+        browser.post(&format!("{base}/photos"), &content_type.to_string(), body).await.0
+    };
+    let mut browser = cache_and_sessions_can_fail(&base, browser, &cache_proxy, &session_proxy, &upload_with).await;
+    let csrf = browser.csrf(&format!("{base}/")).await;
+    assert_eq!(upload_with(&mut browser, &csrf).await, 303, "uploads work again");
 }

@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -14,6 +16,34 @@ pub struct Proxy {
     open: Arc<AtomicBool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
     acceptor: JoinHandle<()>,
+    /// Bytes forwarded from clients to the server so far.
+    sent: Arc<AtomicU64>,
+    /// Each chunk of every answer from the server is held this many milliseconds.
+    answer_delay_ms: Arc<AtomicU64>,
+}
+
+/// Copies `from` to `to`, counting bytes into `count` and holding each chunk for `delay_ms`.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    count: Arc<AtomicU64>,
+    delay_ms: Arc<AtomicU64>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    while let Ok(n) = from.read(&mut buffer).await {
+        if n == 0 {
+            break;
+        }
+        let delay = delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+        count.fetch_add(n as u64, Ordering::SeqCst);
+    }
+    to.shutdown().await.ok();
 }
 
 impl Proxy {
@@ -24,17 +54,26 @@ impl Proxy {
         let open = Arc::new(AtomicBool::new(true));
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let target = target.to_owned();
+        let (sent, answer_delay_ms) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let acceptor = tokio::spawn({
-            let (open, links) = (open.clone(), links.clone());
+            let (open, links, sent, answer_delay_ms) =
+                (open.clone(), links.clone(), sent.clone(), answer_delay_ms.clone());
             async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
+                while let Ok((inbound, _)) = listener.accept().await {
                     if !open.load(Ordering::SeqCst) {
                         continue; // dropped: the client sees the connection closed at once
                     }
                     let target = target.clone();
+                    let (sent, answer_delay_ms) = (sent.clone(), answer_delay_ms.clone());
                     let link = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                            tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await.ok();
+                        if let Ok(outbound) = TcpStream::connect(&target).await {
+                            let (client_read, client_write) = inbound.into_split();
+                            let (server_read, server_write) = outbound.into_split();
+                            let no_delay = Arc::new(AtomicU64::new(0));
+                            tokio::join!(
+                                pipe(client_read, server_write, sent, no_delay),
+                                pipe(server_read, client_write, Arc::default(), answer_delay_ms),
+                            );
                         }
                     });
                     if let Ok(mut links) = links.lock() {
@@ -43,7 +82,17 @@ impl Proxy {
                 }
             }
         });
-        Self { addr, open, links, acceptor }
+        Self { addr, open, links, acceptor, sent, answer_delay_ms }
+    }
+
+    /// Bytes clients have sent through the proxy so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Holds every chunk of the server's answers for `delay` (zero: none): a slow server.
+    pub fn delay_answers(&self, delay: Duration) {
+        self.answer_delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Drops every open connection and refuses new ones until `restore`.
