@@ -52,6 +52,7 @@ pub(crate) struct RawSettings {
     presign_ttl_secs: u64,
     storage_shared: bool,
     metrics: bool,
+    drain_secs: u64,
 }
 
 impl Default for RawSettings {
@@ -85,6 +86,7 @@ impl Default for RawSettings {
             presign_ttl_secs: 3600,
             storage_shared: false,
             metrics: true,
+            drain_secs: 3,
         }
     }
 }
@@ -204,6 +206,9 @@ pub struct Settings {
     pub storage_shared: bool,
     /// Serve `/metrics` (Prometheus text format).
     pub metrics: bool,
+    /// After SIGTERM: how long `/readyz` says 503 while requests are still served, so the load
+    /// balancer stops sending new ones before the listener closes.
+    pub drain: Duration,
 }
 
 impl Settings {
@@ -282,6 +287,7 @@ impl Settings {
             presign_ttl: Duration::from_secs(raw.presign_ttl_secs.max(raw.cache_ttl_secs.max(1) * 2)),
             storage_shared: raw.storage_shared,
             metrics: raw.metrics,
+            drain: Duration::from_secs(raw.drain_secs),
         })
     }
 }

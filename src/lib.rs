@@ -94,6 +94,36 @@ pub fn app(figment: Figment) -> Rocket<Build> {
     }))
 }
 
+/// Level 3's graceful scale-in, for the binary: on SIGTERM `/readyz` turns 503 at once while
+/// requests are still served for `drain_secs` (the load balancer's health check notices and
+/// stops sending any), then Rocket's own graceful shutdown lets requests in flight finish
+/// within `shutdown.grace`. Rocket.toml leaves SIGTERM to this (`shutdown.signals = []`).
+pub fn drain_on_sigterm() -> AdHoc {
+    AdHoc::on_liftoff("drain on SIGTERM", |rocket| {
+        Box::pin(async move {
+            let Some(app) = rocket.state::<App>() else {
+                return;
+            };
+            let (draining, drain, shutdown) = (app.draining.clone(), app.settings.drain, rocket.shutdown());
+            let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+            tokio::spawn(async move {
+                terminate.recv().await;
+                tracing::info!(drain_secs = drain.as_secs(), "SIGTERM: readiness now 503, draining");
+                draining.store(true, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(drain).await;
+                tracing::info!("drained; finishing requests in flight and exiting");
+                shutdown.notify();
+            });
+        })
+    })
+}
+
 /// An app around an already-built `App` (the binary builds it first, to report a bad
 /// configuration in one line before Rocket starts).
 pub fn app_with(figment: Figment, app: App) -> Rocket<Build> {

@@ -147,7 +147,7 @@ async fn run() -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        _ => match stratus::app_with(figment, app).launch().await {
+        _ => match stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         },

@@ -58,6 +58,8 @@ pub struct App {
     /// The Content-Security-Policy for HTML pages (images may come from the media base URL).
     pub csp: String,
     pub metrics: Arc<Metrics>,
+    /// Set on SIGTERM: readiness fails so the load balancer drains this instance.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
@@ -307,6 +309,7 @@ impl App {
             photos,
             feed,
             metrics,
+            draining: Arc::default(),
         })
     }
 }
@@ -347,7 +350,10 @@ impl App {
         let b = &self.backends;
         let (database, store, cache, sessions) =
             tokio::join!(check(b.repo.ping()), check(b.store.ping()), check(b.cache.ping()), check(b.sessions.ping()));
-        let checks = vec![("database", database), ("store", store), ("cache", cache), ("sessions", sessions)];
+        let mut checks = vec![("database", database), ("store", store), ("cache", cache), ("sessions", sessions)];
+        if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            checks.push(("instance", Err("shutting down (SIGTERM): finishing requests in flight".into())));
+        }
         Readiness { ready: checks.iter().all(|(_, r)| r.is_ok()), checks }
     }
 }

@@ -111,3 +111,48 @@ fn fleet_refuses_node_local_backends_naming_key_and_fix() {
         assert!(stderr.contains(fix), "{key}: the message names the fix: {stderr}");
     }
 }
+
+/// Level 3's scale-in: SIGTERM makes `/readyz` 503 at once, a request in flight still gets
+/// its answer, and the process exits cleanly within the drain plus Rocket's grace period.
+#[tokio::test]
+async fn sigterm_drains_then_exits_after_requests_in_flight() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let mut child = stratus(dir.path())
+        .env("ROCKET_PORT", port.to_string())
+        .env("ROCKET_LATENCY_MS", "1500")
+        .env("ROCKET_DRAIN_SECS", "1")
+        .env("ROCKET_SEED_DEMO", "false")
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "stratus did not start");
+    assert_eq!(reqwest::get(format!("{base}/readyz")).await.expect("readyz").status(), 200);
+
+    let slow = tokio::spawn(reqwest::get(format!("{base}/")));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let signalled = std::time::Instant::now();
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(reqwest::get(format!("{base}/readyz")).await.expect("readyz while draining").status(), 503);
+
+    let slow = slow.await.expect("task").expect("the request in flight is answered");
+    assert_eq!(slow.status(), 200);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(signalled.elapsed() < std::time::Duration::from_secs(8), "still running 8 s after SIGTERM");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
