@@ -53,6 +53,12 @@ pub(crate) struct RawSettings {
     storage_shared: bool,
     metrics: bool,
     drain_secs: u64,
+    access_log: String,
+    access_log_stream: Option<String>,
+    access_log_stream_key: Option<String>,
+    access_log_stream_maxlen: u64,
+    trusted_proxies: Vec<String>,
+    admin_user: Option<String>,
 }
 
 impl Default for RawSettings {
@@ -87,6 +93,12 @@ impl Default for RawSettings {
             storage_shared: false,
             metrics: true,
             drain_secs: 3,
+            access_log: "off".into(),
+            access_log_stream: None,
+            access_log_stream_key: None,
+            access_log_stream_maxlen: 100_000,
+            trusted_proxies: Vec::new(),
+            admin_user: None,
         }
     }
 }
@@ -209,6 +221,20 @@ pub struct Settings {
     /// After SIGTERM: how long `/readyz` says 503 while requests are still served, so the load
     /// balancer stops sending new ones before the listener closes.
     pub drain: Duration,
+    /// Level 6's JSON access log: stdout, a file, or off.
+    pub access_log: crate::access_log::Destination,
+    /// A Redis server every instance appends its access log lines to (a Stream).
+    pub access_log_stream: Option<ServerUrl>,
+    /// The Stream's key (default `<key_prefix>access-log`).
+    pub access_log_stream_key: String,
+    /// The Stream is trimmed to about this many lines.
+    pub access_log_stream_maxlen: u64,
+    /// Networks whose `X-Forwarded-For` is believed (the load balancers).
+    pub trusted_proxies: crate::net::TrustedProxies,
+    /// The user who may open `/admin/traffic`.
+    pub admin_user: Option<String>,
+    /// The address the server listens on.
+    pub address: std::net::IpAddr,
 }
 
 impl Settings {
@@ -282,12 +308,35 @@ impl Settings {
             profile: figment.profile().to_string(),
             level: raw.stratus_level,
             upload_limit_bytes: raw.limits.get("file").map_or(1 << 20, |limit| limit.as_u64()),
-            key_prefix: raw.key_prefix,
+            key_prefix: raw.key_prefix.clone(),
             // Cached pages hold image URLs for up to the cache TTL: presigned ones must outlive it.
             presign_ttl: Duration::from_secs(raw.presign_ttl_secs.max(raw.cache_ttl_secs.max(1) * 2)),
             storage_shared: raw.storage_shared,
             metrics: raw.metrics,
             drain: Duration::from_secs(raw.drain_secs),
+            access_log: crate::access_log::Destination::parse(&raw.access_log),
+            access_log_stream: match raw.access_log_stream.filter(|u| !u.is_empty()) {
+                Some(url)
+                    if url.starts_with("redis://")
+                        || url.starts_with("rediss://")
+                        || url.starts_with("redis+cluster://") =>
+                {
+                    Some(ServerUrl(url))
+                }
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "access_log_stream",
+                        format!("expected redis://HOST:6379, not {:?}", ServerUrl(other).redacted()),
+                    ));
+                }
+                None => None,
+            },
+            access_log_stream_key: raw.access_log_stream_key.unwrap_or_else(|| format!("{}access-log", raw.key_prefix)),
+            access_log_stream_maxlen: raw.access_log_stream_maxlen.max(1000),
+            trusted_proxies: crate::net::TrustedProxies::parse(&raw.trusted_proxies)
+                .map_err(|problem| ConfigError::new("trusted_proxies", problem))?,
+            admin_user: raw.admin_user.filter(|u| !u.is_empty()),
+            address: raw.address,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! `app(figment)` builds an isolated instance (tests build as many as they like);
 //! `figment()` is the configuration the binary uses.
 
+pub mod access_log;
 pub mod assets;
 pub mod auth;
 pub mod cache;
@@ -13,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod net;
 pub mod photos;
 pub mod remote;
 pub mod routes;
@@ -71,6 +73,7 @@ pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
 fn mount(rocket: Rocket<Build>) -> Rocket<Build> {
     rocket
         .attach(metrics::RequestMetrics)
+        .attach(access_log::AccessLogFairing)
         .attach(routes::SecurityHeaders)
         .mount("/", routes::routes())
         .register("/", routes::catchers())

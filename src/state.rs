@@ -8,6 +8,9 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use std::net::IpAddr;
+
+use crate::access_log::{AccessLog, Destination};
 use crate::assets::StaticAssets;
 use crate::auth::{CsrfKey, LoginThrottle, PasswordHasher};
 use crate::cache::{Cache, MemcachedCache, MemoryCache, NoCache, RedisCache};
@@ -60,6 +63,7 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM: readiness fails so the load balancer drains this instance.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    pub access_log: AccessLog,
 }
 
 fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
@@ -180,6 +184,41 @@ async fn open_sessions(settings: &Settings) -> Result<Arc<dyn SessionStore>, Con
     })
 }
 
+/// The address written as `server_ip`: the listening one, or when that is every interface
+/// (0.0.0.0), the one outgoing traffic leaves from (a UDP "connect" sends nothing).
+fn server_ip(listening: IpAddr) -> IpAddr {
+    if !listening.is_unspecified() {
+        return listening;
+    }
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| socket.connect("192.0.2.1:9").and_then(|()| socket.local_addr()))
+        .map_or(listening, |addr| addr.ip())
+}
+
+async fn open_access_log(settings: &Settings, metrics: Arc<Metrics>) -> Result<AccessLog, ConfigError> {
+    if let Destination::File(path) = &settings.access_log
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        ensure_writable_dir("access_log", dir)?;
+    }
+    let stream = match &settings.access_log_stream {
+        Some(url) => {
+            let redis = Redis::connect(url.expose())
+                .await
+                .map_err(|e| ConfigError::new("access_log_stream", format!("{}: {e}", url.redacted())))?;
+            Some((redis, settings.access_log_stream_key.clone(), settings.access_log_stream_maxlen))
+        }
+        None => None,
+    };
+    Ok(AccessLog::start(
+        settings.access_log.clone(),
+        stream,
+        settings.trusted_proxies.clone(),
+        server_ip(settings.address),
+        metrics,
+    ))
+}
+
 /// In the fleet profile every instance must see the same site: a backend that keeps state on
 /// one node would split it (a user logged in on one instance only, a photo on one disk only).
 fn check_fleet_safety(settings: &Settings) -> Result<(), ConfigError> {
@@ -292,6 +331,7 @@ impl App {
                 tracing::info!(photos = seeded, "seeded the demo photos");
             }
         }
+        let access_log = open_access_log(&settings, metrics.clone()).await?;
         let assets = Arc::new(StaticAssets::load());
         let sample_image_url = match BlobKey::parse("photos/sample.jpg") {
             Some(key) => backends.store.url(&key).await.ok(),
@@ -310,6 +350,7 @@ impl App {
             feed,
             metrics,
             draining: Arc::default(),
+            access_log,
         })
     }
 }

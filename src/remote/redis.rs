@@ -5,7 +5,7 @@
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue};
+use redis::{Cmd, FromRedisValue, Pipeline};
 
 use super::{RemoteError, with_timeout};
 
@@ -40,6 +40,14 @@ impl Redis {
         match self {
             Redis::Single(conn) => with_timeout(cmd.query_async(&mut conn.clone())).await,
             Redis::Cluster(conn) => with_timeout(cmd.query_async(&mut conn.clone())).await,
+        }
+    }
+
+    /// Runs several commands in one round trip, within the round-trip timeout.
+    pub async fn pipeline<T: FromRedisValue>(&self, pipeline: &Pipeline) -> Result<T, RemoteError> {
+        match self {
+            Redis::Single(conn) => with_timeout(pipeline.query_async(&mut conn.clone())).await,
+            Redis::Cluster(conn) => with_timeout(pipeline.query_async(&mut conn.clone())).await,
         }
     }
 }

@@ -6,6 +6,7 @@ use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 
 use crate::auth::{ActiveSession, Visitor};
+use crate::state::App;
 
 /// A logged-in visitor's session; fails before any request body is read: 401 without a
 /// session, 503 when the session store cannot be asked.
@@ -28,8 +29,8 @@ impl<'r> FromRequest<'r> for SignedIn<'r> {
     }
 }
 
-/// The client's address (Rocket's `client_ip`), or 0.0.0.0 when unknown, so throttling
-/// still has a key.
+/// The client's address (`X-Forwarded-For` believed from `trusted_proxies` only), or 0.0.0.0
+/// when unknown, so throttling still has a key.
 pub struct ClientIp(pub IpAddr);
 
 #[rocket::async_trait]
@@ -37,7 +38,11 @@ impl<'r> FromRequest<'r> for ClientIp {
     type Error = std::convert::Infallible;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        Outcome::Success(ClientIp(request.client_ip().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
+        let ip = match request.rocket().state::<App>() {
+            Some(app) => app.access_log.client_ip(request),
+            None => request.client_ip().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        };
+        Outcome::Success(ClientIp(ip))
     }
 }
 

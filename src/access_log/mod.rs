@@ -1,0 +1,150 @@
+//! Level 6: one JSON line per request in the tutorial's field layout (all values strings),
+//! written to stdout or a file and, in a fleet, appended to a Redis Stream that
+//! `stratus traffic` and `/admin/traffic` read. Lines leave the request path through bounded
+//! channels: a slow disk or a dead Redis drops lines (counted in `/metrics`), never requests.
+
+mod sink;
+mod stream;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::{Request, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+use crate::net::TrustedProxies;
+use crate::remote::redis::Redis;
+use crate::state::App;
+
+pub use sink::Destination;
+
+/// Lines waiting for a slow destination; beyond this they are dropped and counted.
+const QUEUE_LINES: usize = 16 * 1024;
+
+/// One request, exactly as the tutorial's Apache `LogFormat` lays it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLine {
+    /// Apache `%t`: `[28/Nov/2026:02:00:00 +0000]`.
+    pub request_time: String,
+    pub client_ip: String,
+    /// Apache `%h` without reverse DNS lookups: the client's address again.
+    pub client_hostname: String,
+    pub server_ip: String,
+    /// The path, without the query string (Apache `%U`).
+    pub request: String,
+    pub http_method: String,
+    pub status: String,
+    /// Response body bytes (Apache `%B`).
+    pub size: String,
+    #[serde(rename = "userAgent")]
+    pub user_agent: String,
+    pub referer: String,
+}
+
+const APACHE_TIME: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[[[day]/[month repr:short]/[year]:[hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]]"
+);
+
+/// `unix` seconds in Apache's `%t` format, in UTC.
+pub fn apache_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(APACHE_TIME).ok()).unwrap_or_default()
+}
+
+/// The Unix time of an Apache `%t` timestamp, any offset; `None` when it is not one.
+pub fn parse_apache_time(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, APACHE_TIME).ok().map(|t| t.unix_timestamp())
+}
+
+/// Where lines go. Cheap to clone into the fairing.
+pub struct AccessLog {
+    file: Option<mpsc::Sender<String>>,
+    stream: Option<mpsc::Sender<String>>,
+    trusted: TrustedProxies,
+    server_ip: String,
+    metrics: Arc<Metrics>,
+}
+
+impl AccessLog {
+    /// Starts the writer tasks for `destination` and, when given, the Redis Stream `key`.
+    pub fn start(
+        destination: Destination,
+        stream: Option<(Redis, String, u64)>,
+        trusted: TrustedProxies,
+        server_ip: IpAddr,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let file = sink::spawn(destination, metrics.clone());
+        let stream = stream.map(|(redis, key, max_len)| stream::spawn(redis, key, max_len, metrics.clone()));
+        Self { file, stream, trusted, server_ip: server_ip.to_string(), metrics }
+    }
+
+    /// The client address, `X-Forwarded-For` honoured from trusted proxies only.
+    pub fn client_ip(&self, request: &Request<'_>) -> IpAddr {
+        let peer = request.remote().map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
+        self.trusted.client_ip(peer, request.headers().get_one("X-Forwarded-For"))
+    }
+
+    fn send(&self, queue: &Option<mpsc::Sender<String>>, destination: &str, line: &str) {
+        if let Some(queue) = queue
+            && queue.try_send(line.to_owned()).is_err()
+        {
+            self.metrics.access_log_dropped.with_label_values(&[destination]).inc();
+        }
+    }
+
+    fn record(&self, request: &Request<'_>, response: &Response<'_>) {
+        if self.file.is_none() && self.stream.is_none() {
+            return;
+        }
+        let client_ip = self.client_ip(request).to_string();
+        let header = |name: &str| request.headers().get_one(name).unwrap_or("-").to_owned();
+        let line = AccessLine {
+            request_time: apache_time(crate::domain::now_unix()),
+            client_hostname: client_ip.clone(),
+            client_ip,
+            server_ip: self.server_ip.clone(),
+            request: request.uri().path().to_string(),
+            http_method: request.method().as_str().to_owned(),
+            status: response.status().code.to_string(),
+            size: response.body().preset_size().unwrap_or(0).to_string(),
+            user_agent: header("User-Agent"),
+            referer: header("Referer"),
+        };
+        let Ok(json) = serde_json::to_string(&line) else {
+            return;
+        };
+        self.send(&self.file, "log", &json);
+        self.send(&self.stream, "stream", &json);
+    }
+}
+
+pub struct AccessLogFairing;
+
+#[rocket::async_trait]
+impl Fairing for AccessLogFairing {
+    fn info(&self) -> Info {
+        Info { name: "access log", kind: Kind::Response }
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        if let Some(app) = request.rocket().state::<App>() {
+            app.access_log.record(request, response);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_time_is_apache_percent_t_in_utc() {
+        assert_eq!(apache_time(1_795_831_200), "[28/Nov/2026:02:00:00 +0000]");
+        assert_eq!(parse_apache_time("[28/Nov/2026:02:00:00 +0000]"), Some(1_795_831_200));
+        assert_eq!(parse_apache_time("[28/Nov/2026:03:00:00 +0100]"), Some(1_795_831_200));
+        assert_eq!(parse_apache_time("28/Nov/2026"), None);
+    }
+}
