@@ -22,6 +22,7 @@ pub mod service;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod traffic;
 pub mod views;
 
 use figment::Figment;

@@ -50,11 +50,93 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Requests per client IP per time window, from the access log (the tutorial's Kinesis
+    /// Analytics query). Reads the configured access_log_stream, else the access_log file.
+    Traffic {
+        /// An access log file (`-` for stdin).
+        #[arg(long, conflicts_with = "stream")]
+        file: Option<std::path::PathBuf>,
+        /// A Redis server holding the stream, e.g. redis://127.0.0.1:6379
+        #[arg(long)]
+        stream: Option<String>,
+        /// The stream's key (default: the configured access_log_stream_key).
+        #[arg(long)]
+        key: Option<String>,
+        /// Keep reading as lines arrive, printing each window once final.
+        #[arg(long)]
+        follow: bool,
+        /// Window length, e.g. 10s, 1m.
+        #[arg(long, default_value = "10s", value_parser = seconds)]
+        window: u64,
+        /// How long after its end a window waits for late lines (with --follow).
+        #[arg(long, default_value = "2s", value_parser = seconds)]
+        grace: u64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: stratus::traffic::read::Format,
+    },
     /// Benchmark helper: add COUNT photo rows that reuse the newest photo's blobs.
     SeedRows {
         #[arg(long)]
         count: usize,
     },
+}
+
+/// `10s`, `2m`, `1h` or plain seconds.
+fn seconds(text: &str) -> Result<u64, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 10s or 1m"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: the unit must be s, m or h")),
+    };
+    if n == 0 {
+        return Err("a window must be at least 1s".into());
+    }
+    Ok(n * scale)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn traffic(
+    settings: &Settings,
+    file: Option<std::path::PathBuf>,
+    stream: Option<String>,
+    key: Option<String>,
+    follow: bool,
+    window: u64,
+    grace: u64,
+    format: stratus::traffic::read::Format,
+) -> ExitCode {
+    use stratus::access_log::Destination;
+    use stratus::traffic::read::{Printer, Source};
+    let stream = stream.or_else(|| settings.access_log_stream.as_ref().map(|u| u.expose().to_owned()));
+    let source = match (file, stream, &settings.access_log) {
+        (Some(path), _, _) => Source::File(path),
+        (None, Some(url), _) => match stratus::remote::redis::Redis::connect(&url).await {
+            Ok(redis) => Source::Stream { redis, key: key.unwrap_or_else(|| settings.access_log_stream_key.clone()) },
+            Err(e) => return fail(format!("--stream {}: {e}", stratus::config::ServerUrl::new(&url).redacted())),
+        },
+        (None, None, Destination::File(path)) => Source::File(path.clone()),
+        _ => return fail("nothing to read: give --file PATH (or -) or --stream redis://HOST:6379"),
+    };
+    let mut printer = Printer::new(std::io::stdout(), format);
+    match stratus::traffic::read::run(source, follow, stratus::traffic::Windows::new(window, grace), &mut printer).await
+    {
+        Ok(skipped) => {
+            if skipped.unreadable > 0 || skipped.late > 0 {
+                eprintln!(
+                    "stratus: skipped {} lines that are not access log lines, {} that came after their window closed",
+                    skipped.unreadable, skipped.late
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
@@ -132,8 +214,15 @@ async fn run() -> ExitCode {
             Err(e) => fail(e),
         };
     }
-    if let Some(Command::MigrateStorage { from, to, concurrency }) = &cli.command {
-        return migrate_storage(from, to, *concurrency).await;
+    match &cli.command {
+        Some(Command::MigrateStorage { from, to, concurrency }) => {
+            return migrate_storage(from, to, *concurrency).await;
+        }
+        Some(Command::Traffic { file, stream, key, follow, window, grace, format }) => {
+            let (file, stream, key) = (file.clone(), stream.clone(), key.clone());
+            return traffic(&settings, file, stream, key, *follow, *window, *grace, *format).await;
+        }
+        _ => {}
     }
     let app = match App::build(settings).await {
         Ok(app) => app,

@@ -7,7 +7,7 @@ mod migrate;
 mod photos;
 
 pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
-pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, Timings};
+pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, Timings, format_time};
 pub use migrate::{MigrationPlan, MigrationReport};
 pub use photos::{DeleteRejected, PhotoService};
 

@@ -1,0 +1,144 @@
+//! `stratus traffic`: exact counts per client per window, from a file, stdin and a Redis Stream.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const T0: i64 = 1_795_831_200; // 2026-11-28T02:00:00Z
+
+fn line(unix: i64, ip: &str) -> String {
+    let line = stratus::access_log::AccessLine {
+        request_time: stratus::access_log::apache_time(unix),
+        client_ip: ip.into(),
+        client_hostname: ip.into(),
+        server_ip: "10.0.0.1".into(),
+        request: "/".into(),
+        http_method: "GET".into(),
+        status: "200".into(),
+        size: "4096".into(),
+        user_agent: "ab/2.3".into(),
+        referer: "-".into(),
+    };
+    serde_json::to_string(&line).expect("json")
+}
+
+/// A log with known counts: edges at :00, :09, :10, :19, :20, a line in another time zone, and
+/// a line that is not an access log line.
+fn known_log() -> String {
+    let mut lines = Vec::new();
+    for _ in 0..42 {
+        lines.push(line(T0 + 10, "203.0.113.7"));
+    }
+    lines.push(line(T0, "198.51.100.2"));
+    lines.push(line(T0 + 9, "198.51.100.2"));
+    lines.push(line(T0 + 19, "198.51.100.2"));
+    lines.push(line(T0 + 20, "2001:db8::1"));
+    lines.push("not an access log line".into());
+    // 03:00:25 +0100 is 02:00:25 UTC.
+    lines.push(line(T0 + 25, "2001:db8::1").replace("[28/Nov/2026:02:00:25 +0000]", "[28/Nov/2026:03:00:25 +0100]"));
+    lines.join("\n") + "\n"
+}
+
+const EXPECTED_10S: &str = r#"{"window_start":"2026-11-28T02:00:00Z","client_ip":"198.51.100.2","request_count":2}
+{"window_start":"2026-11-28T02:00:10Z","client_ip":"203.0.113.7","request_count":42}
+{"window_start":"2026-11-28T02:00:10Z","client_ip":"198.51.100.2","request_count":1}
+{"window_start":"2026-11-28T02:00:20Z","client_ip":"2001:db8::1","request_count":2}
+"#;
+
+fn traffic(args: &[&str], stdin: Option<&str>) -> (String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stratus"))
+        .arg("traffic")
+        .args(args)
+        .env("STRATUS_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.unwrap_or_default().as_bytes()).expect("write");
+    drop(input);
+    let output = child.wait_with_output().expect("wait");
+    let (out, err) =
+        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned());
+    assert!(output.status.success(), "{err}");
+    (out, err)
+}
+
+#[test]
+fn counts_per_client_per_window_are_exact_from_a_file_and_stdin() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, known_log()).expect("log");
+    let path = log.to_string_lossy().to_string();
+
+    let (json, said) = traffic(&["--file", &path, "--format", "json"], None);
+    assert_eq!(json, EXPECTED_10S);
+    assert!(said.contains("skipped 1 lines that are not access log lines"), "{said}");
+    assert_eq!(traffic(&["--file", "-", "--format", "json"], Some(&known_log())).0, EXPECTED_10S);
+
+    let (minute, _) = traffic(&["--file", &path, "--format", "json", "--window", "1m"], None);
+    assert_eq!(
+        minute,
+        r#"{"window_start":"2026-11-28T02:00:00Z","client_ip":"203.0.113.7","request_count":42}
+{"window_start":"2026-11-28T02:00:00Z","client_ip":"198.51.100.2","request_count":3}
+{"window_start":"2026-11-28T02:00:00Z","client_ip":"2001:db8::1","request_count":2}
+"#
+    );
+    let (table, _) = traffic(&["--file", &path], None);
+    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["window_start", "client_ip", "requests"]);
+    assert_eq!(rows[2], ["2026-11-28T02:00:10Z", "203.0.113.7", "42"]);
+    assert_eq!(rows.len(), 5);
+}
+
+#[tokio::test]
+async fn counts_are_the_same_read_from_the_redis_stream() {
+    let key = common::services::unique("t:traffic-");
+    let redis = redis::Client::open(common::services::redis_url()).expect("redis");
+    let mut conn = redis.get_multiplexed_async_connection().await.expect("connect");
+    for line in known_log().lines() {
+        redis::cmd("XADD")
+            .arg(&key)
+            .arg("*")
+            .arg("line")
+            .arg(line)
+            .query_async::<String>(&mut conn)
+            .await
+            .expect("xadd");
+    }
+    let url = common::services::redis_url();
+    let (json, _) =
+        tokio::task::spawn_blocking(move || traffic(&["--stream", &url, "--key", &key, "--format", "json"], None))
+            .await
+            .expect("run");
+    assert_eq!(json, EXPECTED_10S);
+}
+
+#[test]
+fn follow_prints_each_window_once_the_clock_has_passed_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("access.log");
+    let now = stratus::domain::now_unix();
+    std::fs::write(&log, line(now - 30, "192.0.2.1") + "\n").expect("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stratus"))
+        .args(["traffic", "--follow", "--window", "1s", "--grace", "1s", "--format", "json", "--file"])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // A line arriving now, for a window that ends in a second or two.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).expect("append");
+    writeln!(file, "{}", line(stratus::domain::now_unix() + 1, "192.0.2.2")).expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(4000));
+    child.kill().ok();
+    let output = child.wait_with_output().expect("wait");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let ips: Vec<&str> = printed
+        .lines()
+        .map(|l| l.split("\"client_ip\":\"").nth(1).unwrap_or("").split('"').next().unwrap_or(""))
+        .collect();
+    assert_eq!(ips, ["192.0.2.1", "192.0.2.2"], "{printed}");
+}
