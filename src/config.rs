@@ -59,6 +59,7 @@ pub(crate) struct RawSettings {
     access_log_stream_maxlen: u64,
     trusted_proxies: Vec<String>,
     admin_user: Option<String>,
+    traffic_window_secs: u64,
 }
 
 impl Default for RawSettings {
@@ -99,6 +100,7 @@ impl Default for RawSettings {
             access_log_stream_maxlen: 100_000,
             trusted_proxies: Vec::new(),
             admin_user: None,
+            traffic_window_secs: 10,
         }
     }
 }
@@ -235,6 +237,8 @@ pub struct Settings {
     pub admin_user: Option<String>,
     /// The address the server listens on.
     pub address: std::net::IpAddr,
+    /// The window of `/admin/traffic`.
+    pub traffic_window_secs: u64,
 }
 
 impl Settings {
@@ -337,6 +341,7 @@ impl Settings {
                 .map_err(|problem| ConfigError::new("trusted_proxies", problem))?,
             admin_user: raw.admin_user.filter(|u| !u.is_empty()),
             address: raw.address,
+            traffic_window_secs: raw.traffic_window_secs.max(1),
         })
     }
 }

@@ -22,7 +22,7 @@ use crate::photos::{Pipeline, PixelLimits};
 use crate::remote::RemoteError;
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
-use crate::service::{Accounts, FeedOptions, FeedService, PhotoService};
+use crate::service::{Accounts, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource};
 use crate::session::{MemcachedSessions, MemorySessions, RedisSessions, SessionStore};
 use crate::store::{LocalStore, MediaUrls, S3Store, Store};
 use crate::views::Views;
@@ -64,6 +64,7 @@ pub struct App {
     /// Set on SIGTERM: readiness fails so the load balancer drains this instance.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     pub access_log: AccessLog,
+    pub traffic: TrafficService,
 }
 
 fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
@@ -195,7 +196,12 @@ fn server_ip(listening: IpAddr) -> IpAddr {
         .map_or(listening, |addr| addr.ip())
 }
 
-async fn open_access_log(settings: &Settings, metrics: Arc<Metrics>) -> Result<AccessLog, ConfigError> {
+/// The access log's writers, and what `/admin/traffic` reads back: the stream when there is
+/// one (every instance's lines), else the log file.
+async fn open_access_log(
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+) -> Result<(AccessLog, TrafficService), ConfigError> {
     if let Destination::File(path) = &settings.access_log
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
@@ -210,13 +216,19 @@ async fn open_access_log(settings: &Settings, metrics: Arc<Metrics>) -> Result<A
         }
         None => None,
     };
-    Ok(AccessLog::start(
+    let traffic_source = match (&stream, &settings.access_log) {
+        (Some((redis, key, _)), _) => Some(TrafficSource::Stream { redis: redis.clone(), key: key.clone() }),
+        (None, Destination::File(path)) => Some(TrafficSource::File(path.clone())),
+        _ => None,
+    };
+    let access_log = AccessLog::start(
         settings.access_log.clone(),
         stream,
         settings.trusted_proxies.clone(),
         server_ip(settings.address),
         metrics,
-    ))
+    );
+    Ok((access_log, TrafficService::new(traffic_source, settings.traffic_window_secs)))
 }
 
 /// In the fleet profile every instance must see the same site: a backend that keeps state on
@@ -331,7 +343,7 @@ impl App {
                 tracing::info!(photos = seeded, "seeded the demo photos");
             }
         }
-        let access_log = open_access_log(&settings, metrics.clone()).await?;
+        let (access_log, traffic) = open_access_log(&settings, metrics.clone()).await?;
         let assets = Arc::new(StaticAssets::load());
         let sample_image_url = match BlobKey::parse("photos/sample.jpg") {
             Some(key) => backends.store.url(&key).await.ok(),
@@ -351,6 +363,7 @@ impl App {
             metrics,
             draining: Arc::default(),
             access_log,
+            traffic,
         })
     }
 }

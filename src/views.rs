@@ -6,7 +6,7 @@ use minijinja::{AutoEscape, Environment, Value, context};
 use serde::Serialize;
 
 use crate::assets::{StaticAssets, Templates};
-use crate::service::{FeedPage, FeedSource, PhotoView};
+use crate::service::{FeedPage, FeedSource, PhotoView, WindowView};
 
 /// What every page's frame shows: who is logged in, the CSRF token for its forms, and the
 /// tutorial's teaching signals (which server answered, session fingerprint, list source).
@@ -95,6 +95,17 @@ impl Views {
         error: Option<&str>,
     ) -> Result<String, minijinja::Error> {
         self.render(template, context! { frame, username, error })
+    }
+
+    pub fn traffic_page(
+        &self,
+        frame: &Frame<'_>,
+        windows: Option<&[WindowView]>,
+        source: Option<String>,
+        window_secs: u64,
+    ) -> Result<String, minijinja::Error> {
+        let refresh_secs = window_secs.clamp(2, 10);
+        self.render("traffic.html", context! { frame, windows, source, window_secs, refresh_secs })
     }
 
     /// `None` if the error page itself fails to render (the caller falls back to plain text).

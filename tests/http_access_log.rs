@@ -142,3 +142,57 @@ async fn lines_go_to_a_redis_stream_and_a_dead_redis_never_fails_a_request() {
     assert!(dropped >= 20.0, "dropped lines are counted: {dropped}");
     redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn).await.expect("cleanup");
 }
+
+#[rocket::async_test]
+async fn the_admin_sees_requests_per_client_in_the_latest_windows() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("access.log");
+    let t = TestApp::with(|f| f.merge(("access_log", log.to_string_lossy().to_string())).merge(("admin_user", "Boss")))
+        .await;
+    assert_eq!(t.client.get("/admin/traffic").dispatch().await.status().code, 401);
+    t.register("alice").await;
+    assert_eq!(t.client.get("/admin/traffic").dispatch().await.status().code, 403, "not the admin");
+    t.logout().await;
+    t.register("boss").await;
+    for _ in 0..7 {
+        t.client.get("/healthz").remote("203.0.113.7:1000".parse().expect("addr")).dispatch().await;
+    }
+    t.client.get("/healthz").remote("198.51.100.9:1000".parse().expect("addr")).dispatch().await;
+    lines_of(&log, 8).await;
+
+    let response = t.client.get("/admin/traffic").dispatch().await;
+    assert_eq!(response.status().code, 200);
+    let html = response.into_string().await.expect("html");
+    assert!(html.contains(r#"<meta http-equiv="refresh""#), "refreshes itself");
+    assert!(html.contains("10-second windows"));
+    let row = |ip: &str| {
+        let at = html.find(&format!("<code>{ip}</code>")).unwrap_or_else(|| panic!("{ip} missing: {html}"));
+        html[at..].split("class=\"count\">").nth(1).and_then(|s| s.split('<').next()).unwrap_or("").to_owned()
+    };
+    // The requests may straddle a window edge: sum the rows of each client.
+    let total = |ip: &str| -> u64 {
+        html.match_indices(&format!("<code>{ip}</code>"))
+            .map(|(at, _)| {
+                html[at..]
+                    .split("class=\"count\">")
+                    .nth(1)
+                    .and_then(|s| s.split('<').next())
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    assert!(!row("203.0.113.7").is_empty());
+    assert_eq!(total("203.0.113.7"), 7);
+    assert_eq!(total("198.51.100.9"), 1);
+    assert!(html.contains("<rect width=\"100\""), "the busiest client's bar is full width");
+}
+
+#[rocket::async_test]
+async fn without_an_access_log_the_admin_page_says_how_to_keep_one() {
+    let t = TestApp::with(|f| f.merge(("admin_user", "boss"))).await;
+    t.register("boss").await;
+    let html = t.client.get("/admin/traffic").dispatch().await.into_string().await.expect("html");
+    assert!(html.contains("No access log is kept"), "{html}");
+}

@@ -29,6 +29,28 @@ impl<'r> FromRequest<'r> for SignedIn<'r> {
     }
 }
 
+/// The user named by `admin_user`: 401 when signed out, 403 for anyone else (everyone, when
+/// no admin is configured).
+pub struct Admin;
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Admin {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
+        let signed_in = match request.guard::<SignedIn<'r>>().await {
+            Outcome::Success(signed_in) => signed_in,
+            Outcome::Error(e) => return Outcome::Error(e),
+            Outcome::Forward(status) => return Outcome::Forward(status),
+        };
+        let admin = request.rocket().state::<App>().and_then(|app| app.settings.admin_user.as_deref());
+        match admin {
+            Some(admin) if admin.eq_ignore_ascii_case(signed_in.0.data.username.as_str()) => Outcome::Success(Admin),
+            _ => Outcome::Error((Status::Forbidden, ())),
+        }
+    }
+}
+
 /// The client's address (`X-Forwarded-For` believed from `trusted_proxies` only), or 0.0.0.0
 /// when unknown, so throttling still has a key.
 pub struct ClientIp(pub IpAddr);

@@ -1,6 +1,7 @@
 //! Thin HTTP handlers: guards, one service call, one responder. No SQL, no backend choice.
 
 mod account;
+mod admin;
 mod api;
 mod catchers;
 mod guards;
@@ -32,5 +33,6 @@ pub fn routes() -> Vec<Route> {
         health::healthz,
         health::readyz,
         health::metrics,
+        admin::traffic,
     ]
 }

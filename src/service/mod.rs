@@ -5,11 +5,13 @@ mod accounts;
 mod feed;
 mod migrate;
 mod photos;
+mod traffic;
 
 pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
 pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, Timings, format_time};
 pub use migrate::{MigrationPlan, MigrationReport};
 pub use photos::{DeleteRejected, PhotoService};
+pub use traffic::{TrafficError, TrafficService, TrafficSource, WindowView};
 
 use crate::auth::password::HashError;
 use crate::cache::CacheError;
@@ -34,11 +36,20 @@ pub enum ServiceError {
     Hash(#[from] HashError),
     #[error("encoding the feed")]
     Encode(#[from] serde_json::Error),
+    #[error("access log")]
+    Traffic(#[from] TrafficError),
 }
 
 impl ServiceError {
     /// A dependency being down (a 503 that recovers by itself), as opposed to a bug (a 500).
     pub fn is_backend_outage(&self) -> bool {
-        matches!(self, ServiceError::Db(_) | ServiceError::Store(_) | ServiceError::Cache(_) | ServiceError::Session(_))
+        matches!(
+            self,
+            ServiceError::Db(_)
+                | ServiceError::Store(_)
+                | ServiceError::Cache(_)
+                | ServiceError::Session(_)
+                | ServiceError::Traffic(TrafficError::Stream(_))
+        )
     }
 }
