@@ -156,3 +156,55 @@ async fn sigterm_drains_then_exits_after_requests_in_flight() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// logrotate moves the access log away and sends SIGHUP: the next lines go to a new file.
+#[tokio::test]
+async fn sighup_reopens_the_access_log() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("access.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let mut child = stratus(dir.path())
+        .env("ROCKET_PORT", port.to_string())
+        .env("ROCKET_ACCESS_LOG", &log)
+        .env("ROCKET_SEED_DEMO", "false")
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let get = async |path: &str| reqwest::get(format!("{base}{path}")).await.is_ok_and(|r| r.status() == 200);
+    let mut up = false;
+    for _ in 0..100 {
+        if get("/healthz").await {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let wait_for = async |path: &std::path::Path, needle: &str| {
+        for _ in 0..50 {
+            if std::fs::read_to_string(path).unwrap_or_default().contains(needle) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        false
+    };
+    let rotated = dir.path().join("access.log.1");
+    let outcome = async {
+        assert!(up, "stratus did not start");
+        assert!(get("/readyz").await);
+        assert!(wait_for(&log, "\"/readyz\"").await, "first line written");
+        std::fs::rename(&log, &rotated).expect("rotate");
+        assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().expect("kill").success());
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(get("/healthz").await);
+        assert!(wait_for(&log, "\"/healthz\"").await, "a new file under the configured name");
+        let old = std::fs::read_to_string(&rotated).expect("rotated");
+        assert!(old.contains("\"/readyz\""), "earlier lines stay in the moved file");
+    };
+    let result = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
+    child.kill().ok();
+    child.wait().ok();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
