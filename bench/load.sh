@@ -38,7 +38,7 @@ trap cleanup EXIT
 start_stratus() { # data-subdir, then extra VAR=value settings
     local dir=$WORK/$1
     shift
-    env ROCKET_DATA_DIR="$dir" ROCKET_PORT="$PORT" ROCKET_LOG_LEVEL=off STRATUS_LOG=warn "$@" "$BIN" >>"$WORK/stratus.log" 2>&1 &
+    env ROCKET_DATA_DIR="$dir" ROCKET_PORT="$PORT" ROCKET_LOG_LEVEL=off ROCKET_DRAIN_SECS=0 STRATUS_LOG=warn "$@" "$BIN" >>"$WORK/stratus.log" 2>&1 &
     PID=$!
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0

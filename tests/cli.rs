@@ -208,3 +208,15 @@ async fn sighup_reopens_the_access_log() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn every_tutorial_level_has_a_valid_overlay() {
+    let dir = tempfile::tempdir().expect("dir");
+    for level in 0..=6 {
+        let output = stratus(dir.path()).args(["--level", &level.to_string(), "config"]).output().expect("run");
+        assert!(output.status.success(), "level {level}: {}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let expected = format!("stratus_level = \"{level}\"");
+        assert!(stdout.lines().any(|l| l.starts_with(&expected)), "level {level}: {stdout}");
+    }
+}

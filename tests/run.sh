@@ -31,6 +31,7 @@ source tests/services.sh
 # promtool (Debian's prometheus package) lints /metrics in tests/http_metrics.rs.
 command -v promtool >/dev/null || apt_install prometheus
 export STRATUS_REQUIRE_PROMTOOL=1
+promtool check rules deploy/prometheus-rules.yml
 
 echo "== cargo test (TEST_PROFILE=single): unit tests, contract tests of every backend, HTTP suite"
 TEST_PROFILE=single cargo test --locked
