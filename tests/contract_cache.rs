@@ -59,6 +59,15 @@ async fn redis_cache_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn redis_cluster_cache_meets_the_contract() {
+    let url = common::services::redis_cluster_url();
+    let redis = stratus::remote::redis::Redis::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("no Redis Cluster at {url} ({e}); start it with tests/services.sh"));
+    cache_contract(Arc::new(stratus::cache::RedisCache::new(redis)), &common::services::unique("t:")).await;
+}
+
+#[tokio::test]
 async fn memcached_cache_meets_the_contract() {
     let memcached =
         stratus::remote::memcached::Memcached::connect(&common::services::memcached_url()).await.expect("memcached");

@@ -52,6 +52,16 @@ async fn redis_sessions_meet_the_contract() {
 }
 
 #[tokio::test]
+async fn redis_cluster_sessions_meet_the_contract() {
+    let url = common::services::redis_cluster_url();
+    let redis = stratus::remote::redis::Redis::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("no Redis Cluster at {url} ({e}); start it with tests/services.sh"));
+    let prefix = common::services::unique("t:");
+    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "").await;
+}
+
+#[tokio::test]
 async fn memcached_sessions_meet_the_contract() {
     let memcached =
         stratus::remote::memcached::Memcached::connect(&common::services::memcached_url()).await.expect("memcached");

@@ -39,6 +39,8 @@ echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS
 TEST_PROFILE=fleet TEST_FLEET_KV=redis cargo test --locked --test 'http_*'
 echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and memcached"
 TEST_PROFILE=fleet TEST_FLEET_KV=memcached cargo test --locked --test 'http_*'
+echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and a Redis Cluster"
+TEST_PROFILE=fleet TEST_FLEET_KV=redis-cluster cargo test --locked --test 'http_*'
 
 echo "== browser tests (chromium) and HTML validation (vnu)"
 [ -x /usr/bin/chromium ] || apt_install chromium

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sourced by tests/run.sh: makes sure the shared servers the fleet backends are tested against
-# run on loopback — MariaDB (3306), Redis (6379), memcached (11211) and SeaweedFS's S3 API
-# (8333) — installing and starting what is missing, then exports what the tests read.
+# run on loopback — MariaDB (3306), Redis (6379), a three-node Redis Cluster (7100-7102),
+# memcached (11211) and SeaweedFS's S3 API (8333) — installing and starting what is missing,
+# then exports what the tests read.
 # Idempotent: a server already up is left alone.
 
 SERVICES_DIR=${STRATUS_SERVICES_DIR:-/tmp/stratus-test-services}
@@ -30,6 +31,24 @@ if ! port_open 6379; then
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
         --dir "$SERVICES_DIR" --logfile "$SERVICES_DIR/redis.log"
     wait_for "Redis" port_open 6379
+fi
+
+# A Redis Cluster (ElastiCache's cluster mode) of three masters, made afresh when not running.
+export STRATUS_TEST_REDIS_CLUSTER=redis+cluster://127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102
+cluster_ok() { redis-cli -p 7100 cluster info | grep -q cluster_state:ok; }
+if ! port_open 7100 || ! cluster_ok; then
+    for port in 7100 7101 7102; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
+    rm -rf "$SERVICES_DIR/redis-cluster"
+    for port in 7100 7101 7102; do
+        mkdir -p "$SERVICES_DIR/redis-cluster/$port"
+        redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+            --cluster-config-file nodes.conf --save "" --appendonly no \
+            --dir "$SERVICES_DIR/redis-cluster/$port" --logfile "$SERVICES_DIR/redis-cluster/$port/redis.log"
+        wait_for "Redis Cluster node $port" port_open "$port"
+    done
+    redis-cli --cluster create 127.0.0.1:7100 127.0.0.1:7101 127.0.0.1:7102 --cluster-replicas 0 \
+        --cluster-yes >"$SERVICES_DIR/redis-cluster/create.log" 2>&1
+    wait_for "the Redis Cluster (log: $SERVICES_DIR/redis-cluster/create.log)" cluster_ok
 fi
 
 if ! port_open 11211; then

@@ -46,8 +46,9 @@ pub async fn profile_figment(dir: &Path) -> Figment {
         "fleet" => {
             let shared = match std::env::var("TEST_FLEET_KV").as_deref() {
                 Ok("memcached") => services::memcached_url(),
+                Ok("redis-cluster") => services::redis_cluster_url(),
                 Ok("redis") | Err(_) => services::redis_url(),
-                Ok(other) => panic!("TEST_FLEET_KV must be redis or memcached, not {other:?}"),
+                Ok(other) => panic!("TEST_FLEET_KV must be redis, redis-cluster or memcached, not {other:?}"),
             };
             figment
                 .merge(("database_url", services::fresh_mysql_database().await))

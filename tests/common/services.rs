@@ -33,6 +33,11 @@ pub fn redis_url() -> String {
     env_or("STRATUS_TEST_REDIS", "redis://127.0.0.1:6379")
 }
 
+/// A Redis Cluster (three masters on loopback, started by tests/services.sh).
+pub fn redis_cluster_url() -> String {
+    env_or("STRATUS_TEST_REDIS_CLUSTER", "redis+cluster://127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102")
+}
+
 pub fn memcached_url() -> String {
     env_or("STRATUS_TEST_MEMCACHED", "memcache://127.0.0.1:11211")
 }
