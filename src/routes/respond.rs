@@ -66,6 +66,9 @@ fn server_timing(timings: &Timings, render: Duration) -> String {
     if let Some(db) = timings.db {
         parts.push(format!("db;dur={:.3}", ms(db)));
     }
+    if let Some(store) = timings.store {
+        parts.push(format!("store;dur={:.3}", ms(store)));
+    }
     parts.push(format!("render;dur={:.3}", ms(render)));
     parts.join(", ")
 }

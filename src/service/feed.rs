@@ -87,6 +87,8 @@ pub struct FeedPage {
 pub struct Timings {
     pub cache: Option<Duration>,
     pub db: Option<Duration>,
+    /// Making the image URLs (presigning them, for S3); absent when a memoised list was reused.
+    pub store: Option<Duration>,
 }
 
 type Fill = Shared<BoxFuture<'static, Option<Bytes>>>;
@@ -183,7 +185,8 @@ impl FeedService {
         &self,
         mut rows: Vec<Photo>,
         limit: u32,
-    ) -> Result<(Vec<PhotoView>, Option<PhotoId>), ServiceError> {
+    ) -> Result<(Vec<PhotoView>, Option<PhotoId>, Duration), ServiceError> {
+        let started = Instant::now();
         let older = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|p| p.id)
@@ -194,7 +197,7 @@ impl FeedService {
         for photo in &rows {
             views.push(self.view(photo).await?);
         }
-        Ok((views, older))
+        Ok((views, older, started.elapsed()))
     }
 
     /// The front page: the newest `front_page_size` photos (cached), or an older page
@@ -223,13 +226,13 @@ impl FeedService {
                 let page = values.pop().flatten();
                 let version = values.pop().flatten().unwrap_or_default();
                 if let Some(json) = page.and_then(|page| current_json(page, &version))
-                    && let Ok(decoded) = self.decode(json).await
+                    && let Ok((decoded, store)) = self.decode(json).await
                 {
                     return Ok(FeedPage {
                         photos: decoded.photos.clone(),
                         source: FeedSource::Cache,
                         older: decoded.older,
-                        timings: Timings { cache: cache_time, db: None },
+                        timings: Timings { cache: cache_time, db: None, store },
                     });
                 }
                 version
@@ -245,12 +248,12 @@ impl FeedService {
         match self.fill(version).await {
             Some(json) => {
                 let db_time = Some(started.elapsed());
-                let decoded = self.decode(json).await?;
+                let (decoded, store) = self.decode(json).await?;
                 Ok(FeedPage {
                     photos: decoded.photos.clone(),
                     source: FeedSource::Database,
                     older: decoded.older,
-                    timings: Timings { cache: cache_time, db: db_time },
+                    timings: Timings { cache: cache_time, db: db_time, store },
                 })
             }
             // The shared fill failed; query directly so this request reports the real error.
@@ -282,23 +285,25 @@ impl FeedService {
         let started = Instant::now();
         let rows = self.repo.latest_photos(limit + 1, before).await?;
         let db = Some(started.elapsed());
-        let (views, older) = self.page_of(rows, limit).await?;
-        Ok(FeedPage { photos: Arc::new(views), source, older, timings: Timings { cache: None, db } })
+        let (views, older, store) = self.page_of(rows, limit).await?;
+        let timings = Timings { cache: None, db, store: Some(store) };
+        Ok(FeedPage { photos: Arc::new(views), source, older, timings })
     }
 
-    async fn decode(&self, bytes: Bytes) -> Result<Arc<Decoded>, ServiceError> {
+    /// The list in `bytes`, and the time its image URLs took when they had to be made.
+    async fn decode(&self, bytes: Bytes) -> Result<(Arc<Decoded>, Option<Duration>), ServiceError> {
         if let Some(last) = self.last.lock().ok().and_then(|l| l.clone())
             && last.source == bytes
         {
-            return Ok(last);
+            return Ok((last, None));
         }
         let rows: Vec<Photo> = serde_json::from_slice(&bytes)?;
-        let (views, older) = self.page_of(rows, self.page_size).await?;
+        let (views, older, store) = self.page_of(rows, self.page_size).await?;
         let decoded = Arc::new(Decoded { source: bytes, photos: Arc::new(views), older });
         if let Ok(mut last) = self.last.lock() {
             *last = Some(decoded.clone());
         }
-        Ok(decoded)
+        Ok((decoded, Some(store)))
     }
 
     /// Joins the fill in flight for `version`, or starts one. `None` when it failed (already
