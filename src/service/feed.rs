@@ -117,7 +117,9 @@ pub struct FeedService {
     inflight: Mutex<Option<(Bytes, Fill)>>,
     /// The last cached value decoded, so a hit costs a comparison, not a parse.
     last: Mutex<Option<Arc<Decoded>>>,
-    metrics: Arc<Metrics>,
+    /// `stratus_front_page_cache_total` for hit, miss and bypass, resolved once: the hot path
+    /// pays an atomic add, not a label lookup.
+    lookups: [prometheus::IntCounter; 3],
 }
 
 pub fn format_time(unix: i64) -> String {
@@ -157,7 +159,8 @@ impl FeedService {
             version_key: format!("{key_prefix}{{front}}:version"),
             inflight: Mutex::new(None),
             last: Mutex::new(None),
-            metrics,
+            lookups: [FeedSource::Cache, FeedSource::Database, FeedSource::Bypass]
+                .map(|source| metrics.front_page.with_label_values(&[source.metric_label()])),
         }
     }
 
@@ -212,7 +215,12 @@ impl FeedService {
         }
         let page = self.newest_page().await;
         if let Ok(page) = &page {
-            self.metrics.front_page.with_label_values(&[page.source.metric_label()]).inc();
+            let slot = match page.source {
+                FeedSource::Cache => 0,
+                FeedSource::Database => 1,
+                FeedSource::Bypass => 2,
+            };
+            self.lookups[slot].inc();
         }
         page
     }

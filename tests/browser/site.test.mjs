@@ -20,6 +20,7 @@ const bin = process.env.STRATUS_BIN || path.join(root, "target/debug/stratus");
 const port = 20000 + Math.floor(Math.random() * 20000);
 const base = `http://127.0.0.1:${port}`;
 const dataDir = mkdtempSync(path.join(tmpdir(), "stratus-browser-"));
+const username = `alice${Date.now() % 100000}`;
 
 let server;
 let browser;
@@ -39,7 +40,16 @@ async function waitForServer() {
 
 before(async () => {
   server = spawn(bin, [], {
-    env: { ...process.env, ROCKET_PORT: String(port), ROCKET_DATA_DIR: dataDir, ROCKET_LOG_LEVEL: "off", STRATUS_LOG: "warn" },
+    env: {
+      ...process.env,
+      ROCKET_PORT: String(port),
+      ROCKET_DATA_DIR: dataDir,
+      ROCKET_LOG_LEVEL: "off",
+      STRATUS_LOG: "warn",
+      // The test user is the admin, so /admin/traffic (fed by this access log) is validated too.
+      ROCKET_ACCESS_LOG: path.join(dataDir, "access.log"),
+      ROCKET_ADMIN_USER: username,
+    },
     stdio: ["ignore", "inherit", "inherit"],
   });
   await waitForServer();
@@ -60,7 +70,6 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const username = `alice${Date.now() % 100000}`;
 const password = "correct horse battery";
 
 async function gridCaptions() {
@@ -188,12 +197,16 @@ test("every page is valid HTML (W3C Nu validator)", async () => {
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForURL(`${base}/`);
   const photo = await page.locator("#photos .grid a").first().getAttribute("href");
-  const pages = ["/", photo, "/no-such-page", "/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV"];
+  const pages = ["/", photo, "/no-such-page", "/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV", "/admin/traffic"];
   const anonymous = ["/", "/login", "/register"];
   const dir = mkdtempSync(path.join(tmpdir(), "stratus-vnu-"));
   const files = [];
   for (const [i, url] of pages.entries()) {
     const response = await context.request.get(`${base}${url}`);
+    if (url === "/admin/traffic") {
+      assert.equal(response.status(), 200);
+      assert.match(await response.text(), /<rect width="\d+"/, "bars for the requests made so far");
+    }
     files.push(path.join(dir, `signed-in-${i}.html`));
     writeFileSync(files.at(-1), await response.text());
   }
