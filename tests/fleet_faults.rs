@@ -24,13 +24,36 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("{what} did not happen within 5 s");
 }
 
+/// The photo every upload here sends.
+fn photo() -> Vec<u8> {
+    common::fixture("valid", "progressive.jpg")
+}
+
+/// A visitor who has just registered on the site at `base`.
+async fn registered(base: &str) -> Browser {
+    let mut browser = Browser::default();
+    let csrf = browser.csrf(&format!("{base}/register")).await;
+    let fields = [("username", "survivor"), ("password", common::PASSWORD), ("csrf", csrf.as_str())];
+    assert_eq!(browser.post_form(&format!("{base}/register"), &fields).await.0, 303);
+    browser
+}
+
+/// Uploads the photo with a form token taken earlier; the status.
+async fn upload_with(base: &str, browser: &mut Browser, csrf: &str) -> u16 {
+    let photo = photo();
+    let (content_type, body) = common::multipart(&[
+        common::Part::Text("csrf", csrf),
+        common::Part::File("photo", "p.jpg", "image/jpeg", &photo),
+    ]);
+    browser.post(&format!("{base}/photos"), &content_type.to_string(), body).await.0
+}
+
 /// The cache server, then the session server, go and come back (Redis or memcached alike).
 async fn cache_and_sessions_can_fail(
     base: &str,
     mut browser: Browser,
     cache_proxy: &Proxy,
     session_proxy: &Proxy,
-    upload_with: &impl AsyncFn(&mut Browser, &str) -> u16,
 ) -> Browser {
     // The cache goes: pages come from the database, marked BYPASS.
     cache_proxy.cut();
@@ -54,7 +77,7 @@ async fn cache_and_sessions_can_fail(
     assert_eq!(status, 200);
     assert!(page.contains("Log in") && !page.contains("Signed in as"));
     let saved = browser.cookies.clone();
-    assert_eq!(upload_with(&mut Browser { cookies: saved.clone() }, &csrf).await, 503);
+    assert_eq!(upload_with(base, &mut Browser { cookies: saved.clone() }, &csrf).await, 503);
     session_proxy.restore();
     let mut browser = Browser { cookies: saved };
     eventually("the session coming back", async || browser.get(&format!("{base}/")).await.1.contains("Signed in as"))
@@ -94,25 +117,14 @@ async fn every_shared_server_can_fail_and_come_back() {
     ];
     let site = start("faulty", &shared, data.path()).await;
     let base = site.base.clone();
-    let mut browser = Browser::default();
-    let csrf = browser.csrf(&format!("{base}/register")).await;
-    let fields = [("username", "survivor"), ("password", common::PASSWORD), ("csrf", csrf.as_str())];
-    assert_eq!(browser.post_form(&format!("{base}/register"), &fields).await.0, 303);
-    let photo = common::fixture("valid", "progressive.jpg");
-    let upload_with = async |browser: &mut Browser, csrf: &str| {
-        let (content_type, body) = common::multipart(&[
-            common::Part::Text("csrf", csrf),
-            common::Part::File("photo", "p.jpg", "image/jpeg", &photo),
-        ]);
-        browser.post(&format!("{base}/photos"), &content_type.to_string(), body).await.0
-    };
+    let mut browser = registered(&base).await;
     let upload = async |browser: &mut Browser| {
         let csrf = browser.csrf(&format!("{base}/")).await;
-        upload_with(browser, &csrf).await
+        upload_with(&base, browser, &csrf).await
     };
     assert_eq!(upload(&mut browser).await, 303);
 
-    let mut browser = cache_and_sessions_can_fail(&base, browser, &cache_proxy, &session_proxy, &upload_with).await;
+    let mut browser = cache_and_sessions_can_fail(&base, browser, &cache_proxy, &session_proxy).await;
 
     // The database goes: 503 pages and readiness, then recovery without a restart.
     db_proxy.cut();
@@ -147,9 +159,10 @@ async fn every_shared_server_can_fail_and_come_back() {
     let csrf = browser.csrf(&format!("{base}/")).await;
     s3_proxy.delay_answers(Duration::from_millis(700));
     let sent_before = s3_proxy.bytes_sent();
-    let (status, ()) = tokio::join!(upload_with(&mut browser, &csrf), async {
+    let photo_bytes = photo().len() as u64;
+    let (status, ()) = tokio::join!(upload_with(&base, &mut browser, &csrf), async {
         // The original is through the proxy: its put is waiting for S3's (slowed) answer.
-        eventually("the put starting", async || s3_proxy.bytes_sent() > sent_before + photo.len() as u64).await;
+        eventually("the put starting", async || s3_proxy.bytes_sent() > sent_before + photo_bytes).await;
         db_proxy.cut();
     });
     assert_eq!(status, 503);
@@ -176,19 +189,8 @@ async fn memcached_can_fail_and_come_back() {
     ];
     let site = start("faulty-memcached", &shared, data.path()).await;
     let base = site.base.clone();
-    let mut browser = Browser::default();
-    let csrf = browser.csrf(&format!("{base}/register")).await;
-    let fields = [("username", "survivor"), ("password", common::PASSWORD), ("csrf", csrf.as_str())];
-    assert_eq!(browser.post_form(&format!("{base}/register"), &fields).await.0, 303);
-    let photo = common::fixture("valid", "progressive.jpg");
-    let upload_with = async |browser: &mut Browser, csrf: &str| {
-        let (content_type, body) = common::multipart(&[
-            common::Part::Text("csrf", csrf),
-            common::Part::File("photo", "p.jpg", "image/jpeg", &photo),
-        ]);
-        browser.post(&format!("{base}/photos"), &content_type.to_string(), body).await.0
-    };
-    let mut browser = cache_and_sessions_can_fail(&base, browser, &cache_proxy, &session_proxy, &upload_with).await;
+    let browser = registered(&base).await;
+    let mut browser = cache_and_sessions_can_fail(&base, browser, &cache_proxy, &session_proxy).await;
     let csrf = browser.csrf(&format!("{base}/")).await;
-    assert_eq!(upload_with(&mut browser, &csrf).await, 303, "uploads work again");
+    assert_eq!(upload_with(&base, &mut browser, &csrf).await, 303, "uploads work again");
 }
