@@ -52,17 +52,8 @@ cleanup() {
 trap cleanup EXIT
 mariadb -h127.0.0.1 -uroot -e "CREATE DATABASE $DB"
 
-to_ms() { # wrk latency such as 812.00us, 1.23ms, 1.02s
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
-}
-# run_wrk URL CONNECTIONS DURATION -> sets RPS P99 REQUESTS ERRORS
-run_wrk() {
-    wrk -t2 -c"$2" -d"$3" --latency "$1" >"$WORK/wrk.out" 2>&1 || true
-    RPS=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$WORK/wrk.out")
-    P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")")
-    REQUESTS=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
-    ERRORS=$(awk '/Non-2xx or 3xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$WORK/wrk.out")
-}
+# shellcheck source=bench/wrk.sh
+source bench/wrk.sh
 
 port_of() { echo $((FIRST_PORT + $1 - 1)); }
 start_instance() { # index, then extra VAR=value settings
@@ -149,7 +140,7 @@ if want front; then
     COM_BEFORE=$(com_select)
     HITS_BEFORE=$(metric_sum 'stratus_front_page_cache_total{result="hit"}')
     MISSES_BEFORE=$(metric_sum 'stratus_front_page_cache_total{result="miss"}')
-    run_wrk "$LB/" 32 "$DURATION"
+    run_wrk "$LB/" 32
     DB_AFTER=$(($(metric_sum stratus_db_query_duration_seconds_count) - $(metric_sum 'stratus_db_query_duration_seconds_count{operation="ping"}')))
     COM_AFTER=$(com_select)
     HITS=$(($(metric_sum 'stratus_front_page_cache_total{result="hit"}') - HITS_BEFORE))
@@ -165,7 +156,7 @@ if want front; then
     stop_fleet
     start_fleet ROCKET_CACHE_URL=none
     sleep 1.5
-    run_wrk "$LB/" 32 "$DURATION"
+    run_wrk "$LB/" 32
     printf "cache off (none):  %7s rps  p99 %6s ms  errors %s  (%s requests)\n" "$RPS" "$P99" "$ERRORS" "$REQUESTS"
     stop_fleet
 fi
@@ -182,7 +173,7 @@ if want failover; then
             11) { kill -9 "${PIDS[victim]}" && wait "${PIDS[victim]}"; } 2>/dev/null || true; event="SIGKILL to web-$victim (a crash)" ;;
             *) event="" ;;
         esac
-        run_wrk "$LB/" 8 1s
+        DURATION=1s run_wrk "$LB/" 8
         printf "  t=%2ss %6s rps  errors %3s  %s  %s\n" "$second" "$RPS" "$ERRORS" "$(lb_state)" "$event"
     done
     start_instance "$victim" ROCKET_CACHE_URL="redis://127.0.0.1:6379"

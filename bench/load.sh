@@ -52,20 +52,8 @@ stop_stratus() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 rss_mb() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 peak_rss_mb() { awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
-to_ms() { # wrk latency such as 812.00us, 1.23ms, 1.02s
-    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
-}
-
-# run_wrk URL CONNECTIONS [wrk args...] -> sets RPS P50 P99 ERRORS
-run_wrk() {
-    local url=$1 conns=$2
-    shift 2
-    wrk -t2 -c"$conns" -d"$DURATION" --latency "$@" "$url" >"$WORK/wrk.out" 2>"$WORK/wrk.err" || true
-    RPS=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$WORK/wrk.out")
-    P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$WORK/wrk.out")")
-    P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$WORK/wrk.out")")
-    ERRORS=$(awk '/Non-2xx or 3xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$WORK/wrk.out")
-}
+# shellcheck source=bench/wrk.sh
+source bench/wrk.sh
 
 declare -A RESULT
 verdict() { if awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; then echo "PASS"; else echo "FAIL"; fi; }

@@ -319,15 +319,9 @@ impl Settings {
             metrics: raw.metrics,
             drain: Duration::from_secs(raw.drain_secs),
             access_log: crate::access_log::Destination::parse(&raw.access_log),
-            access_log_stream: match raw.access_log_stream.filter(|u| !u.is_empty()) {
-                Some(url)
-                    if url.starts_with("redis://")
-                        || url.starts_with("rediss://")
-                        || url.starts_with("redis+cluster://") =>
-                {
-                    Some(ServerUrl(url))
-                }
-                Some(other) => {
+            access_log_stream: match raw.access_log_stream.filter(|u| !u.is_empty()).map(|u| (shared_server(&u), u)) {
+                Some((Some(SharedServer::Redis(url)), _)) => Some(url),
+                Some((_, other)) => {
                     return Err(ConfigError::new(
                         "access_log_stream",
                         format!("expected redis://HOST:6379, not {:?}", ServerUrl(other).redacted()),
@@ -423,6 +417,15 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("mysql://app:[redacted]@db:3306/stratus"));
+    }
+
+    #[test]
+    fn the_access_log_stream_is_a_redis_server() {
+        let s = settings(&[("access_log_stream", "redis+cluster://r1:6379,r2:6379")]).expect("cluster");
+        assert!(s.access_log_stream.is_some());
+        let e = settings(&[("access_log_stream", "memcache://m:11211")]).expect_err("memcached has no streams");
+        assert_eq!(e.key, "access_log_stream");
+        assert!(settings(&[("access_log_stream", "")]).expect("empty is off").access_log_stream.is_none());
     }
 
     #[test]
