@@ -52,33 +52,36 @@ enum Command {
     },
     /// Requests per client IP per time window, from the access log (the tutorial's Kinesis
     /// Analytics query). Reads the configured access_log_stream, else the access_log file.
-    Traffic {
-        /// An access log file (`-` for stdin).
-        #[arg(long, conflicts_with = "stream")]
-        file: Option<std::path::PathBuf>,
-        /// A Redis server holding the stream, e.g. redis://127.0.0.1:6379
-        #[arg(long)]
-        stream: Option<String>,
-        /// The stream's key (default: the configured access_log_stream_key).
-        #[arg(long)]
-        key: Option<String>,
-        /// Keep reading as lines arrive, printing each window once final.
-        #[arg(long)]
-        follow: bool,
-        /// Window length, e.g. 10s, 1m.
-        #[arg(long, default_value = "10s", value_parser = seconds)]
-        window: u64,
-        /// How long after its end a window waits for late lines (with --follow).
-        #[arg(long, default_value = "2s", value_parser = seconds)]
-        grace: u64,
-        #[arg(long, value_enum, default_value = "table")]
-        format: stratus::traffic::read::Format,
-    },
+    Traffic(TrafficArgs),
     /// Benchmark helper: add COUNT photo rows that reuse the newest photo's blobs.
     SeedRows {
         #[arg(long)]
         count: usize,
     },
+}
+
+#[derive(clap::Args)]
+struct TrafficArgs {
+    /// An access log file (`-` for stdin).
+    #[arg(long, conflicts_with = "stream")]
+    file: Option<std::path::PathBuf>,
+    /// A Redis server holding the stream, e.g. redis://127.0.0.1:6379
+    #[arg(long)]
+    stream: Option<String>,
+    /// The stream's key (default: the configured access_log_stream_key).
+    #[arg(long)]
+    key: Option<String>,
+    /// Keep reading as lines arrive, printing each window once final.
+    #[arg(long)]
+    follow: bool,
+    /// Window length, e.g. 10s, 1m.
+    #[arg(long, default_value = "10s", value_parser = seconds)]
+    window: u64,
+    /// How long after its end a window waits for late lines (with --follow).
+    #[arg(long, default_value = "2s", value_parser = seconds)]
+    grace: u64,
+    #[arg(long, value_enum, default_value = "table")]
+    format: stratus::traffic::read::Format,
 }
 
 /// `10s`, `2m`, `1h` or plain seconds.
@@ -100,17 +103,8 @@ fn seconds(text: &str) -> Result<u64, String> {
     Ok(n * scale)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn traffic(
-    settings: &Settings,
-    file: Option<std::path::PathBuf>,
-    stream: Option<String>,
-    key: Option<String>,
-    follow: bool,
-    window: u64,
-    grace: u64,
-    format: stratus::traffic::read::Format,
-) -> ExitCode {
+async fn traffic(settings: &Settings, args: TrafficArgs) -> ExitCode {
+    let TrafficArgs { file, stream, key, follow, window, grace, format } = args;
     use stratus::access_log::Destination;
     use stratus::traffic::read::{Printer, Source};
     let stream = stream.or_else(|| settings.access_log_stream.as_ref().map(|u| u.expose().to_owned()));
@@ -205,38 +199,35 @@ async fn run() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return fail(e),
     };
-    if let Some(Command::Config) = cli.command {
-        return match stratus::config_report::report(&figment) {
-            Ok(report) => {
-                print!("{report}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(e),
-        };
-    }
-    match &cli.command {
-        Some(Command::MigrateStorage { from, to, concurrency }) => {
-            return migrate_storage(from, to, *concurrency).await;
+    // The commands that need no backends run before any is opened.
+    let seed_rows = match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            return match stratus::config_report::report(&figment) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            };
         }
-        Some(Command::Traffic { file, stream, key, follow, window, grace, format }) => {
-            let (file, stream, key) = (file.clone(), stream.clone(), key.clone());
-            return traffic(&settings, file, stream, key, *follow, *window, *grace, *format).await;
-        }
-        _ => {}
-    }
+        Command::MigrateStorage { from, to, concurrency } => return migrate_storage(&from, &to, concurrency).await,
+        Command::Traffic(args) => return traffic(&settings, args).await,
+        Command::SeedRows { count } => Some(count),
+        Command::Serve => None,
+    };
     let app = match App::build(settings).await {
         Ok(app) => app,
         Err(e) => return fail(e),
     };
-    match cli.command {
-        Some(Command::SeedRows { count }) => match app.photos.bulk_fill(count).await {
+    match seed_rows {
+        Some(count) => match app.photos.bulk_fill(count).await {
             Ok(added) => {
                 println!("added {added} rows");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),
         },
-        _ => match stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await {
+        None => match stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         },
