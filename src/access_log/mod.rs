@@ -21,6 +21,9 @@ use crate::state::App;
 
 pub use sink::Destination;
 
+/// The Stream field each entry's JSON line is stored under.
+pub const STREAM_FIELD: &str = "line";
+
 /// Lines waiting for a slow destination; beyond this they are dropped and counted.
 const QUEUE_LINES: usize = 16 * 1024;
 

@@ -26,7 +26,7 @@ pub fn spawn(redis: Redis, key: String, max_len: u64, metrics: Arc<Metrics>) -> 
                     .arg("~")
                     .arg(max_len)
                     .arg("*")
-                    .arg("line")
+                    .arg(super::STREAM_FIELD)
                     .arg(line)
                     .ignore();
             }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::remote::redis::Redis;
-use crate::traffic::{Event, Windows};
+use crate::traffic::{Event, Windows, stream_page};
 
 /// How much of the end of a log file is read for the page.
 const FILE_TAIL_BYTES: u64 = 4 * 1024 * 1024;
@@ -83,10 +83,12 @@ impl TrafficService {
         let lines = match source {
             TrafficSource::Stream { redis, key } => {
                 // Stream ids start with the append time in milliseconds: a range by time.
-                let mut range = redis::cmd("XRANGE");
-                range.arg(key).arg(format!("{}-0", since.max(0) * 1000)).arg("+").arg("COUNT").arg(STREAM_ENTRIES);
-                let entries: Vec<(String, Vec<(String, String)>)> = redis.query(&range).await?;
-                entries.into_iter().flat_map(|(_, fields)| fields.into_iter().map(|(_, line)| line)).collect()
+                let start = format!("{}-0", since.max(0) * 1000);
+                stream_page(redis, key, &start, STREAM_ENTRIES)
+                    .await?
+                    .into_iter()
+                    .filter_map(|(_, line)| line)
+                    .collect()
             }
             TrafficSource::File(path) => {
                 let mut file = match tokio::fs::File::open(path).await {

@@ -6,6 +6,9 @@ pub mod read;
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::remote::RemoteError;
+use crate::remote::redis::Redis;
+
 use serde::{Deserialize, Serialize};
 
 /// One row of the answer.
@@ -30,6 +33,28 @@ impl Event {
         let event: Event = serde_json::from_str(line).ok()?;
         Some((crate::access_log::parse_apache_time(&event.request_time)?, event.client_ip))
     }
+}
+
+/// Up to `count` entries of the access-log Stream from `start` (an `XRANGE` bound: `-`,
+/// `(<id>` for after an id, `<ms>-0` for from a time), each its id and its line (`None` for an
+/// entry without one).
+pub async fn stream_page(
+    redis: &Redis,
+    key: &str,
+    start: &str,
+    count: usize,
+) -> Result<Vec<(String, Option<String>)>, RemoteError> {
+    let mut range = redis::cmd("XRANGE");
+    range.arg(key).arg(start).arg("+").arg("COUNT").arg(count);
+    let entries: Vec<(String, Vec<(String, String)>)> = redis.query(&range).await?;
+    Ok(entries
+        .into_iter()
+        .map(|(id, fields)| {
+            let line =
+                fields.into_iter().find(|(name, _)| name == crate::access_log::STREAM_FIELD).map(|(_, line)| line);
+            (id, line)
+        })
+        .collect())
 }
 
 /// Counts per window and client, emitting each window once it can no longer change.

@@ -135,13 +135,12 @@ pub async fn run<W: Write>(
         Source::Stream { redis, key } => {
             let mut after = "-".to_owned();
             loop {
-                let mut read = redis::cmd("XRANGE");
-                read.arg(&key).arg(&after).arg("+").arg("COUNT").arg(1000);
-                let entries: Vec<(String, Vec<(String, String)>)> =
-                    redis.query(&read).await.map_err(|e| format!("reading the stream {key}: {e}"))?;
-                for (id, fields) in &entries {
-                    match fields.iter().find(|(name, _)| name == "line") {
-                        Some((_, line)) => take(&mut windows, line, &mut skipped),
+                let entries = super::stream_page(&redis, &key, &after, 1000)
+                    .await
+                    .map_err(|e| format!("reading the stream {key}: {e}"))?;
+                for (id, line) in &entries {
+                    match line {
+                        Some(line) => take(&mut windows, line, &mut skipped),
                         None => skipped.unreadable += 1,
                     }
                     after = format!("({id}");
