@@ -67,21 +67,22 @@ pub fn report(figment: &Figment) -> Result<String, ConfigError> {
     let problem = |e: figment::Error| ConfigError::new("config", e.to_string());
     let mut effective: Dict = figment.extract().map_err(problem)?;
     let defaults = figment::providers::Serialized::defaults(RawSettings::default());
-    for (profile_dict_key, value) in defaults.data().map_err(problem)?.into_values().flatten() {
-        effective.entry(profile_dict_key).or_insert(value);
+    for (key, value) in defaults.data().map_err(problem)?.into_values().flatten() {
+        effective.entry(key).or_insert(value);
     }
     let mut rows = Vec::new();
     flatten("", &effective, &mut rows);
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    let width = rows.iter().map(|(k, v)| k.len() + 3 + shown(k, v).len()).max().unwrap_or(0);
+    let lines: Vec<(String, String)> =
+        rows.into_iter().map(|(key, value)| (format!("{key} = {}", shown(&key, &value)), key)).collect();
+    let width = lines.iter().map(|(line, _)| line.len()).max().unwrap_or(0);
     let chosen_by = match std::env::var("ROCKET_PROFILE") {
         Ok(p) if !p.is_empty() => "env ROCKET_PROFILE",
         _ if effective.contains_key("stratus_profile") => "the level overlay's stratus_profile",
         _ => "default",
     };
     let mut out = format!("# profile: {} (from {chosen_by}); secrets shown as [redacted]\n", figment.profile());
-    for (key, value) in rows {
-        let line = format!("{key} = {}", shown(&key, &value));
+    for (line, key) in lines {
         out.push_str(&format!("{line:width$}  # {}\n", source_of(figment, &key)));
     }
     Ok(out)

@@ -61,7 +61,7 @@ pub fn parse_apache_time(text: &str) -> Option<i64> {
     time::OffsetDateTime::parse(text, APACHE_TIME).ok().map(|t| t.unix_timestamp())
 }
 
-/// Where lines go. Cheap to clone into the fairing.
+/// Where lines go: the queues of the writer tasks, and how a line's addresses are found.
 pub struct AccessLog {
     file: Option<mpsc::Sender<String>>,
     stream: Option<mpsc::Sender<String>>,
