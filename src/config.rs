@@ -57,7 +57,9 @@ pub(crate) struct RawSettings {
     access_log_stream: Option<String>,
     access_log_stream_key: Option<String>,
     access_log_stream_maxlen: u64,
+    access_log_stream_max_mb: u64,
     trusted_proxies: Vec<String>,
+    forwarded_header: String,
     admin_user: Option<String>,
     traffic_window_secs: u64,
 }
@@ -98,7 +100,9 @@ impl Default for RawSettings {
             access_log_stream: None,
             access_log_stream_key: None,
             access_log_stream_maxlen: 100_000,
+            access_log_stream_max_mb: 64,
             trusted_proxies: Vec::new(),
+            forwarded_header: "X-Forwarded-For".into(),
             admin_user: None,
             traffic_window_secs: 10,
         }
@@ -231,7 +235,10 @@ pub struct Settings {
     pub access_log_stream_key: String,
     /// The Stream is trimmed to about this many lines.
     pub access_log_stream_maxlen: u64,
-    /// Networks whose `X-Forwarded-For` is believed (the load balancers).
+    /// ... and to about this many bytes of Redis memory.
+    pub access_log_stream_max_bytes: u64,
+    /// Networks whose forwarded-address header is believed (the load balancers), and which
+    /// header that is (`forwarded_header`).
     pub trusted_proxies: crate::net::TrustedProxies,
     /// The user who may open `/admin/traffic`.
     pub admin_user: Option<String>,
@@ -313,8 +320,8 @@ impl Settings {
             level: raw.stratus_level,
             upload_limit_bytes: raw.limits.get("file").map_or(1 << 20, |limit| limit.as_u64()),
             key_prefix: raw.key_prefix.clone(),
-            // Cached pages hold image URLs for up to the cache TTL: presigned ones must outlive it.
-            presign_ttl: Duration::from_secs(raw.presign_ttl_secs.max(raw.cache_ttl_secs.max(1) * 2)),
+            // The front page makes its image URLs anew at half this lifetime (service::feed).
+            presign_ttl: Duration::from_secs(raw.presign_ttl_secs.max(2)),
             storage_shared: raw.storage_shared,
             metrics: raw.metrics,
             drain: Duration::from_secs(raw.drain_secs),
@@ -331,8 +338,13 @@ impl Settings {
             },
             access_log_stream_key: raw.access_log_stream_key.unwrap_or_else(|| format!("{}access-log", raw.key_prefix)),
             access_log_stream_maxlen: raw.access_log_stream_maxlen.max(1000),
+            access_log_stream_max_bytes: raw.access_log_stream_max_mb.max(1) * 1024 * 1024,
             trusted_proxies: crate::net::TrustedProxies::parse(&raw.trusted_proxies)
-                .map_err(|problem| ConfigError::new("trusted_proxies", problem))?,
+                .map_err(|problem| ConfigError::new("trusted_proxies", problem))?
+                .reading(
+                    crate::net::ForwardedHeader::parse(&raw.forwarded_header)
+                        .map_err(|problem| ConfigError::new("forwarded_header", problem))?,
+                ),
             admin_user: raw.admin_user.filter(|u| !u.is_empty()),
             address: raw.address,
             traffic_window_secs: raw.traffic_window_secs.max(1),

@@ -121,10 +121,13 @@ async fn traffic(settings: &Settings, args: TrafficArgs) -> ExitCode {
     match stratus::traffic::read::run(source, follow, stratus::traffic::Windows::new(window, grace), &mut printer).await
     {
         Ok(skipped) => {
-            if skipped.unreadable > 0 || skipped.late > 0 {
+            if skipped != Default::default() {
                 eprintln!(
-                    "stratus: skipped {} lines that are not access log lines, {} that came after their window closed",
-                    skipped.unreadable, skipped.late
+                    "stratus: skipped {} lines that are not access log lines, {} dated more than {} minutes ahead of this clock or ten years behind it, {} that came after their window closed",
+                    skipped.unreadable,
+                    skipped.out_of_range,
+                    stratus::traffic::FUTURE_HORIZON_SECS / 60,
+                    skipped.late
                 );
             }
             ExitCode::SUCCESS
@@ -185,10 +188,13 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STRATUS_LOG").unwrap_or_else(|_| "info,rocket=warn".into()),
-        )
+    use tracing_subscriber::prelude::*;
+    let refusals = stratus::access_log::RefusalHook::default();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("STRATUS_LOG").unwrap_or_else(|_| "info,rocket=warn".into());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_filter(filter))
+        .with(refusals.clone().with_filter(tracing_subscriber::filter::LevelFilter::WARN))
         .init();
     let cli = Cli::parse();
     let figment = match stratus::figment(cli.level.as_deref()) {
@@ -227,9 +233,12 @@ async fn run() -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        None => match stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(e) => fail(e),
-        },
+        None => {
+            refusals.attach(app.access_log.clone());
+            match stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use std::net::IpAddr;
 
-use crate::access_log::{AccessLog, Destination};
+use crate::access_log::{AccessLog, Destination, StreamSink};
 use crate::assets::StaticAssets;
 use crate::auth::{CsrfKey, LoginThrottle, PasswordHasher};
 use crate::cache::{Cache, MemcachedCache, MemoryCache, NoCache, RedisCache};
@@ -63,7 +63,7 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Set on SIGTERM: readiness fails so the load balancer drains this instance.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
-    pub access_log: AccessLog,
+    pub access_log: Arc<AccessLog>,
     pub traffic: TrafficService,
 }
 
@@ -212,12 +212,17 @@ async fn open_access_log(
             let redis = Redis::connect(url.expose())
                 .await
                 .map_err(|e| ConfigError::new("access_log_stream", format!("{}: {e}", url.redacted())))?;
-            Some((redis, settings.access_log_stream_key.clone(), settings.access_log_stream_maxlen))
+            Some(StreamSink {
+                redis,
+                key: settings.access_log_stream_key.clone(),
+                max_entries: settings.access_log_stream_maxlen,
+                max_bytes: settings.access_log_stream_max_bytes,
+            })
         }
         None => None,
     };
     let traffic_source = match (&stream, &settings.access_log) {
-        (Some((redis, key, _)), _) => Some(TrafficSource::Stream { redis: redis.clone(), key: key.clone() }),
+        (Some(sink), _) => Some(TrafficSource::Stream { redis: sink.redis.clone(), key: sink.key.clone() }),
         (None, Destination::File(path)) => Some(TrafficSource::File(path.clone())),
         _ => None,
     };
@@ -319,6 +324,7 @@ impl App {
                 ttl: settings.cache_ttl,
                 latency: settings.latency,
                 key_prefix: &settings.key_prefix,
+                url_lifetime: settings.presign_ttl,
             },
             metrics.clone(),
         ));
@@ -362,7 +368,7 @@ impl App {
             feed,
             metrics,
             draining: Arc::default(),
-            access_log,
+            access_log: Arc::new(access_log),
             traffic,
         })
     }

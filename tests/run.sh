@@ -28,6 +28,9 @@ echo "== shared servers: MariaDB, Redis, memcached, SeaweedFS (S3)"
 # shellcheck source=tests/services.sh
 source tests/services.sh
 
+# haproxy stands in front of stratus in tests/cli_edges.rs (forwarded addresses).
+command -v haproxy >/dev/null || apt_install haproxy
+
 # promtool (Debian's prometheus package) lints /metrics in tests/http_metrics.rs.
 command -v promtool >/dev/null || apt_install prometheus
 export STRATUS_REQUIRE_PROMTOOL=1

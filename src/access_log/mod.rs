@@ -3,6 +3,8 @@
 //! `stratus traffic` and `/admin/traffic` read. Lines leave the request path through bounded
 //! channels: a slow disk or a dead Redis drops lines (counted in `/metrics`), never requests.
 
+mod field;
+mod refused;
 mod sink;
 mod stream;
 
@@ -14,12 +16,14 @@ use rocket::{Request, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Arrival, Metrics};
 use crate::net::TrustedProxies;
-use crate::remote::redis::Redis;
 use crate::state::App;
 
+pub use field::{FIELD_CAP, MAX_LINE_BYTES, TRUNCATION_MARK};
+pub use refused::{RefusalHook, record_refused_before_routing};
 pub use sink::Destination;
+pub use stream::StreamSink;
 
 /// The Stream field each entry's JSON line is stored under.
 pub const STREAM_FIELD: &str = "line";
@@ -71,23 +75,24 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// Starts the writer tasks for `destination` and, when given, the Redis Stream `key`.
+    /// Starts the writer tasks for `destination` and, when given, the Redis Stream.
     pub fn start(
         destination: Destination,
-        stream: Option<(Redis, String, u64)>,
+        stream: Option<StreamSink>,
         trusted: TrustedProxies,
         server_ip: IpAddr,
         metrics: Arc<Metrics>,
     ) -> Self {
         let file = sink::spawn(destination, metrics.clone());
-        let stream = stream.map(|(redis, key, max_len)| stream::spawn(redis, key, max_len, metrics.clone()));
+        let stream = stream.map(|sink| sink.spawn(metrics.clone()));
         Self { file, stream, trusted, server_ip: server_ip.to_string(), metrics }
     }
 
-    /// The client address, `X-Forwarded-For` honoured from trusted proxies only.
+    /// The client address: the forwarded-address header (every line of it) believed from
+    /// trusted proxies only.
     pub fn client_ip(&self, request: &Request<'_>) -> IpAddr {
         let peer = request.remote().map_or(IpAddr::from([0, 0, 0, 0]), |addr| addr.ip());
-        self.trusted.client_ip(peer, request.headers().get_one("X-Forwarded-For"))
+        self.trusted.client_ip(peer, request.headers().get(self.trusted.header().name()))
     }
 
     fn send(&self, queue: &Option<mpsc::Sender<String>>, destination: &str, line: &str) {
@@ -98,24 +103,56 @@ impl AccessLog {
         }
     }
 
+    fn enabled(&self) -> bool {
+        self.file.is_some() || self.stream.is_some()
+    }
+
     fn record(&self, request: &Request<'_>, response: &Response<'_>) {
-        if self.file.is_none() && self.stream.is_none() {
+        if !self.enabled() {
             return;
         }
         let client_ip = self.client_ip(request).to_string();
-        let header = |name: &str| request.headers().get_one(name).unwrap_or("-").to_owned();
-        let line = AccessLine {
+        let header = |name: &str| field::capped(request.headers().get_one(name).unwrap_or("-"));
+        // Rocket answers HEAD with the GET route and says GET from then on: the method the
+        // client sent was kept when the request arrived.
+        let method = request.local_cache(|| Arrival::now(request.method())).method;
+        self.write(AccessLine {
             request_time: apache_time(crate::domain::now_unix()),
             client_hostname: client_ip.clone(),
             client_ip,
             server_ip: self.server_ip.clone(),
-            request: request.uri().path().to_string(),
-            http_method: request.method().as_str().to_owned(),
+            request: field::capped(request.uri().path().as_str()),
+            http_method: method.as_str().to_owned(),
             status: response.status().code.to_string(),
             size: response.body().preset_size().unwrap_or(0).to_string(),
             user_agent: header("User-Agent"),
             referer: header("Referer"),
-        };
+        });
+    }
+
+    /// A request refused before it was routed (by the HTTP layer, or by Rocket for an
+    /// unknown method or a malformed URI): counted, and logged with what is known of it.
+    pub fn record_refused(&self, status: u16, client_ip: Option<IpAddr>, method: Option<&str>, path: Option<&str>) {
+        self.metrics.refused.with_label_values(&[&status.to_string()]).inc();
+        if !self.enabled() {
+            return;
+        }
+        let client_ip = client_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+        self.write(AccessLine {
+            request_time: apache_time(crate::domain::now_unix()),
+            client_hostname: client_ip.clone(),
+            client_ip,
+            server_ip: self.server_ip.clone(),
+            request: field::capped(path.unwrap_or("-")),
+            http_method: field::capped(method.unwrap_or("-")),
+            status: status.to_string(),
+            size: "0".into(),
+            user_agent: "-".into(),
+            referer: "-".into(),
+        });
+    }
+
+    fn write(&self, line: AccessLine) {
         let Ok(json) = serde_json::to_string(&line) else {
             return;
         };

@@ -3,14 +3,33 @@
 use std::time::Instant;
 
 use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::Method;
 use rocket::{Data, Request, Response};
 
 use crate::state::App;
 
 pub struct RequestMetrics;
 
-/// When the request arrived, kept in Rocket's request-local cache.
-struct Arrived(Instant);
+/// When the request arrived and with which method, kept in Rocket's request-local cache by
+/// the first request fairing: Rocket answers HEAD through the GET route and says GET from
+/// then on.
+pub struct Arrival {
+    pub at: Instant,
+    pub method: Method,
+    /// False for a request Rocket refused before the request fairings (catchers only).
+    pub routed: bool,
+}
+
+impl Arrival {
+    pub fn now(method: Method) -> Self {
+        Self { at: Instant::now(), method, routed: true }
+    }
+
+    /// What a catcher finds for a request that never passed the request fairings.
+    pub fn unrouted() -> Self {
+        Self { at: Instant::now(), method: Method::Get, routed: false }
+    }
+}
 
 /// An upload's outcome from its status: the handler has already turned every refusal into one.
 fn upload_outcome(status: u16) -> (&'static str, &'static str) {
@@ -42,9 +61,11 @@ fn status_label(code: u16) -> std::borrow::Cow<'static, str> {
         404 => "404",
         409 => "409",
         413 => "413",
+        414 => "414",
         415 => "415",
         422 => "422",
         429 => "429",
+        431 => "431",
         500 => "500",
         503 => "503",
         other => return other.to_string().into(),
@@ -59,7 +80,7 @@ impl Fairing for RequestMetrics {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
-        request.local_cache(|| Arrived(Instant::now()));
+        request.local_cache(|| Arrival::now(request.method()));
         if let Some(app) = request.rocket().state::<App>() {
             app.metrics.in_flight.inc();
         }
@@ -71,13 +92,14 @@ impl Fairing for RequestMetrics {
         };
         let metrics = &app.metrics;
         metrics.in_flight.dec();
-        let elapsed = request.local_cache(|| Arrived(Instant::now())).0.elapsed();
+        let arrival = request.local_cache(|| Arrival::now(request.method()));
+        let elapsed = arrival.at.elapsed();
         // The template, not the path: one series per route, however many photo ids exist.
         let route = request.route().map_or("unmatched", |r| r.uri.origin.path().as_str());
         let status = response.status().code;
         metrics
             .http_duration
-            .with_label_values(&[route, request.method().as_str(), status_label(status).as_ref()])
+            .with_label_values(&[route, arrival.method.as_str(), status_label(status).as_ref()])
             .observe(elapsed.as_secs_f64());
         if request.method() == rocket::http::Method::Post && route == "/photos" {
             let (result, reason) = upload_outcome(status);

@@ -4,7 +4,7 @@
 mod http;
 mod observed;
 
-pub use http::RequestMetrics;
+pub use http::{Arrival, RequestMetrics};
 pub use observed::{ObservedRepo, ObservedSessions, ObservedStore};
 
 use std::time::Instant;
@@ -29,6 +29,7 @@ pub struct Metrics {
     pub upload_bytes: IntCounter,
     pub session_errors: IntCounterVec,
     pub access_log_dropped: IntCounterVec,
+    pub refused: IntCounterVec,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +110,12 @@ impl Metrics {
                 "stratus_access_log_dropped_total",
                 "Access log lines dropped because their destination could not keep up or failed.",
                 &["destination"],
+            )?,
+            refused: counter(
+                &registry,
+                "stratus_http_requests_refused_total",
+                "Requests refused before routing (431 head too large, 414 URI too long, 400 unparsable or unknown method), by status.",
+                &["status"],
             )?,
             registry,
         })

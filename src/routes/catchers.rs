@@ -8,7 +8,8 @@ use rocket::request::Request;
 use crate::error::AppError;
 
 #[rocket::catch(default)]
-fn default_catcher(status: Status, _request: &Request<'_>) -> AppError {
+fn default_catcher(status: Status, request: &Request<'_>) -> AppError {
+    crate::access_log::record_refused_before_routing(status.code, request);
     match status.code {
         401 => AppError::Unauthorized,
         403 => AppError::Forbidden("You are not allowed to do that.".into()),

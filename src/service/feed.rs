@@ -1,6 +1,12 @@
 //! The front page list, cache-aside (level 4): read the cache; on a miss one database query
 //! per instance fills it however many requests miss together (single flight); uploads and
 //! deletes invalidate it.
+//!
+//! An invalidation is never lost for long: when the cache cannot be told, this instance
+//! retries in the background and stops trusting cached pages until it succeeds, and the
+//! shared version every cached page is checked against lapses after [`STALE_BOUND`], so no
+//! instance serves a page older than that even if the uploading instance died before it
+//! could retry.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +25,16 @@ use crate::store::Store;
 
 /// The largest page the JSON API serves.
 pub const API_MAX_LIMIT: u32 = 100;
+
+/// The longest any instance serves a cached front page written before an upload or delete
+/// whose invalidation was lost (cache unreachable from the uploading instance): the shared
+/// version lapses this long after it was written, and a lapsed version is never current.
+/// The price is one front-page miss per fleet per this period.
+pub const STALE_BOUND: Duration = Duration::from_secs(10);
+
+/// The first and the longest wait between retries of a lost invalidation.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Where a list came from: the teaching signal in the footer and the `X-Cache` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +113,17 @@ struct Decoded {
     source: Bytes,
     photos: Arc<Vec<PhotoView>>,
     older: Option<PhotoId>,
+    /// When the image URLs were made: presigned ones expire, so they are made anew in time.
+    made: Instant,
+}
+
+/// A lost invalidation being retried in the background.
+#[derive(Default)]
+struct Retry {
+    /// The retry task is running; while it does, cached pages are not trusted here.
+    running: bool,
+    /// An invalidation failed since the retry task's last attempt began.
+    dirty: bool,
 }
 
 /// The cached list is stored as `<version>\n<json>`, and the current version lives under its
@@ -113,6 +140,12 @@ pub struct FeedService {
     latency: Duration,
     page_key: String,
     version_key: String,
+    /// How long a version lives: [`STALE_BOUND`], or the page TTL when shorter.
+    version_ttl: Duration,
+    /// A memoised list's image URLs are made anew once they are this old, so that every URL
+    /// on a served page stays valid for at least half its presigned lifetime.
+    url_refresh: Duration,
+    retry: Arc<Mutex<Retry>>,
     /// The fill in flight, with the version it will be stored under.
     inflight: Mutex<Option<(Bytes, Fill)>>,
     /// The last cached value decoded, so a hit costs a comparison, not a parse.
@@ -136,6 +169,8 @@ pub struct FeedOptions<'a> {
     /// Level 3's simulated slow backend, added to every front page.
     pub latency: Duration,
     pub key_prefix: &'a str,
+    /// How long the store's image URLs stay valid (presigned S3 URLs expire).
+    pub url_lifetime: Duration,
 }
 
 impl FeedService {
@@ -146,7 +181,7 @@ impl FeedService {
         options: FeedOptions<'_>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let FeedOptions { page_size, ttl, latency, key_prefix } = options;
+        let FeedOptions { page_size, ttl, latency, key_prefix, url_lifetime } = options;
         Self {
             repo,
             cache,
@@ -157,6 +192,9 @@ impl FeedService {
             // One hash tag for both keys, so that a Redis Cluster can MGET them together.
             page_key: format!("{key_prefix}{{front}}:page:v2:{page_size}"),
             version_key: format!("{key_prefix}{{front}}:version"),
+            version_ttl: STALE_BOUND.min(ttl),
+            url_refresh: url_lifetime / 2,
+            retry: Arc::new(Mutex::new(Retry::default())),
             inflight: Mutex::new(None),
             last: Mutex::new(None),
             lookups: [FeedSource::Cache, FeedSource::Database, FeedSource::Bypass]
@@ -226,13 +264,26 @@ impl FeedService {
     }
 
     async fn newest_page(&self) -> Result<FeedPage, ServiceError> {
+        if self.retrying() {
+            // This instance changed the list and could not tell the cache: what the cache
+            // holds may predate that change.
+            return self.read_database(self.page_size, None, FeedSource::Bypass).await;
+        }
         let started = Instant::now();
         let cached = self.cache.get_many(&[&self.version_key, &self.page_key]).await;
         let cache_time = Some(started.elapsed());
         let version = match cached {
             Ok(mut values) => {
                 let page = values.pop().flatten();
-                let version = values.pop().flatten().unwrap_or_default();
+                let Some(version) = values.pop().flatten() else {
+                    // The version lapsed (or was never written): start a new one, so that no
+                    // page written before now is current any more.
+                    let version = new_version();
+                    if let Err(e) = self.cache.set(&self.version_key, version.clone(), self.version_ttl).await {
+                        tracing::warn!(error = %e, "front page version write failed");
+                    }
+                    return self.filled_page(version, cache_time).await;
+                };
                 if let Some(json) = page.and_then(|page| current_json(page, &version))
                     && let Ok((decoded, store)) = self.decode(json).await
                 {
@@ -252,6 +303,11 @@ impl FeedService {
                 return Ok(page);
             }
         };
+        self.filled_page(version, cache_time).await
+    }
+
+    /// The list read from the database by this instance's single fill for `version`.
+    async fn filled_page(&self, version: Bytes, cache_time: Option<Duration>) -> Result<FeedPage, ServiceError> {
         let started = Instant::now();
         match self.fill(version).await {
             Some(json) => {
@@ -275,13 +331,49 @@ impl FeedService {
     }
 
     /// Drops the cached front page (after an upload or delete), here and for every instance
-    /// sharing the cache.
-    pub async fn invalidate(&self) -> Result<(), ServiceError> {
-        let version = Bytes::from(ulid::Ulid::new().to_string());
-        // The version outlives any page written under it, so it is never forgotten first.
-        self.cache.set(&self.version_key, version, self.ttl * 4).await?;
-        self.cache.delete(&self.page_key).await?;
-        Ok(())
+    /// sharing the cache. When the cache cannot be told, a background task retries until it
+    /// can, and meanwhile this instance reads the list from the database.
+    pub async fn invalidate(&self) {
+        let Err(e) = publish_new_version(&*self.cache, &self.version_key, &self.page_key, self.version_ttl).await
+        else {
+            return;
+        };
+        tracing::warn!(error = %e, "front page invalidation failed; retrying in the background");
+        let Ok(mut retry) = self.retry.lock() else {
+            return;
+        };
+        retry.dirty = true;
+        if retry.running {
+            return;
+        }
+        retry.running = true;
+        let (state, cache) = (self.retry.clone(), self.cache.clone());
+        let (version_key, page_key, ttl) = (self.version_key.clone(), self.page_key.clone(), self.version_ttl);
+        tokio::spawn(async move {
+            let mut wait = RETRY_FIRST;
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_MAX);
+                if let Ok(mut retry) = state.lock() {
+                    retry.dirty = false;
+                }
+                let published = publish_new_version(&*cache, &version_key, &page_key, ttl).await.is_ok();
+                let Ok(mut retry) = state.lock() else {
+                    return;
+                };
+                if published && !retry.dirty {
+                    retry.running = false;
+                    tracing::info!("front page invalidation delivered");
+                    return;
+                }
+                retry.dirty = true;
+            }
+        });
+    }
+
+    /// A lost invalidation is being retried: cached pages are not trusted here meanwhile.
+    fn retrying(&self) -> bool {
+        self.retry.lock().map_or(true, |retry| retry.running)
     }
 
     async fn read_database(
@@ -302,12 +394,14 @@ impl FeedService {
     async fn decode(&self, bytes: Bytes) -> Result<(Arc<Decoded>, Option<Duration>), ServiceError> {
         if let Some(last) = self.last.lock().ok().and_then(|l| l.clone())
             && last.source == bytes
+            && last.made.elapsed() < self.url_refresh
         {
             return Ok((last, None));
         }
         let rows: Vec<Photo> = serde_json::from_slice(&bytes)?;
+        let made = Instant::now();
         let (views, older, store) = self.page_of(rows, self.page_size).await?;
-        let decoded = Arc::new(Decoded { source: bytes, photos: Arc::new(views), older });
+        let decoded = Arc::new(Decoded { source: bytes, photos: Arc::new(views), older, made });
         if let Ok(mut last) = self.last.lock() {
             *last = Some(decoded.clone());
         }
@@ -363,6 +457,21 @@ impl FeedService {
         .boxed()
         .shared()
     }
+}
+
+fn new_version() -> Bytes {
+    Bytes::from(ulid::Ulid::new().to_string())
+}
+
+/// Writes a new version (so no page written before is current) and drops the page.
+async fn publish_new_version(
+    cache: &dyn Cache,
+    version_key: &str,
+    page_key: &str,
+    ttl: Duration,
+) -> Result<(), crate::cache::CacheError> {
+    cache.set(version_key, new_version(), ttl).await?;
+    cache.delete(page_key).await
 }
 
 /// The JSON of a cached page if it was written under `version`, else `None` (a stale write).

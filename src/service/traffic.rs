@@ -79,8 +79,9 @@ impl TrafficService {
         let Some(source) = &self.source else {
             return Ok(None);
         };
-        let since = crate::domain::now_unix() - (WINDOWS_SHOWN as i64 + 1) * self.window_secs as i64;
-        let lines = match source {
+        let now = crate::domain::now_unix();
+        let since = now - (WINDOWS_SHOWN as i64 + 1) * self.window_secs as i64;
+        let lines: Vec<Vec<u8>> = match source {
             TrafficSource::Stream { redis, key } => {
                 // Stream ids start with the append time in milliseconds: a range by time.
                 let start = format!("{}-0", since.max(0) * 1000);
@@ -100,12 +101,12 @@ impl TrafficService {
                 file.seek(SeekFrom::Start(length.saturating_sub(FILE_TAIL_BYTES))).await?;
                 let mut tail = Vec::new();
                 file.read_to_end(&mut tail).await?;
-                String::from_utf8_lossy(&tail).lines().map(str::to_owned).collect::<Vec<_>>()
+                tail.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
             }
         };
         let mut windows = Windows::new(self.window_secs, 0);
         for line in &lines {
-            if let Some((time, ip)) = Event::parse(line)
+            if let Event::Request(time, ip) = Event::parse(line, now)
                 && time >= since
             {
                 windows.add(time, &ip);
