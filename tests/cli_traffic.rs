@@ -46,7 +46,46 @@ const EXPECTED_10S: &str = r#"{"window_start":"2026-11-28T02:00:00Z","client_ip"
 {"window_start":"2026-11-28T02:00:20Z","client_ip":"2001:db8::1","request_count":2}
 "#;
 
+/// The known log with hostile lines mixed in: invalid UTF-8 (alone, and inside an otherwise
+/// good line), a line dated 9999, one dated 1970, a JSON line without the ten fields, a 100 KB
+/// line, blank and CRLF-ended lines, and a counted line whose client is a terminal escape.
+fn hostile_log() -> Vec<u8> {
+    let mut log = known_log().into_bytes();
+    let mut add = |line: &[u8]| {
+        log.extend_from_slice(line);
+        log.push(b'\n');
+    };
+    add(b"\xff\xfe\x00 not text");
+    let mut broken = line(T0 + 3, "198.51.100.2").into_bytes();
+    let at = broken.len() - 5;
+    broken[at] = 0xc3; // the start of a two-byte character, followed by an ASCII byte
+    add(&broken);
+    add(line(T0 + 4, "6.6.6.6").replace("2026:02:00:04", "9999:02:00:04").as_bytes());
+    add(line(T0 + 4, "7.7.7.7").replace("28/Nov/2026:02:00:04", "01/Jan/1970:00:00:04").as_bytes());
+    add(br#"{"request_time":"[28/Nov/2026:02:00:05 +0000]","client_ip":"8.8.8.8"}"#);
+    add("x".repeat(100 * 1024).as_bytes());
+    add(b"");
+    add(b"   ");
+    add((line(T0 + 6, "192.0.2.9") + "\r").as_bytes());
+    add(line(T0 + 5, "\u{1b}[31mred").as_bytes());
+    log
+}
+
+const EXPECTED_HOSTILE: &str = r#"{"window_start":"2026-11-28T02:00:00Z","client_ip":"198.51.100.2","request_count":2}
+{"window_start":"2026-11-28T02:00:00Z","client_ip":"\u001b[31mred","request_count":1}
+{"window_start":"2026-11-28T02:00:00Z","client_ip":"192.0.2.9","request_count":1}
+{"window_start":"2026-11-28T02:00:10Z","client_ip":"203.0.113.7","request_count":42}
+{"window_start":"2026-11-28T02:00:10Z","client_ip":"198.51.100.2","request_count":1}
+{"window_start":"2026-11-28T02:00:20Z","client_ip":"2001:db8::1","request_count":2}
+"#;
+
+const SKIPPED_HOSTILE: &str = "skipped 5 lines that are not access log lines, 2 dated more than 5 minutes ahead of this clock or ten years behind it, 0 that came after their window closed";
+
 fn traffic(args: &[&str], stdin: Option<&str>) -> (String, String) {
+    traffic_bytes(args, stdin.unwrap_or_default().as_bytes())
+}
+
+fn traffic_bytes(args: &[&str], stdin: &[u8]) -> (String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stratus"))
         .arg("traffic")
         .args(args)
@@ -57,7 +96,7 @@ fn traffic(args: &[&str], stdin: Option<&str>) -> (String, String) {
         .spawn()
         .expect("run");
     let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.unwrap_or_default().as_bytes()).expect("write");
+    input.write_all(stdin).expect("write");
     drop(input);
     let output = child.wait_with_output().expect("wait");
     let (out, err) =
@@ -93,6 +132,42 @@ fn counts_per_client_per_window_are_exact_from_a_file_and_stdin() {
     assert_eq!(rows.len(), 5);
 }
 
+#[test]
+fn hostile_lines_are_skipped_and_counted_from_a_file_and_stdin() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, hostile_log()).expect("log");
+    let path = log.to_string_lossy().to_string();
+    let (json, said) = traffic(&["--file", &path, "--format", "json"], None);
+    assert_eq!(json, EXPECTED_HOSTILE);
+    assert!(said.contains(SKIPPED_HOSTILE), "{said}");
+    let (json, said) = traffic_bytes(&["--file", "-", "--format", "json"], &hostile_log());
+    assert_eq!(json, EXPECTED_HOSTILE);
+    assert!(said.contains(SKIPPED_HOSTILE), "{said}");
+    let (table, _) = traffic(&["--file", &path], None);
+    assert!(!table.contains('\u{1b}'), "no raw escape reaches the terminal: {table:?}");
+    assert!(table.contains("\\u{1b}[31mred"), "{table}");
+}
+
+#[tokio::test]
+async fn hostile_entries_of_the_redis_stream_are_skipped_and_counted() {
+    let key = common::services::unique("t:traffic-");
+    let redis = redis::Client::open(common::services::redis_url()).expect("redis");
+    let mut conn = redis.get_multiplexed_async_connection().await.expect("connect");
+    for line in hostile_log().split(|&b| b == b'\n') {
+        redis::cmd("XADD").arg(&key).arg("*").arg("line").arg(line).query_async::<String>(&mut conn).await.expect("xadd");
+    }
+    // An entry without the line field, as another writer might add.
+    redis::cmd("XADD").arg(&key).arg("*").arg("other").arg("x").query_async::<String>(&mut conn).await.expect("xadd");
+    let url = common::services::redis_url();
+    let (json, said) =
+        tokio::task::spawn_blocking(move || traffic(&["--stream", &url, "--key", &key, "--format", "json"], None))
+            .await
+            .expect("run");
+    assert_eq!(json, EXPECTED_HOSTILE);
+    assert!(said.contains(&SKIPPED_HOSTILE.replace("skipped 5", "skipped 6")), "{said}");
+}
+
 #[tokio::test]
 async fn counts_are_the_same_read_from_the_redis_stream() {
     let key = common::services::unique("t:traffic-");
@@ -121,7 +196,9 @@ fn follow_prints_each_window_once_the_clock_has_passed_it() {
     let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("access.log");
     let now = stratus::domain::now_unix();
-    std::fs::write(&log, line(now - 30, "192.0.2.1") + "\n").expect("log");
+    // A forged line from the far future must not hold the windows open.
+    let forged = line(now - 20, "6.6.6.6").replace(&stratus::access_log::apache_time(now - 20)[8..12], "9999");
+    std::fs::write(&log, line(now - 30, "192.0.2.1") + "\n" + &forged + "\n").expect("log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_stratus"))
         .args(["traffic", "--follow", "--window", "1s", "--grace", "1s", "--format", "json", "--file"])
         .arg(&log)
@@ -129,9 +206,16 @@ fn follow_prints_each_window_once_the_clock_has_passed_it() {
         .spawn()
         .expect("run");
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    // A line arriving now, for a window that ends in a second or two.
+    // A line arriving now, for a window that ends in a second or two, written in two parts
+    // cut inside a two-byte character, as a writer may leave it for a moment.
+    let arriving = line(stratus::domain::now_unix() + 1, "192.0.2.2").replace("ab/2.3", "ab/é");
+    let cut = arriving.find('é').expect("é") + 1;
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).expect("append");
-    writeln!(file, "{}", line(stratus::domain::now_unix() + 1, "192.0.2.2")).expect("write");
+    file.write_all(&arriving.as_bytes()[..cut]).expect("write");
+    file.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    file.write_all(&arriving.as_bytes()[cut..]).expect("write");
+    file.write_all(b"\n").expect("write");
     std::thread::sleep(std::time::Duration::from_millis(4000));
     child.kill().ok();
     let output = child.wait_with_output().expect("wait");
