@@ -155,7 +155,14 @@ async fn hostile_entries_of_the_redis_stream_are_skipped_and_counted() {
     let redis = redis::Client::open(common::services::redis_url()).expect("redis");
     let mut conn = redis.get_multiplexed_async_connection().await.expect("connect");
     for line in hostile_log().split(|&b| b == b'\n') {
-        redis::cmd("XADD").arg(&key).arg("*").arg("line").arg(line).query_async::<String>(&mut conn).await.expect("xadd");
+        redis::cmd("XADD")
+            .arg(&key)
+            .arg("*")
+            .arg("line")
+            .arg(line)
+            .query_async::<String>(&mut conn)
+            .await
+            .expect("xadd");
     }
     // An entry without the line field, as another writer might add.
     redis::cmd("XADD").arg(&key).arg("*").arg("other").arg("x").query_async::<String>(&mut conn).await.expect("xadd");

@@ -196,3 +196,92 @@ async fn without_an_access_log_the_admin_page_says_how_to_keep_one() {
     let html = t.client.get("/admin/traffic").dispatch().await.into_string().await.expect("html");
     assert!(html.contains("No access log is kept"), "{html}");
 }
+
+#[rocket::async_test]
+async fn a_flood_of_huge_headers_stays_within_the_streams_byte_bound() {
+    let key = services::unique("t:access-flood-");
+    let t = TestApp::with(|f| {
+        f.merge(("access_log_stream", services::redis_url()))
+            .merge(("access_log_stream_key", key.clone()))
+            .merge(("access_log_stream_max_mb", 1))
+    })
+    .await;
+    let huge = "u".repeat(400 * 1024);
+    for _ in 0..1000 {
+        let response = t
+            .client
+            .get("/healthz")
+            .header(Header::new("User-Agent", huge.clone()))
+            .header(Header::new("Referer", huge.clone()))
+            .dispatch()
+            .await;
+        assert_eq!(response.status().code, 200);
+    }
+    let redis = redis::Client::open(services::redis_url()).expect("redis");
+    let mut conn = redis.get_multiplexed_async_connection().await.expect("connect");
+    // Every line arrived (or was trimmed away): the writer's last batch is done when the Stream's
+    // last entry stops changing.
+    let mut last_id = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let newest: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+            .arg(&key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .expect("xrevrange");
+        let id = newest.first().map(|(id, _)| id.clone()).unwrap_or_default();
+        if !id.is_empty() && id == last_id {
+            break;
+        }
+        last_id = id;
+    }
+    let usage: u64 = redis::cmd("MEMORY").arg("USAGE").arg(&key).query_async(&mut conn).await.expect("memory usage");
+    let entries: u64 = redis::cmd("XLEN").arg(&key).query_async(&mut conn).await.expect("xlen");
+    // The bound, plus what one instance may append between two measurements (1/16 of it).
+    assert!(usage <= 1024 * 1024 + 1024 * 1024 / 8, "the Stream takes {usage} bytes for {entries} entries");
+    assert!(entries >= 100, "trimmed to the bound, not emptied: {entries}");
+    let sample: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(&key)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(20)
+        .query_async(&mut conn)
+        .await
+        .expect("xrange");
+    for (_, fields) in &sample {
+        let line = &fields[0].1;
+        assert!(line.len() <= stratus::access_log::MAX_LINE_BYTES, "{} bytes", line.len());
+        let line: serde_json::Value = serde_json::from_str(line).expect("json");
+        let agent = line["userAgent"].as_str().expect("agent");
+        assert!(agent.starts_with("uuu") && agent.ends_with(stratus::access_log::TRUNCATION_MARK), "{agent}");
+        assert!(line["referer"].as_str().expect("referer").ends_with(stratus::access_log::TRUNCATION_MARK));
+    }
+    redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn).await.expect("cleanup");
+}
+
+#[rocket::async_test]
+async fn head_requests_are_logged_as_head_and_every_forwarded_line_is_read() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("access.log");
+    let t = TestApp::with(|f| {
+        f.merge(("access_log", log.to_string_lossy().to_string())).merge(("trusted_proxies", vec!["10.0.0.0/8"]))
+    })
+    .await;
+    assert_eq!(t.client.head("/healthz").dispatch().await.status().code, 200);
+    // Two header lines, as haproxy sends them: the client's own, then the proxy's.
+    t.client
+        .get("/healthz")
+        .remote("10.0.0.5:41000".parse().expect("addr"))
+        .header(Header::new("X-Forwarded-For", "6.6.6.6"))
+        .header(Header::new("X-Forwarded-For", "203.0.113.7:5123"))
+        .dispatch()
+        .await;
+    let lines = lines_of(&log, 2).await;
+    assert_eq!(lines[0]["http_method"], "HEAD");
+    assert_eq!(lines[1]["client_ip"], "203.0.113.7", "the proxy's line, not the client's, port dropped");
+}
