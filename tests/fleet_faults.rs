@@ -194,3 +194,58 @@ async fn memcached_can_fail_and_come_back() {
     let csrf = browser.csrf(&format!("{base}/")).await;
     assert_eq!(upload_with(&base, &mut browser, &csrf).await, 303, "uploads work again");
 }
+
+/// The photo ids on the front page at `base`, and its `X-Cache`.
+async fn front_page(browser: &mut Browser, base: &str) -> (String, String) {
+    let (status, page, headers) = browser.get(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    (page, headers.get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn an_invalidation_lost_to_a_cache_outage_is_delivered_when_the_cache_returns() {
+    let cache_proxy = Proxy::start(&strip_scheme(&services::redis_url())).await;
+    let data = tempfile::tempdir().expect("dir");
+    let common_settings = [
+        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
+        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
+        ("ROCKET_SESSION_URL", services::redis_url()),
+        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
+        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
+    ];
+    let with_cache = |url: String| {
+        let mut settings = common_settings.to_vec();
+        settings.push(("ROCKET_CACHE_URL", url));
+        settings
+    };
+    // The uploader reaches the cache through the proxy; the reader directly.
+    let uploader = start("uploader", &with_cache(format!("redis://{}", cache_proxy.addr)), data.path()).await;
+    let reader = start("reader", &with_cache(services::redis_url()), data.path()).await;
+    let mut browser = registered(&uploader.base).await;
+    let mut visitor = Browser::default();
+    front_page(&mut visitor, &reader.base).await;
+    let (_, cached) = front_page(&mut visitor, &reader.base).await;
+    assert_eq!(cached, "HIT", "the reader serves the list from the shared cache");
+
+    cache_proxy.cut();
+    let csrf = browser.csrf(&format!("{}/", uploader.base)).await;
+    assert_eq!(upload_with(&uploader.base, &mut browser, &csrf).await, 303, "the upload itself succeeds");
+    let (page, source) = front_page(&mut browser, &uploader.base).await;
+    assert_eq!(source, "BYPASS", "the uploader does not trust the cache it could not tell");
+    assert!(page.contains("by survivor"), "the uploader shows the new photo at once");
+    cache_proxy.restore();
+    let restored = std::time::Instant::now();
+    eventually("the reader showing the new photo", async || {
+        front_page(&mut visitor, &reader.base).await.0.contains("by survivor")
+    })
+    .await;
+    assert!(
+        restored.elapsed() < stratus::service::STALE_BOUND,
+        "delivered by the retry ({:?} after the cache came back), not by the version lapsing",
+        restored.elapsed()
+    );
+    eventually("the uploader trusting the cache again", async || {
+        front_page(&mut browser, &uploader.base).await.1 != "BYPASS"
+    })
+    .await;
+}

@@ -87,6 +87,79 @@ async fn a_fill_that_read_the_database_before_an_upload_is_never_served() {
 }
 
 #[rocket::async_test]
+async fn a_lost_invalidation_is_healed_when_the_shared_version_lapses() {
+    // An instance uploads and dies before it can tell the cache: the database has the photo,
+    // the cache still holds the old list under the current version. That state is made here by
+    // putting the cache back as it was before the upload.
+    let t = TestApp::new().await;
+    t.register("survivor").await;
+    t.client.get("/").dispatch().await;
+    let (page_key, version_key) = (t.app().feed.page_key().to_owned(), t.app().feed.version_key().to_owned());
+    let cache = t.app().backends.cache.clone();
+    let page = cache.get(&page_key).await.expect("cache").expect("a cached list");
+    let version = cache.get(&version_key).await.expect("cache").expect("a version");
+    let id = photo_id_from(&t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "lost").await);
+    let lost_at = std::time::Instant::now();
+    cache.set(&version_key, version, stratus::service::STALE_BOUND).await.expect("old version back");
+    cache.set(&page_key, page, std::time::Duration::from_secs(300)).await.expect("old list back");
+    let stale = t.client.get("/").dispatch().await;
+    assert_eq!(stale.headers().get_one("X-Cache"), Some("HIT"), "the lost invalidation is in effect");
+    assert!(!stale.into_string().await.unwrap_or_default().contains(&id));
+
+    loop {
+        let html = t.get_text("/").await.1;
+        if html.contains(&id) {
+            break;
+        }
+        assert!(
+            lost_at.elapsed() < stratus::service::STALE_BOUND + std::time::Duration::from_secs(2),
+            "a stale list outlived the bound"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(lost_at.elapsed() >= std::time::Duration::from_secs(1), "healed by the lapse, not at once");
+}
+
+/// When a presigned URL stops working: its `X-Amz-Date` plus `X-Amz-Expires`, in Unix seconds.
+fn presigned_expiry(url: &str) -> Option<i64> {
+    let query = url.split_once('?')?.1;
+    let param = |name: &str| query.split('&').find_map(|p| p.strip_prefix(&format!("{name}=")));
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let signed = time::PrimitiveDateTime::parse(param("X-Amz-Date")?, &format).ok()?.assume_utc();
+    Some(signed.unix_timestamp() + param("X-Amz-Expires")?.parse::<i64>().ok()?)
+}
+
+#[rocket::async_test]
+async fn image_links_on_a_quiet_site_stay_valid_for_half_their_lifetime() {
+    // The list expires from the cache every 2 s and is filled again with the same rows: the
+    // links must be made anew all the same once half their 4 s are gone.
+    let t = TestApp::with(|f| f.merge(("presign_ttl_secs", 4)).merge(("cache_ttl_secs", 2))).await;
+    t.register("quiet").await;
+    t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "still").await;
+    let started = std::time::Instant::now();
+    let mut pages = 0;
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        let html = t.get_text("/").await.1;
+        let served_at = stratus::domain::now_unix();
+        let urls: Vec<&str> = html.split("src=\"").skip(1).filter_map(|s| s.split('"').next()).collect();
+        assert!(!urls.is_empty(), "{html}");
+        for url in urls.iter().filter(|u| !u.starts_with("/static/")) {
+            let url = url.replace("&amp;", "&").replace("&#x2f;", "/");
+            match presigned_expiry(&url) {
+                // At least half of the 4 s lifetime left (the signature's clock has 1 s steps).
+                Some(expires) => {
+                    assert!(expires - served_at >= 2 - 1, "{url} expires {}s after it was served", expires - served_at)
+                }
+                None => assert!(url.starts_with("/media/"), "a URL that never expires: {url}"),
+            }
+        }
+        pages += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(pages >= 8, "{pages} pages");
+}
+
+#[rocket::async_test]
 async fn cache_off_always_reads_the_database() {
     let t = TestApp::with(|f| f.merge(("cache_url", "none"))).await;
     for _ in 0..3 {

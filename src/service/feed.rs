@@ -207,6 +207,12 @@ impl FeedService {
         &self.page_key
     }
 
+    /// The cache key of the current version (tests put an old one back, as a lost
+    /// invalidation leaves it).
+    pub fn version_key(&self) -> &str {
+        &self.version_key
+    }
+
     pub async fn view(&self, photo: &Photo) -> Result<PhotoView, ServiceError> {
         Ok(PhotoView {
             id: photo.id.to_string(),

@@ -8,7 +8,7 @@ mod photos;
 mod traffic;
 
 pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
-pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, Timings, format_time};
+pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, STALE_BOUND, Timings, format_time};
 pub use migrate::{MigrationPlan, MigrationReport};
 pub use photos::{DeleteRejected, PhotoService};
 pub use traffic::{TrafficError, TrafficService, TrafficSource, WindowView};
