@@ -57,6 +57,9 @@ impl Event {
     }
 }
 
+/// An entry as `XRANGE` returns it: its id and its field-value pairs, as bytes.
+type StreamEntry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
 /// Up to `count` entries of the access-log Stream from `start` (an `XRANGE` bound: `-`,
 /// `(<id>` for after an id, `<ms>-0` for from a time), each its id and its line as bytes
 /// (`None` for an entry without one): whoever can write to the Stream can write anything.
@@ -68,7 +71,7 @@ pub async fn stream_page(
 ) -> Result<Vec<(String, Option<Vec<u8>>)>, RemoteError> {
     let mut range = redis::cmd("XRANGE");
     range.arg(key).arg(start).arg("+").arg("COUNT").arg(count);
-    let entries: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = redis.query(&range).await?;
+    let entries: Vec<StreamEntry> = redis.query(&range).await?;
     Ok(entries
         .into_iter()
         .map(|(id, fields)| {
