@@ -58,6 +58,8 @@ pub(crate) struct RawSettings {
     access_log_stream_key: Option<String>,
     access_log_stream_maxlen: u64,
     trusted_proxies: Vec<String>,
+    /// Removed (admin is a role in the database); read only to say what to run instead.
+    #[serde(skip_serializing)]
     admin_user: Option<String>,
     traffic_window_secs: u64,
 }
@@ -233,8 +235,6 @@ pub struct Settings {
     pub access_log_stream_maxlen: u64,
     /// Networks whose `X-Forwarded-For` is believed (the load balancers).
     pub trusted_proxies: crate::net::TrustedProxies,
-    /// The user who may open `/admin/traffic`.
-    pub admin_user: Option<String>,
     /// The address the server listens on.
     pub address: std::net::IpAddr,
     /// The window of `/admin/traffic`.
@@ -247,6 +247,12 @@ impl Settings {
             let key = e.path.last().cloned().unwrap_or_else(|| "(root)".into());
             ConfigError::new(&key, e.kind.to_string())
         })?;
+        if raw.admin_user.is_some() {
+            return Err(ConfigError::new(
+                "admin_user",
+                "removed; grant the role with `stratus admin grant NAME` (and remove admin_user from your configuration)",
+            ));
+        }
         let data_dir = raw.data_dir.clone();
         let database = parse_database(raw.database_url.as_deref(), &data_dir)?;
         let storage = parse_storage(raw.storage_url.as_deref(), &data_dir)?;
@@ -333,7 +339,6 @@ impl Settings {
             access_log_stream_maxlen: raw.access_log_stream_maxlen.max(1000),
             trusted_proxies: crate::net::TrustedProxies::parse(&raw.trusted_proxies)
                 .map_err(|problem| ConfigError::new("trusted_proxies", problem))?,
-            admin_user: raw.admin_user.filter(|u| !u.is_empty()),
             address: raw.address,
             traffic_window_secs: raw.traffic_window_secs.max(1),
         })
