@@ -34,8 +34,8 @@ pub struct LoginThrottle {
     per_account: u32,
 }
 
-/// The slots one attempt holds: give them back with `LoginThrottle::succeeded`, or drop them
-/// (a failure keeps them counted).
+/// The slots one attempt holds: give them back with `LoginThrottle::give_back` (a success, or
+/// a check that never completed), or drop them (a failure keeps them counted).
 #[must_use]
 pub struct Reservation {
     keys: Vec<String>,
@@ -70,8 +70,8 @@ impl LoginThrottle {
         Ok(Ok(Reservation { keys }))
     }
 
-    /// The attempt succeeded: its slots are given back, so successful logins never count.
-    pub async fn succeeded(&self, reservation: Reservation) -> Result<(), SessionError> {
+    /// Returns the attempt's slots: successful logins never count.
+    pub async fn give_back(&self, reservation: Reservation) -> Result<(), SessionError> {
         for key in &reservation.keys {
             self.counters.release(key).await?;
         }

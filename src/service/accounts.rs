@@ -94,22 +94,42 @@ impl Accounts {
             Err(Refused::Address) => return Ok(Err(LoginRejected::Throttled)),
             Err(Refused::Account) => return Ok(Err(LoginRejected::AccountThrottled)),
         };
-        let user = match &username {
-            Some(name) => self.repo.user_by_name(name).await?,
-            None => None,
+        let (user, matched) = match self.check(username.as_ref(), password).await {
+            Ok(checked) => checked,
+            Err(e) => {
+                // The check did not complete, so nothing was learnt: the slots go back (best
+                // effort; the caller hears the original failure).
+                if let Err(back) = self.throttle.give_back(reservation).await {
+                    tracing::warn!(error = ?back, "giving back a login slot");
+                }
+                return Err(e);
+            }
         };
-        // A malformed password still costs a decoy verification, so timing reveals nothing.
-        let well_formed = password.is_some();
-        let candidate = password.unwrap_or_else(Password::decoy);
-        let matched = self.hasher.verify(&candidate, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         match user {
-            Some(user) if matched && well_formed => {
-                self.throttle.succeeded(reservation).await?;
+            Some(user) if matched => {
+                self.throttle.give_back(reservation).await?;
                 Ok(Ok(self.start_session(&user, previous).await?))
             }
             // A failure keeps its slots: dropping the reservation is what counts it.
             _ => Ok(Err(LoginRejected::BadCredentials)),
         }
+    }
+
+    /// The user named, and whether `password` is theirs. A malformed password still costs a
+    /// decoy verification, so timing reveals nothing.
+    async fn check(
+        &self,
+        username: Option<&Username>,
+        password: Option<Password>,
+    ) -> Result<(Option<User>, bool), ServiceError> {
+        let user = match username {
+            Some(name) => self.repo.user_by_name(name).await?,
+            None => None,
+        };
+        let well_formed = password.is_some();
+        let candidate = password.unwrap_or_else(Password::decoy);
+        let matched = self.hasher.verify(&candidate, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        Ok((user, matched && well_formed))
     }
 
     /// Grants (`admin = true`) or revokes the admin role of `name` (idempotent); `Ok(false)`
