@@ -6,6 +6,9 @@
 //! minute) and per account across all addresses (`PER_ACCOUNT_LIMIT` in an hour), so spreading
 //! guesses over many addresses still meets a ceiling, answered for that account only. The
 //! counters live in the session backend (`Counters`), shared by every instance in the fleet.
+//! In process they are bounded whatever addresses a flood rotates through: at most
+//! `MemoryCounters::DEFAULT_MAX_KEYS` (65 536) keys, about 10 MiB; past that, new keys are
+//! refused (429) until windows expire, and the counts already held are kept.
 
 use std::net::IpAddr;
 use std::sync::Arc;
