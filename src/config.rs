@@ -60,6 +60,8 @@ pub(crate) struct RawSettings {
     access_log_stream_max_mb: u64,
     trusted_proxies: Vec<String>,
     forwarded_header: String,
+    /// Removed (admin is a role in the database); read only to say what to run instead.
+    #[serde(skip_serializing)]
     admin_user: Option<String>,
     traffic_window_secs: u64,
 }
@@ -240,8 +242,6 @@ pub struct Settings {
     /// Networks whose forwarded-address header is believed (the load balancers), and which
     /// header that is (`forwarded_header`).
     pub trusted_proxies: crate::net::TrustedProxies,
-    /// The user who may open `/admin/traffic`.
-    pub admin_user: Option<String>,
     /// The address the server listens on.
     pub address: std::net::IpAddr,
     /// The window of `/admin/traffic`.
@@ -254,6 +254,12 @@ impl Settings {
             let key = e.path.last().cloned().unwrap_or_else(|| "(root)".into());
             ConfigError::new(&key, e.kind.to_string())
         })?;
+        if raw.admin_user.is_some() {
+            return Err(ConfigError::new(
+                "admin_user",
+                "removed; grant the role with `stratus admin grant NAME` (and remove admin_user from your configuration)",
+            ));
+        }
         let data_dir = raw.data_dir.clone();
         let database = parse_database(raw.database_url.as_deref(), &data_dir)?;
         let storage = parse_storage(raw.storage_url.as_deref(), &data_dir)?;
@@ -345,7 +351,6 @@ impl Settings {
                     crate::net::ForwardedHeader::parse(&raw.forwarded_header)
                         .map_err(|problem| ConfigError::new("forwarded_header", problem))?,
                 ),
-            admin_user: raw.admin_user.filter(|u| !u.is_empty()),
             address: raw.address,
             traffic_window_secs: raw.traffic_window_secs.max(1),
         })

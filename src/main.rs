@@ -53,11 +53,55 @@ enum Command {
     /// Requests per client IP per time window, from the access log (the tutorial's Kinesis
     /// Analytics query). Reads the configured access_log_stream, else the access_log file.
     Traffic(TrafficArgs),
+    /// Grant or revoke the admin role (who may open /admin/traffic). Run on the server: it
+    /// writes the configured database directly.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Benchmark helper: add COUNT photo rows that reuse the newest photo's blobs.
     SeedRows {
         #[arg(long)]
         count: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Make the registered user NAME an admin.
+    Grant { name: String },
+    /// Take the admin role from NAME.
+    Revoke { name: String },
+}
+
+/// `stratus admin grant|revoke NAME`: only the database is opened.
+async fn admin(settings: &Settings, action: AdminAction) -> ExitCode {
+    let (name, grant) = match &action {
+        AdminAction::Grant { name } => (name, true),
+        AdminAction::Revoke { name } => (name, false),
+    };
+    let Some(username) = stratus::domain::Username::parse(name) else {
+        return fail(format!("{name:?} is not a username: {}", stratus::domain::Username::RULE));
+    };
+    let repo = match stratus::state::open_database(settings).await {
+        Ok(repo) => repo,
+        Err(e) => return fail(e),
+    };
+    match stratus::service::Accounts::set_admin_in(repo.as_ref(), &username, grant).await {
+        Ok(true) if grant => {
+            println!("{username} is now an admin");
+            ExitCode::SUCCESS
+        }
+        Ok(true) => {
+            println!("{username} is no longer an admin");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => fail(format!("no user named \"{username}\": register the account first, then run this again")),
+        Err(e) => {
+            let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+            fail(format!("{e}{cause}"))
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -218,6 +262,7 @@ async fn run() -> ExitCode {
         }
         Command::MigrateStorage { from, to, concurrency } => return migrate_storage(&from, &to, concurrency).await,
         Command::Traffic(args) => return traffic(&settings, args).await,
+        Command::Admin { action } => return admin(&settings, action).await,
         Command::SeedRows { count } => Some(count),
         Command::Serve => None,
     };

@@ -23,7 +23,10 @@ use crate::remote::RemoteError;
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
 use crate::service::{Accounts, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource};
-use crate::session::{MemcachedSessions, MemorySessions, RedisSessions, SessionStore};
+use crate::session::{
+    Counters, MemcachedCounters, MemcachedSessions, MemoryCounters, MemorySessions, RedisCounters, RedisSessions,
+    SessionStore,
+};
 use crate::store::{LocalStore, MediaUrls, S3Store, Store};
 use crate::views::Views;
 
@@ -169,20 +172,53 @@ async fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>, ConfigError> 
     })
 }
 
-async fn open_sessions(settings: &Settings) -> Result<Arc<dyn SessionStore>, ConfigError> {
+/// The session store, and the login throttle's counters on the same server: in the fleet
+/// profile that server is shared, so every instance counts against one limit.
+async fn open_sessions(settings: &Settings) -> Result<(Arc<dyn SessionStore>, Arc<dyn Counters>), ConfigError> {
     let unreachable =
         |url: &ServerUrl, e: RemoteError| ConfigError::new("session_url", format!("{}: {e}", url.redacted()));
     let prefix = &settings.key_prefix;
     Ok(match &settings.sessions {
-        SessionUrl::Memory => Arc::new(MemorySessions::new()),
+        SessionUrl::Memory => (Arc::new(MemorySessions::new()), Arc::new(MemoryCounters::default())),
         SessionUrl::Redis(url) => {
-            Arc::new(RedisSessions::new(Redis::connect(url.expose()).await.map_err(|e| unreachable(url, e))?, prefix))
+            let redis = Redis::connect(url.expose()).await.map_err(|e| unreachable(url, e))?;
+            (Arc::new(RedisSessions::new(redis.clone(), prefix)), Arc::new(RedisCounters::new(redis, prefix)))
         }
         SessionUrl::Memcached(url) => {
-            let memcached = Memcached::connect(url.expose()).await.map_err(|e| unreachable(url, e))?;
-            Arc::new(MemcachedSessions::new(Arc::new(memcached), prefix))
+            let memcached = Arc::new(Memcached::connect(url.expose()).await.map_err(|e| unreachable(url, e))?);
+            (
+                Arc::new(MemcachedSessions::new(memcached.clone(), prefix)),
+                Arc::new(MemcachedCounters::new(memcached, prefix)),
+            )
         }
     })
+}
+
+/// The database alone, for commands that need nothing else (`stratus admin`).
+pub async fn open_database(settings: &Settings) -> Result<Arc<dyn Repo>, ConfigError> {
+    ensure_private_dir(&settings.data_dir)?;
+    open_repo(settings).await
+}
+
+/// `data_dir` holds the database, the secret key and uploads: created 0700, and tightened to
+/// 0700 when it already exists with wider permissions.
+fn ensure_private_dir(dir: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| ConfigError::new("data_dir", format!("cannot create directory {}: {e}", dir.display())))?;
+    }
+    let metadata = std::fs::metadata(dir)
+        .map_err(|e| ConfigError::new("data_dir", format!("cannot read directory {}: {e}", dir.display())))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+            ConfigError::new("data_dir", format!("cannot make directory {} private (0700): {e}", dir.display()))
+        })?;
+    }
+    ensure_writable_dir("data_dir", dir)
 }
 
 /// The address written as `server_ip`: the listening one, or when that is every interface
@@ -300,7 +336,7 @@ fn content_security_policy(sample_image_url: Option<&str>) -> String {
 impl App {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         check_fleet_safety(&settings)?;
-        ensure_writable_dir("data_dir", &settings.data_dir)?;
+        ensure_private_dir(&settings.data_dir)?;
         let secret = secret_key(&settings)?;
         let host = gethostname::gethostname().to_string_lossy().into_owned();
         let served_by = match &settings.instance_id {
@@ -308,11 +344,12 @@ impl App {
             None => format!("{host}:{}", settings.port),
         };
         let metrics = Arc::new(Metrics::new(&settings.profile, &served_by)?);
+        let (sessions, counters) = open_sessions(&settings).await?;
         let backends = Backends {
             repo: Arc::new(ObservedRepo { inner: open_repo(&settings).await?, metrics: metrics.clone() }),
             store: Arc::new(ObservedStore { inner: open_store(&settings)?, metrics: metrics.clone() }),
             cache: open_cache(&settings).await?,
-            sessions: Arc::new(ObservedSessions { inner: open_sessions(&settings).await?, metrics: metrics.clone() }),
+            sessions: Arc::new(ObservedSessions { inner: sessions, metrics: metrics.clone() }),
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let feed = Arc::new(FeedService::new(
@@ -339,7 +376,7 @@ impl App {
             backends.repo.clone(),
             backends.sessions.clone(),
             PasswordHasher::new(cores),
-            LoginThrottle::new(settings.login_failures_per_minute),
+            LoginThrottle::new(counters, settings.login_failures_per_minute),
             settings.session_idle,
             settings.session_absolute,
         );

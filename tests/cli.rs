@@ -220,3 +220,62 @@ fn every_tutorial_level_has_a_valid_overlay() {
         assert!(stdout.lines().any(|l| l.starts_with(&expected)), "level {level}: {stdout}");
     }
 }
+
+/// `stratus admin grant|revoke NAME` on the real binary: it writes the role into the database,
+/// refuses an unknown user with a clear line, and `admin_user` is refused at startup with
+/// the command to run instead.
+#[tokio::test]
+async fn admin_role_is_granted_and_revoked_on_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    use stratus::db::{Repo, SqliteRepo};
+    use stratus::domain::{User, UserId, Username};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| stratus(dir.path()).args(args).output().expect("run");
+
+    let output = run(&["admin", "grant", "alice"]);
+    assert_eq!(output.status.code(), Some(2), "unknown user");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("stratus: no user named \"alice\""), "{stderr}");
+    assert!(stderr.contains("register the account first"), "{stderr}");
+    let output = run(&["admin", "grant", "not a name"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a username"));
+
+    // The command created the data directory and database privately.
+    let data = dir.path().join("data");
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("stratus.db")), 0o600);
+
+    let repo = SqliteRepo::open(&data.join("stratus.db"), 1).await.expect("open");
+    let alice = User {
+        id: UserId::from_ulid(ulid::Ulid::new()),
+        username: Username::parse("alice").expect("name"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: 1_700_000_000,
+    };
+    repo.insert_user(&alice).await.expect("insert").expect("new user");
+    assert!(!repo.is_admin(alice.id).await.expect("role"));
+
+    let output = run(&["admin", "grant", "ALICE"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("is now an admin"));
+    assert!(repo.is_admin(alice.id).await.expect("role"), "granted, name matched ignoring case");
+    let output = run(&["admin", "revoke", "alice"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("no longer an admin"));
+    assert!(!repo.is_admin(alice.id).await.expect("role"));
+
+    // The removed setting: one line saying what to run instead, for serving and for `admin`.
+    for args in [&[][..], &["admin", "grant", "alice"][..]] {
+        let output = stratus(dir.path()).env("ROCKET_ADMIN_USER", "alice").args(args).output().expect("run");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("stratus: config key `admin_user`: removed;"), "{stderr}");
+        assert!(stderr.contains("`stratus admin grant NAME`"), "{stderr}");
+    }
+    assert!(!repo.is_admin(alice.id).await.expect("role"), "the refused start granted nothing");
+}

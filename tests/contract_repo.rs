@@ -47,6 +47,21 @@ pub async fn repo_contract(repo: Arc<dyn Repo>) {
     assert!(repo.user_by_name(&Username::parse("carol").expect("n")).await.expect("get").is_none());
     assert_eq!(repo.user_by_id(twin.id).await.expect("get").map(|u| u.username), Some(twin.username.clone()));
 
+    // The admin role: nobody holds it until granted; grant and revoke are idempotent, match
+    // the name ignoring case, touch only that user, and answer false for an unknown name.
+    assert!(!repo.is_admin(alice.id).await.expect("role"), "a new user is not an admin");
+    assert!(!repo.is_admin(UserId::from_ulid(ulid::Ulid::new())).await.expect("role"), "unknown id");
+    let alice_upper = Username::parse("ALICE").expect("n");
+    assert!(repo.set_admin(&alice_upper, true).await.expect("grant"));
+    assert!(repo.set_admin(&alice_upper, true).await.expect("grant again"), "granting twice still finds her");
+    assert!(repo.is_admin(alice.id).await.expect("role"));
+    assert!(!repo.is_admin(twin.id).await.expect("role"), "only the named user");
+    assert!(!repo.set_admin(&Username::parse("carol").expect("n"), true).await.expect("grant unknown"));
+    assert!(repo.set_admin(&alice.username, false).await.expect("revoke"));
+    assert!(repo.set_admin(&alice.username, false).await.expect("revoke again"), "revoking twice still finds her");
+    assert!(!repo.is_admin(alice.id).await.expect("role"));
+    assert!(repo.set_admin(&alice.username, true).await.expect("grant for later"));
+
     let mut generator = ulid::Generator::new();
     let ids: Vec<PhotoId> = (0..5).map(|_| PhotoId::from_ulid(generator.generate().expect("ulid"))).collect();
     for (i, id) in ids.iter().enumerate() {
@@ -112,5 +127,5 @@ async fn mysql_migrations_apply_once_when_instances_start_together() {
     let mut conn = pool.get_conn().await.expect("conn");
     let applied: Vec<String> =
         mysql_async::prelude::Queryable::query(&mut conn, "SELECT name FROM schema_migrations").await.expect("query");
-    assert_eq!(applied, vec!["0001_init.sql".to_owned()]);
+    assert_eq!(applied, vec!["0001_init.sql".to_owned(), "0002_admin_role.sql".to_owned()]);
 }

@@ -147,13 +147,13 @@ async fn lines_go_to_a_redis_stream_and_a_dead_redis_never_fails_a_request() {
 async fn the_admin_sees_requests_per_client_in_the_latest_windows() {
     let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("access.log");
-    let t = TestApp::with(|f| f.merge(("access_log", log.to_string_lossy().to_string())).merge(("admin_user", "Boss")))
-        .await;
+    let t = TestApp::with(|f| f.merge(("access_log", log.to_string_lossy().to_string()))).await;
     assert_eq!(t.client.get("/admin/traffic").dispatch().await.status().code, 401);
     t.register("alice").await;
     assert_eq!(t.client.get("/admin/traffic").dispatch().await.status().code, 403, "not the admin");
     t.logout().await;
     t.register("boss").await;
+    grant_admin(&t, "Boss").await;
     for _ in 0..7 {
         t.client.get("/healthz").remote("203.0.113.7:1000".parse().expect("addr")).dispatch().await;
     }
@@ -189,10 +189,17 @@ async fn the_admin_sees_requests_per_client_in_the_latest_windows() {
     assert!(html.contains("<rect width=\"100\""), "the busiest client's bar is full width");
 }
 
+/// What `stratus admin grant NAME` does.
+async fn grant_admin(t: &TestApp, name: &str) {
+    let name = stratus::domain::Username::parse(name).expect("name");
+    assert!(t.app().accounts.set_admin(&name, true).await.expect("grant"), "{name} exists");
+}
+
 #[rocket::async_test]
 async fn without_an_access_log_the_admin_page_says_how_to_keep_one() {
-    let t = TestApp::with(|f| f.merge(("admin_user", "boss"))).await;
+    let t = TestApp::new().await;
     t.register("boss").await;
+    grant_admin(&t, "boss").await;
     let html = t.client.get("/admin/traffic").dispatch().await.into_string().await.expect("html");
     assert!(html.contains("No access log is kept"), "{html}");
 }

@@ -7,5 +7,5 @@ mod visitor;
 
 pub use csrf::CsrfKey;
 pub use password::PasswordHasher;
-pub use throttle::LoginThrottle;
+pub use throttle::{LoginThrottle, PER_ACCOUNT_LIMIT, Refused};
 pub use visitor::{ActiveSession, SESSION_COOKIE, Visitor, random_token, session_key, set_session_cookie};

@@ -123,4 +123,13 @@ pub trait Repo: Send + Sync + 'static {
 
     /// The user with this id; `Ok(None)` when absent.
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, DbError>;
+
+    /// Grants (`admin = true`) or revokes the admin role of the user with this name, compared
+    /// ignoring case. `Ok(true)` when that user exists (idempotent: granting twice is `Ok(true)`
+    /// both times), `Ok(false)` when there is no such user (and nothing changes).
+    async fn set_admin(&self, name: &Username, admin: bool) -> Result<bool, DbError>;
+
+    /// Whether the user with this id holds the admin role; `Ok(false)` for an unknown id.
+    /// New users never do: only `set_admin` grants it.
+    async fn is_admin(&self, id: UserId) -> Result<bool, DbError>;
 }

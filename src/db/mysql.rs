@@ -21,6 +21,8 @@ const INSERT_PHOTO: &str = "INSERT INTO photos (id, owner_id, caption, content_t
      thumb_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?";
 const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
+const SET_ADMIN: &str = "UPDATE users SET is_admin = ? WHERE username = ?";
+const IS_ADMIN: &str = "SELECT is_admin FROM users WHERE id = ?";
 const ER_DUP_ENTRY: u16 = 1062;
 
 fn photo_by_id_sql() -> String {
@@ -172,6 +174,24 @@ impl Repo for MysqlRepo {
         let mut conn = self.conn().await?;
         let row: Option<Row> = conn.exec_first(USER_BY_ID, (id.to_string(),)).await?;
         row.map(user_from_row).transpose()
+    }
+
+    async fn set_admin(&self, name: &Username, admin: bool) -> Result<bool, DbError> {
+        let mut conn = self.conn().await?;
+        conn.exec_drop(SET_ADMIN, (admin, name.as_str())).await?;
+        // MySQL reports rows changed, not matched: an unchanged role reads 0, so ask whether
+        // the user exists instead.
+        if conn.affected_rows() > 0 {
+            return Ok(true);
+        }
+        let found: Option<i64> = conn.exec_first("SELECT 1 FROM users WHERE username = ?", (name.as_str(),)).await?;
+        Ok(found.is_some())
+    }
+
+    async fn is_admin(&self, id: UserId) -> Result<bool, DbError> {
+        let mut conn = self.conn().await?;
+        let role: Option<bool> = conn.exec_first(IS_ADMIN, (id.to_string(),)).await?;
+        Ok(role.unwrap_or(false))
     }
 
     async fn insert_photo(&self, photo: &Photo) -> Result<(), DbError> {

@@ -25,6 +25,8 @@ const INSERT_PHOTO: &str = "INSERT INTO photos (id, owner_id, caption, content_t
      height, bytes, blob_key, thumb_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?1";
 const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
+const SET_ADMIN: &str = "UPDATE users SET is_admin = ?1 WHERE username = ?2";
+const IS_ADMIN: &str = "SELECT is_admin FROM users WHERE id = ?1";
 
 fn photo_by_id_sql() -> String {
     format!("SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id = ?1")
@@ -89,8 +91,14 @@ pub struct SqliteRepo {
 }
 
 impl SqliteRepo {
-    /// Opens (creating if needed) the database file and applies pending migrations.
+    /// Opens (creating if needed) the database file and applies pending migrations. The file is
+    /// private (0600) from the moment it exists, and so are its `-wal` and `-shm` files, which
+    /// SQLite creates with the database file's mode.
     pub async fn open(path: &Path, pool_size: usize) -> Result<Self, DbError> {
+        let owned = path.to_owned();
+        tokio::task::spawn_blocking(move || make_private(&owned))
+            .await?
+            .map_err(|e| DbError::Open(format!("making {} private (0600): {e}", path.display())))?;
         let repo = Self {
             path: path.to_owned(),
             idle: Arc::new(Mutex::new(Vec::new())),
@@ -131,6 +139,26 @@ impl SqliteRepo {
         })
         .await?
     }
+}
+
+/// Creates the database file 0600 before SQLite opens it (SQLite would create it 0644 under a
+/// usual umask), and tightens an existing one and its WAL/SHM files left wider by older versions.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::metadata(&file) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), DbError> {
@@ -251,5 +279,20 @@ impl Repo for SqliteRepo {
 
     async fn count_photos(&self) -> Result<u64, DbError> {
         self.with_conn(|c| Ok(c.query_row(COUNT_PHOTOS, [], |r| r.get::<_, i64>(0))?.max(0) as u64)).await
+    }
+
+    async fn set_admin(&self, name: &Username, admin: bool) -> Result<bool, DbError> {
+        let name = name.clone();
+        // SQLite counts matched rows, so an unchanged role still reports its user.
+        self.with_conn(move |c| Ok(c.prepare_cached(SET_ADMIN)?.execute(params![admin, name.as_str()])? > 0)).await
+    }
+
+    async fn is_admin(&self, id: UserId) -> Result<bool, DbError> {
+        self.with_conn(move |c| {
+            let role: Option<bool> =
+                c.prepare_cached(IS_ADMIN)?.query_row([id.to_string()], |r| r.get(0)).optional()?;
+            Ok(role.unwrap_or(false))
+        })
+        .await
     }
 }

@@ -66,6 +66,14 @@ impl Repo for ObservedRepo {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, DbError> {
         self.timed("user_by_id", self.inner.user_by_id(id)).await
     }
+
+    async fn set_admin(&self, name: &Username, admin: bool) -> Result<bool, DbError> {
+        self.timed("set_admin", self.inner.set_admin(name, admin)).await
+    }
+
+    async fn is_admin(&self, id: UserId) -> Result<bool, DbError> {
+        self.timed("is_admin", self.inner.is_admin(id)).await
+    }
 }
 
 pub struct ObservedStore {

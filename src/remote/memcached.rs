@@ -106,6 +106,38 @@ impl Memcached {
         .await
     }
 
+    /// Adds one to the counter under `key` and returns the new count; an absent key starts at
+    /// 1 expiring after `ttl_secs` (later increments keep that expiry).
+    pub async fn increment_or_start(&self, key: &str, ttl_secs: u64) -> Result<u64, RemoteError> {
+        self.on_server(self.server(key), async |c: &mut Client| {
+            // Two instances may both miss and both `add`: the loser's add is NOT_STORED and it
+            // increments the winner's counter instead.
+            for _ in 0..3 {
+                match c.increment(key, 1).await {
+                    Err(Error::Protocol(Status::NotFound)) => {}
+                    other => return other,
+                }
+                match c.add(key, "1", Some(ttl_field(ttl_secs)), None).await {
+                    Ok(()) => return Ok(1),
+                    Err(Error::Protocol(Status::NotStored)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(Error::Protocol(Status::NotFound))
+        })
+        .await
+    }
+
+    /// Subtracts one from the counter under `key` (memcached stops at zero); an absent key is
+    /// left absent.
+    pub async fn decrement(&self, key: &str) -> Result<(), RemoteError> {
+        self.on_server(self.server(key), async |c: &mut Client| match c.decrement(key, 1).await {
+            Err(Error::Protocol(Status::NotFound)) => Ok(()),
+            other => other.map(drop),
+        })
+        .await
+    }
+
     /// Restarts `key`'s time to live; `false` when the key is absent.
     pub async fn touch(&self, key: &str, ttl_secs: u64) -> Result<bool, RemoteError> {
         let flag = format!("T{}", ttl_field(ttl_secs));

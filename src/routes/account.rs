@@ -67,6 +67,9 @@ pub async fn login(
         Err(LoginRejected::Throttled) => Err(AppError::TooManyRequests(
             "Too many failed logins from your address. Wait a minute and try again.".into(),
         )),
+        Err(LoginRejected::AccountThrottled) => Err(AppError::TooManyRequests(
+            "Too many failed logins for this account. Wait an hour and try again.".into(),
+        )),
     }
 }
 

@@ -29,8 +29,9 @@ impl<'r> FromRequest<'r> for SignedIn<'r> {
     }
 }
 
-/// The user named by `admin_user`: 401 when signed out, 403 for anyone else (everyone, when
-/// no admin is configured).
+/// A signed-in user holding the admin role (granted with `stratus admin grant NAME`): 401 when
+/// signed out, 403 for anyone else, 503 when the database cannot be asked. The role is read on
+/// every request, so a revoke takes effect at once.
 pub struct Admin;
 
 #[rocket::async_trait]
@@ -43,10 +44,16 @@ impl<'r> FromRequest<'r> for Admin {
             Outcome::Error(e) => return Outcome::Error(e),
             Outcome::Forward(status) => return Outcome::Forward(status),
         };
-        let admin = request.rocket().state::<App>().and_then(|app| app.settings.admin_user.as_deref());
-        match admin {
-            Some(admin) if admin.eq_ignore_ascii_case(signed_in.0.data.username.as_str()) => Outcome::Success(Admin),
-            _ => Outcome::Error((Status::Forbidden, ())),
+        let Some(app) = request.rocket().state::<App>() else {
+            return Outcome::Error((Status::InternalServerError, ()));
+        };
+        match app.accounts.is_admin(signed_in.0.data.user_id).await {
+            Ok(true) => Outcome::Success(Admin),
+            Ok(false) => Outcome::Error((Status::Forbidden, ())),
+            Err(e) => {
+                tracing::warn!(error = ?e, "checking the admin role");
+                Outcome::Error((Status::ServiceUnavailable, ()))
+            }
         }
     }
 }

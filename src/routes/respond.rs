@@ -87,6 +87,12 @@ impl Fairing for SecurityHeaders {
         };
         response.set_header(Header::new("X-Served-By", app.served_by.as_str()));
         response.set_header(Header::new("X-Content-Type-Options", "nosniff"));
+        // `cookie_secure` says the site is served over HTTPS (the cookie would not come back
+        // otherwise), so browsers may be told never to try plain HTTP: two years, the preload
+        // list's minimum, subdomains included.
+        if app.settings.cookie_secure {
+            response.set_header(Header::new("Strict-Transport-Security", "max-age=63072000; includeSubDomains"));
+        }
         if response.content_type().is_some_and(|ct| ct.is_html()) {
             response.set_header(Header::new("Content-Security-Policy", app.csp.as_str()));
             response.set_header(Header::new("Referrer-Policy", "same-origin"));

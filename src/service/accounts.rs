@@ -7,7 +7,7 @@ use std::time::Duration;
 use ulid::Ulid;
 
 use super::ServiceError;
-use crate::auth::{LoginThrottle, PasswordHasher, random_token, session_key};
+use crate::auth::{LoginThrottle, PasswordHasher, Refused, random_token, session_key};
 use crate::db::Repo;
 use crate::domain::{Password, User, UserId, Username, now_unix};
 use crate::session::{SessionData, SessionStore};
@@ -25,7 +25,10 @@ pub enum RegisterRejected {
 #[derive(Debug, PartialEq, Eq)]
 pub enum LoginRejected {
     BadCredentials,
+    /// This client address used its attempts for the minute.
     Throttled,
+    /// This account used its attempts for the hour (from any addresses).
+    AccountThrottled,
 }
 
 pub struct Accounts {
@@ -85,24 +88,64 @@ impl Accounts {
         client: IpAddr,
         previous: Option<&str>,
     ) -> Result<Result<IssuedSession, LoginRejected>, ServiceError> {
-        if self.throttle.is_blocked(client) {
-            return Ok(Err(LoginRejected::Throttled));
+        // The slot is taken before the hash, so requests already waiting for one are counted.
+        let reservation = match self.throttle.reserve(client, username.as_ref()).await? {
+            Ok(reservation) => reservation,
+            Err(Refused::Address) => return Ok(Err(LoginRejected::Throttled)),
+            Err(Refused::Account) => return Ok(Err(LoginRejected::AccountThrottled)),
+        };
+        let (user, matched) = match self.check(username.as_ref(), password).await {
+            Ok(checked) => checked,
+            Err(e) => {
+                // The check did not complete, so nothing was learnt: the slots go back (best
+                // effort; the caller hears the original failure).
+                if let Err(back) = self.throttle.give_back(reservation).await {
+                    tracing::warn!(error = ?back, "giving back a login slot");
+                }
+                return Err(e);
+            }
+        };
+        match user {
+            Some(user) if matched => {
+                self.throttle.give_back(reservation).await?;
+                Ok(Ok(self.start_session(&user, previous).await?))
+            }
+            // A failure keeps its slots: dropping the reservation is what counts it.
+            _ => Ok(Err(LoginRejected::BadCredentials)),
         }
-        let user = match &username {
+    }
+
+    /// The user named, and whether `password` is theirs. A malformed password still costs a
+    /// decoy verification, so timing reveals nothing.
+    async fn check(
+        &self,
+        username: Option<&Username>,
+        password: Option<Password>,
+    ) -> Result<(Option<User>, bool), ServiceError> {
+        let user = match username {
             Some(name) => self.repo.user_by_name(name).await?,
             None => None,
         };
-        // A malformed password still costs a decoy verification, so timing reveals nothing.
         let well_formed = password.is_some();
         let candidate = password.unwrap_or_else(Password::decoy);
         let matched = self.hasher.verify(&candidate, user.as_ref().map(|u| u.password_hash.as_str())).await?;
-        match user {
-            Some(user) if matched && well_formed => Ok(Ok(self.start_session(&user, previous).await?)),
-            _ => {
-                self.throttle.record_failure(client);
-                Ok(Err(LoginRejected::BadCredentials))
-            }
-        }
+        Ok((user, matched && well_formed))
+    }
+
+    /// Grants (`admin = true`) or revokes the admin role of `name` (idempotent); `Ok(false)`
+    /// when no user has that name.
+    pub async fn set_admin(&self, name: &Username, admin: bool) -> Result<bool, ServiceError> {
+        Self::set_admin_in(self.repo.as_ref(), name, admin).await
+    }
+
+    /// `set_admin` on a bare database, for `stratus admin`, which opens nothing else.
+    pub async fn set_admin_in(repo: &dyn Repo, name: &Username, admin: bool) -> Result<bool, ServiceError> {
+        Ok(repo.set_admin(name, admin).await?)
+    }
+
+    /// Whether this user holds the admin role now (read per request: a revoke acts at once).
+    pub async fn is_admin(&self, id: UserId) -> Result<bool, ServiceError> {
+        Ok(self.repo.is_admin(id).await?)
     }
 
     /// Ends the session everywhere (idempotent).

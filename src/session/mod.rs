@@ -1,9 +1,11 @@
 //! Server-side sessions. `SessionStore` is the seam; one file per backend.
 
+mod counters;
 mod memcached;
 mod memory;
 mod redis;
 
+pub use counters::{Counters, MemcachedCounters, MemoryCounters, RedisCounters};
 pub use memcached::MemcachedSessions;
 pub use memory::MemorySessions;
 pub use redis::RedisSessions;

@@ -1,0 +1,3 @@
+-- Admin is a role held in the database, granted only by `stratus admin grant NAME` on the
+-- server: no name, and no registration, can make an account an admin.
+ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
