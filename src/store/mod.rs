@@ -2,6 +2,7 @@
 
 mod local;
 mod s3;
+pub mod staging;
 
 pub use local::LocalStore;
 pub use s3::{MediaUrls, S3Store};
@@ -18,6 +19,9 @@ pub enum StoreError {
     Path(#[from] object_store::path::Error),
     #[error("store configuration: {0}")]
     Config(String),
+    /// The local staging directory (under `data_dir`) an upload is written to while read.
+    #[error("staging an upload: {0}")]
+    Staging(#[from] std::io::Error),
 }
 
 /// A blob's bytes as pieces: a rewritten file keeps referring to the upload's buffer instead
