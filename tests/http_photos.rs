@@ -367,3 +367,12 @@ async fn csrf_token_comes_before_the_photo_or_in_a_header() {
     assert_eq!(t.photo_count().await, 1);
     assert!(staged(&t).is_empty(), "a finished upload's staging file is gone");
 }
+
+#[rocket::async_test]
+async fn uploads_and_rockets_temp_files_are_staged_privately_under_data_dir() {
+    let t = TestApp::new().await;
+    let staging = t.dir.path().join("staging");
+    assert_eq!(t.client.rocket().config().temp_dir.relative(), staging, "never a shared /tmp");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&staging).expect("staging").permissions());
+    assert_eq!(mode & 0o777, 0o700);
+}
