@@ -155,6 +155,13 @@ async fn kill_9_during_uploads_leaves_only_blobs_and_the_database_after_a_restar
     for _ in 0..3 {
         stalled.push(stalled_upload(&server, &cookie, "", sent.len() + 4 * 1024 * 1024, &sent).await);
     }
+    for _ in 0..100 {
+        if staging_files(&data) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(staging_files(&data) >= 3, "the stalled uploads are staged under data_dir");
     // And complete uploads racing the kill: some land, some are cut anywhere on their way.
     let mut body = text_part("csrf", &csrf);
     body.extend(file_part_head());
@@ -171,14 +178,7 @@ async fn kill_9_during_uploads_leaves_only_blobs_and_the_database_after_a_restar
             })
         })
         .collect();
-    for _ in 0..100 {
-        if staging_files(&data) >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(staging_files(&data) >= 3, "the stalled uploads are staged under data_dir");
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let mut server = server;
     server.child.kill().expect("kill -9");
     server.child.wait().expect("reaped");
