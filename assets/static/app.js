@@ -101,7 +101,9 @@
         resolve(false);
       });
       xhr.addEventListener("error", () => {
-        fail(ui, "The connection failed. Check your network and try again.");
+        // The server refuses a bad token or an oversized part as soon as it sees it and closes
+        // the connection, so a browser still sending may only see the connection end.
+        fail(ui, "The upload was cut off: the connection failed, or the server refused it early (an expired page, a file over the limit). Reload the page and try again.");
         resolve(false);
       });
       ui.status.textContent = "0%";
