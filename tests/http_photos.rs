@@ -362,6 +362,10 @@ async fn csrf_token_comes_before_the_photo_or_in_a_header() {
     assert_eq!(status, Status::Forbidden);
     assert_nothing_left(&t, "forged token, large file").await;
 
+    let (status, _) = upload(&[common::Part::Text("csrf", &csrf), photo(), photo()], None).await;
+    assert_eq!(status, Status::BadRequest, "one photo per upload");
+    assert_nothing_left(&t, "two photos").await;
+
     let (status, _) = upload(&[photo()], Some(&csrf)).await;
     assert_eq!(status, Status::SeeOther, "scripts may send the token as X-CSRF-Token");
     assert_eq!(t.photo_count().await, 1);
