@@ -15,6 +15,9 @@ use crate::views::ErrorPage;
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// A request the server cannot read (a malformed body or parameter), with what to fix.
+    #[error("{0}")]
+    BadRequest(String),
     #[error("login required")]
     Unauthorized,
     #[error("wrong username or password")]
@@ -56,6 +59,7 @@ impl AppError {
     pub fn status(&self) -> Status {
         match self {
             AppError::NotFound => Status::NotFound,
+            AppError::BadRequest(_) => Status::BadRequest,
             AppError::Unauthorized | AppError::BadCredentials => Status::Unauthorized,
             AppError::Forbidden(_) | AppError::Csrf => Status::Forbidden,
             AppError::Conflict(_) => Status::Conflict,

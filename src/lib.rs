@@ -80,22 +80,68 @@ fn mount(rocket: Rocket<Build>) -> Rocket<Build> {
         .register("/", routes::catchers())
 }
 
-/// An app whose backends are built when it ignites; a configuration or backend problem
-/// aborts ignition with the problem logged.
-pub fn app(figment: Figment) -> Rocket<Build> {
-    mount(rocket::custom(figment)).attach(AdHoc::try_on_ignite("stratus backends", |rocket| async move {
-        let built = match Settings::from_figment(rocket.figment()) {
-            Ok(settings) => App::build(settings).await,
-            Err(e) => Err(e.into()),
+/// Rocket's own temporary files go to the upload staging directory too, never a shared /tmp.
+fn staged_in_data_dir(figment: Figment) -> Figment {
+    match figment.extract_inner::<std::path::PathBuf>("data_dir") {
+        Ok(data_dir) => figment.merge(("temp_dir", store::staging::staging_dir(&data_dir))),
+        Err(_) => figment,
+    }
+}
+
+/// Before serving: removes the staged uploads and partial blob files a killed process left
+/// (see `store::staging::sweep`); a failure aborts ignition with the problem logged.
+fn sweep_crash_leftovers() -> AdHoc {
+    AdHoc::try_on_ignite("crash leftovers", |rocket| async move {
+        let Some(app) = rocket.state::<App>() else {
+            return Ok(rocket);
         };
-        match built {
-            Ok(app) => Ok(rocket.manage(app)),
+        let data_dir = app.settings.data_dir.clone();
+        let blob_dir = match &app.settings.storage {
+            config::StorageUrl::File(dir) => Some(dir.clone()),
+            config::StorageUrl::S3 { .. } => None,
+        };
+        // A store shared by several instances may hold another one's write in progress.
+        let min_age = std::time::Duration::from_secs(if app.settings.storage_shared { 3600 } else { 0 });
+        let swept =
+            tokio::task::spawn_blocking(move || store::staging::sweep(&data_dir, blob_dir.as_deref(), min_age)).await;
+        match swept {
+            Ok(Ok(swept)) => {
+                if swept != store::staging::Swept::default() {
+                    tracing::info!(?swept, "removed what an earlier crash left behind");
+                }
+                Ok(rocket)
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot clean the upload staging directory or the photo store");
+                Err(rocket)
+            }
             Err(e) => {
-                tracing::error!("{e}");
+                tracing::error!(error = %e, "crash leftovers sweep failed");
                 Err(rocket)
             }
         }
-    }))
+    })
+}
+
+/// An app whose backends are built when it ignites; a configuration or backend problem
+/// aborts ignition with the problem logged.
+pub fn app(figment: Figment) -> Rocket<Build> {
+    let rocket = mount(rocket::custom(staged_in_data_dir(figment)));
+    rocket
+        .attach(AdHoc::try_on_ignite("stratus backends", |rocket| async move {
+            let built = match Settings::from_figment(rocket.figment()) {
+                Ok(settings) => App::build(settings).await,
+                Err(e) => Err(e.into()),
+            };
+            match built {
+                Ok(app) => Ok(rocket.manage(app)),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    Err(rocket)
+                }
+            }
+        }))
+        .attach(sweep_crash_leftovers())
 }
 
 /// Level 3's graceful scale-in, for the binary: on SIGTERM `/readyz` turns 503 at once while
@@ -131,5 +177,5 @@ pub fn drain_on_sigterm() -> AdHoc {
 /// An app around an already-built `App` (the binary builds it first, to report a bad
 /// configuration in one line before Rocket starts).
 pub fn app_with(figment: Figment, app: App) -> Rocket<Build> {
-    mount(rocket::custom(figment)).manage(app)
+    mount(rocket::custom(staged_in_data_dir(figment))).manage(app).attach(sweep_crash_leftovers())
 }

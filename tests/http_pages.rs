@@ -273,6 +273,94 @@ async fn media_is_served_immutable_with_etag() {
 }
 
 #[rocket::async_test]
+async fn api_refuses_bad_parameters_naming_them() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    let ids = upload_n(&t, 2).await;
+    let lower = ids[1].to_lowercase();
+    let bad = [
+        ("limit=abc", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=0", "limit"),
+        ("limit=", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=%2B5", "limit"),
+        ("before=garbage", "before"),
+        ("before=", "before"),
+        ("limit=2&before=01ARZ3NDEKTSV4RRFFQ69G5FA", "before"),
+        (&format!("before={lower}"), "before"),
+    ];
+    for (query, parameter) in bad {
+        let response = t.client.get(format!("/api/photos?{query}")).dispatch().await;
+        assert_eq!(response.status(), Status::BadRequest, "{query}");
+        assert_eq!(response.content_type(), Some(rocket::http::ContentType::JSON), "{query}");
+        let error: serde_json::Value =
+            serde_json::from_str(&response.into_string().await.unwrap_or_default()).expect("json");
+        assert_eq!(error["status"], 400, "{query}");
+        let message = error["error"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("`{parameter}`")), "{query}: {message}");
+    }
+    // Good values still work: a limit past the maximum (even past u32) is clamped, not refused.
+    for query in ["limit=1", "limit=007", "limit=99999999999999999999", &format!("before={}", ids[1])] {
+        let (status, body) = t.get_text(&format!("/api/photos?{query}")).await;
+        assert_eq!(status, Status::Ok, "{query}: {body}");
+    }
+}
+
+fn is_valid_strong_etag(tag: &str) -> bool {
+    let Some(opaque) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else { return false };
+    !opaque.is_empty() && opaque.bytes().all(|b| b.is_ascii_graphic() && b != b'"')
+}
+
+#[rocket::async_test]
+async fn media_etags_are_valid_and_if_none_match_follows_http() {
+    let t = TestApp::new().await;
+    t.register("alice").await;
+    let id = photo_id_from(&t.upload("x.png", &fixture("valid", "alpha.png"), "").await);
+    for url in [format!("/media/photos/{id}.png"), format!("/media/thumbs/{id}.jpg")] {
+        // In the fleet profile images are not served by /media but the blobs are the same.
+        let response = t.client.get(url.clone()).dispatch().await;
+        assert_eq!(response.status(), Status::Ok, "{url}");
+        let etag = response.headers().get_one("ETag").expect("etag").to_owned();
+        assert!(is_valid_strong_etag(&etag), "{url}: {etag}");
+        let opaque = etag.trim_matches('"');
+        let matching = [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"other\", {etag}"),
+            format!("W/\"a,b\",W/{etag} , \"c\""),
+            "*".to_owned(),
+            " * ".to_owned(),
+        ];
+        for header in matching {
+            let response =
+                t.client.get(url.clone()).header(Header::new("If-None-Match", header.clone())).dispatch().await;
+            assert_eq!(response.status(), Status::NotModified, "{url} If-None-Match: {header}");
+            assert_eq!(response.headers().get_one("ETag"), Some(etag.as_str()));
+            assert!(response.into_bytes().await.unwrap_or_default().is_empty());
+        }
+        let different = [
+            "\"other\"".to_owned(),
+            format!("W/\"{opaque}x\""),
+            opaque.to_owned(),
+            format!("\"{etag}\""),
+            format!("\"x\", junk, {etag}"),
+            format!("\"{opaque}"),
+            String::new(),
+        ];
+        for header in different {
+            let response =
+                t.client.get(url.clone()).header(Header::new("If-None-Match", header.clone())).dispatch().await;
+            assert_eq!(response.status(), Status::Ok, "{url} If-None-Match: {header}");
+            assert!(!response.into_bytes().await.unwrap_or_default().is_empty());
+        }
+    }
+    let missing =
+        t.client.get("/media/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV.png").header(Header::new("If-None-Match", "*"));
+    assert_eq!(missing.dispatch().await.status(), Status::NotFound, "* matches only a blob that exists");
+}
+
+#[rocket::async_test]
 async fn static_assets_are_hashed_and_immutable() {
     let t = TestApp::new().await;
     let html = t.get_text("/").await.1;

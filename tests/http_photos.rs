@@ -230,3 +230,153 @@ async fn thirty_two_concurrent_uploads_all_land() {
         }
     }
 }
+
+/// Files in the app's upload staging directory (under data_dir).
+fn staged(t: &TestApp) -> Vec<String> {
+    match std::fs::read_dir(t.dir.path().join("staging")) {
+        Ok(entries) => entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+async fn assert_nothing_left(t: &TestApp, case: &str) {
+    assert_eq!(t.photo_count().await, 0, "{case}");
+    assert!(t.stored_files().await.is_empty(), "{case}");
+    assert!(staged(t).is_empty(), "{case}: {:?}", staged(t));
+}
+
+/// Posts `body` to /photos as a script would (asking for JSON); returns the status and the
+/// error message, if any.
+async fn post_raw(t: &TestApp, content_type: &str, body: Vec<u8>) -> (Status, String) {
+    let content_type = ContentType::parse_flexible(content_type).expect("content type");
+    let request = t.client.post("/photos").header(content_type).header(rocket::http::Accept::JSON).body(body);
+    let response = request.dispatch().await;
+    let status = response.status();
+    let error: serde_json::Value =
+        serde_json::from_str(&response.into_string().await.unwrap_or_default()).unwrap_or_default();
+    (status, error["error"].as_str().unwrap_or_default().to_owned())
+}
+
+#[rocket::async_test]
+async fn malformed_multipart_is_400_with_a_message() {
+    let t = TestApp::new().await;
+    t.register("mallory").await;
+    let csrf = t.csrf_from("/").await;
+    let jpeg = fixture("valid", "progressive.jpg");
+    let (content_type, body) = common::multipart(&[
+        common::Part::Text("csrf", &csrf),
+        common::Part::File("photo", "a.jpg", "image/jpeg", &jpeg),
+    ]);
+    let declared = content_type.to_string();
+    let wrong_boundary = declared.replace("stratus-test-boundary", "another-boundary");
+    let unterminated = body[..body.len() - 100].to_vec();
+    let no_closing = body[..body.len() - "----stratus-test-boundary-7d9f--\r\n".len() - 2].to_vec();
+    let cases = [
+        ("wrong boundary", wrong_boundary.as_str(), body.clone()),
+        ("unterminated file part", &declared, unterminated),
+        ("no closing boundary", &declared, no_closing),
+        ("garbage", &declared, b"this is not multipart at all".to_vec()),
+        ("no boundary parameter", "multipart/form-data", body.clone()),
+        ("not multipart", "application/x-www-form-urlencoded", format!("csrf={csrf}").into_bytes()),
+    ];
+    for (case, content_type, body) in cases {
+        let (status, text) = post_raw(&t, content_type, body).await;
+        assert_eq!(status, Status::BadRequest, "{case}: {text}");
+        assert!(text.contains("multipart/form-data"), "{case}: the message says what was expected: {text}");
+        assert!(!text.contains("larger than"), "{case}: {text}");
+        assert_nothing_left(&t, case).await;
+    }
+}
+
+#[rocket::async_test]
+async fn text_fields_are_capped_at_64_kib() {
+    let t = TestApp::new().await;
+    t.register("trent").await;
+    let csrf = t.csrf_from("/").await;
+    let jpeg = fixture("valid", "progressive.jpg");
+    let huge = "x".repeat(20 * 1024 * 1024);
+    let just_over = "x".repeat(64 * 1024 + 1);
+    let cases = [
+        ("20 MB caption", vec![("csrf", csrf.as_str()), ("caption", huge.as_str())], "\"caption\""),
+        ("caption one byte over", vec![("csrf", csrf.as_str()), ("caption", just_over.as_str())], "\"caption\""),
+        ("20 MB csrf", vec![("csrf", huge.as_str())], "\"csrf\""),
+        ("20 MB unknown field", vec![("csrf", csrf.as_str()), ("note", huge.as_str())], "\"note\""),
+    ];
+    for (case, fields, named) in cases {
+        let mut parts: Vec<_> = fields.iter().map(|(name, value)| common::Part::Text(name, value)).collect();
+        parts.push(common::Part::File("photo", "a.jpg", "image/jpeg", &jpeg));
+        let (content_type, body) = common::multipart(&parts);
+        let (status, text) = post_raw(&t, &content_type.to_string(), body).await;
+        assert_eq!(status, Status::PayloadTooLarge, "{case}: {text}");
+        assert!(text.contains(named) && text.contains("64 KiB"), "{case}: {text}");
+        assert_nothing_left(&t, case).await;
+    }
+    // At the cap a caption is read, then refused by the caption rule.
+    let at_cap = "x".repeat(64 * 1024);
+    let response = t.upload("a.jpg", &jpeg, &at_cap).await;
+    assert_eq!(response.status(), Status::UnprocessableEntity);
+    assert_nothing_left(&t, "caption at the cap").await;
+}
+
+#[rocket::async_test]
+async fn csrf_token_comes_before_the_photo_or_in_a_header() {
+    let t = TestApp::new().await;
+    t.register("peggy").await;
+    let csrf = t.csrf_from("/").await;
+    let jpeg = fixture("valid", "progressive.jpg");
+    let upload = async |parts: &[common::Part<'_>], header: Option<&str>| {
+        let (content_type, body) = common::multipart(parts);
+        let mut request = t.client.post("/photos").header(content_type).body(body);
+        if let Some(token) = header {
+            request = request.header(rocket::http::Header::new("X-CSRF-Token", token.to_owned()));
+        }
+        let response = request.dispatch().await;
+        (response.status(), response.into_string().await.unwrap_or_default())
+    };
+    let photo = || common::Part::File("photo", "a.jpg", "image/jpeg", &jpeg);
+    let html = t.get_text("/").await.1;
+    let form = &html[html.find("id=\"upload-form\"").expect("upload form")..];
+    let (token_at, photo_at) = (form.find("name=\"csrf\""), form.find("name=\"photo\""));
+    assert!(token_at.is_some_and(|t| photo_at.is_some_and(|p| t < p)), "the form sends the token first");
+
+    let (status, text) = upload(&[photo(), common::Part::Text("csrf", &csrf)], None).await;
+    assert_eq!(status, Status::Forbidden, "a valid token after the photo is too late");
+    assert!(text.contains("must come before the photo"), "{text}");
+    assert_nothing_left(&t, "token after the photo").await;
+
+    let (status, _) = upload(&[photo()], None).await;
+    assert_eq!(status, Status::Forbidden, "no token at all");
+    let (status, _) = upload(&[common::Part::Text("csrf", &csrf)], None).await;
+    assert_eq!(status, Status::UnprocessableEntity, "a good token and no photo");
+    let (status, _) = upload(&[common::Part::Text("csrf", &csrf), photo()], Some("forged")).await;
+    assert_eq!(status, Status::Forbidden, "a bad header is refused even with a good field");
+    assert_nothing_left(&t, "bad header").await;
+
+    // A forged token with a large file: refused, and the file never reaches the staging dir.
+    let mut large = jpeg.clone();
+    large.resize(15 * 1024 * 1024, 0);
+    let big = || common::Part::File("photo", "big.jpg", "image/jpeg", &large);
+    let (status, _) = upload(&[common::Part::Text("csrf", "forged"), big()], None).await;
+    assert_eq!(status, Status::Forbidden);
+    let (status, _) = upload(&[big()], Some("forged")).await;
+    assert_eq!(status, Status::Forbidden);
+    assert_nothing_left(&t, "forged token, large file").await;
+
+    let (status, _) = upload(&[common::Part::Text("csrf", &csrf), photo(), photo()], None).await;
+    assert_eq!(status, Status::BadRequest, "one photo per upload");
+    assert_nothing_left(&t, "two photos").await;
+
+    let (status, _) = upload(&[photo()], Some(&csrf)).await;
+    assert_eq!(status, Status::SeeOther, "scripts may send the token as X-CSRF-Token");
+    assert_eq!(t.photo_count().await, 1);
+    assert!(staged(&t).is_empty(), "a finished upload's staging file is gone");
+}
+
+#[rocket::async_test]
+async fn uploads_and_rockets_temp_files_are_staged_privately_under_data_dir() {
+    let t = TestApp::new().await;
+    let staging = t.dir.path().join("staging");
+    assert_eq!(t.client.rocket().config().temp_dir.relative(), staging, "never a shared /tmp");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&staging).expect("staging").permissions());
+    assert_eq!(mode & 0o777, 0o700);
+}

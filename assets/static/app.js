@@ -63,12 +63,15 @@
   function send(form, file, caption, ui) {
     return new Promise((resolve) => {
       const data = new FormData();
+      // The server reads the body in order and checks the token before the photo: it goes
+      // first, and in the header too, so a refusal comes before any of the file is sent.
       data.append("csrf", form.elements.csrf.value);
       data.append("caption", caption);
       data.append("photo", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
       xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-CSRF-Token", form.elements.csrf.value);
       xhr.upload.addEventListener("progress", (event) => {
         if (event.lengthComputable) {
           ui.progress.value = Math.round((event.loaded / event.total) * 100);
@@ -98,7 +101,9 @@
         resolve(false);
       });
       xhr.addEventListener("error", () => {
-        fail(ui, "The connection failed. Check your network and try again.");
+        // The server refuses a bad token or an oversized part as soon as it sees it and closes
+        // the connection, so a browser still sending may only see the connection end.
+        fail(ui, "The upload was cut off: the connection failed, or the server refused it early (an expired page, a file over the limit). Reload the page and try again.");
         resolve(false);
       });
       ui.status.textContent = "0%";

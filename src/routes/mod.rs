@@ -10,6 +10,7 @@ mod media;
 mod pages;
 mod photos;
 mod respond;
+mod upload_form;
 
 pub use catchers::catchers;
 pub use respond::SecurityHeaders;

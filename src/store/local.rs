@@ -48,7 +48,7 @@ impl Store for LocalStore {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let etag = result.meta.e_tag.clone().map(|tag| format!("\"{tag}\""));
+        let etag = result.meta.e_tag.as_deref().and_then(super::http_etag);
         let bytes = result.bytes().await?;
         let content_type =
             ImageKind::from_key(key).map(ImageKind::content_type).unwrap_or("application/octet-stream").to_owned();

@@ -2,6 +2,7 @@
 
 mod local;
 mod s3;
+pub mod staging;
 
 pub use local::LocalStore;
 pub use s3::{MediaUrls, S3Store};
@@ -18,6 +19,9 @@ pub enum StoreError {
     Path(#[from] object_store::path::Error),
     #[error("store configuration: {0}")]
     Config(String),
+    /// The local staging directory (under `data_dir`) an upload is written to while read.
+    #[error("staging an upload: {0}")]
+    Staging(#[from] std::io::Error),
 }
 
 /// A blob's bytes as pieces: a rewritten file keeps referring to the upload's buffer instead
@@ -59,12 +63,22 @@ impl FromIterator<Bytes> for BlobBody {
     }
 }
 
+/// A backend's entity tag as a valid HTTP strong `ETag` (`"opaque"`): one pair of quotes
+/// whether or not the backend sent them, and `None` for a tag HTTP cannot carry.
+pub fn http_etag(raw: &str) -> Option<String> {
+    let opaque = raw.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(raw);
+    // RFC 9110 etagc: visible ASCII except DQUOTE.
+    let valid = !opaque.is_empty() && opaque.bytes().all(|b| b.is_ascii_graphic() && b != b'"');
+    valid.then(|| format!("\"{opaque}\""))
+}
+
 /// A stored blob and what a browser needs to cache it.
 #[derive(Debug, Clone)]
 pub struct Blob {
     pub bytes: Bytes,
     pub content_type: String,
-    /// A validator for conditional GETs, when the backend provides one.
+    /// A validator for conditional GETs in HTTP syntax (see [`http_etag`]), when the backend
+    /// provides one.
     pub etag: Option<String>,
 }
 
@@ -89,4 +103,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap round trip proving the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_etag;
+
+    #[test]
+    fn etags_get_exactly_one_pair_of_quotes() {
+        assert_eq!(http_etag("abc-12").as_deref(), Some("\"abc-12\""));
+        assert_eq!(http_etag("\"d41d8cd98f00b204\"").as_deref(), Some("\"d41d8cd98f00b204\""));
+        for invalid in ["", "\"\"", "a\"b", "two words", "\"\"x\"\""] {
+            assert_eq!(http_etag(invalid), None, "{invalid:?}");
+        }
+    }
 }

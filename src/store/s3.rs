@@ -70,7 +70,7 @@ impl Store for S3Store {
             .map(|v| v.as_ref().to_owned())
             .or_else(|| ImageKind::from_key(key).map(|k| k.content_type().to_owned()))
             .unwrap_or_else(|| "application/octet-stream".to_owned());
-        let etag = result.meta.e_tag.clone().map(|tag| if tag.starts_with('"') { tag } else { format!("\"{tag}\"") });
+        let etag = result.meta.e_tag.as_deref().and_then(super::http_etag);
         Ok(Some(Blob { bytes: result.bytes().await?, content_type, etag }))
     }
 
