@@ -31,4 +31,4 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 echo "soak: stratus (pid $PID) on 127.0.0.1:$PORT, ${DURATION}s at c=$CONCURRENCY, commit $(git rev-parse --short HEAD)"
-python3 bench/soak.py --port "$PORT" --pid "$PID" --duration "$DURATION" --concurrency "$CONCURRENCY"
+python3 bench/soak.py --port "$PORT" --pid "$PID" --duration "$DURATION" --concurrency "$CONCURRENCY" ${UPLOAD_SHARE:+--upload-share "$UPLOAD_SHARE"}
