@@ -105,12 +105,36 @@ fn traffic_bytes(args: &[&str], stdin: &[u8]) -> (String, String) {
     (out, err)
 }
 
-#[test]
-fn counts_per_client_per_window_are_exact_from_a_file_and_stdin() {
+/// `content` as a log file: its directory (kept while the test runs) and its path.
+fn log_file(content: &[u8]) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("access.log");
-    std::fs::write(&log, known_log()).expect("log");
+    std::fs::write(&log, content).expect("log");
     let path = log.to_string_lossy().to_string();
+    (dir, path)
+}
+
+/// A Redis Stream under a fresh key holding `lines` as entries (field `line`), and its key.
+async fn stream_of<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let key = common::services::unique("t:traffic-");
+    let redis = redis::Client::open(common::services::redis_url()).expect("redis");
+    let mut conn = redis.get_multiplexed_async_connection().await.expect("connect");
+    for line in lines {
+        redis::cmd("XADD")
+            .arg(&key)
+            .arg("*")
+            .arg("line")
+            .arg(line)
+            .query_async::<String>(&mut conn)
+            .await
+            .expect("xadd");
+    }
+    key
+}
+
+#[test]
+fn counts_per_client_per_window_are_exact_from_a_file_and_stdin() {
+    let (_dir, path) = log_file(known_log().as_bytes());
 
     let (json, said) = traffic(&["--file", &path, "--format", "json"], None);
     assert_eq!(json, EXPECTED_10S);
@@ -134,10 +158,7 @@ fn counts_per_client_per_window_are_exact_from_a_file_and_stdin() {
 
 #[test]
 fn hostile_lines_are_skipped_and_counted_from_a_file_and_stdin() {
-    let dir = tempfile::tempdir().expect("dir");
-    let log = dir.path().join("access.log");
-    std::fs::write(&log, hostile_log()).expect("log");
-    let path = log.to_string_lossy().to_string();
+    let (_dir, path) = log_file(&hostile_log());
     let (json, said) = traffic(&["--file", &path, "--format", "json"], None);
     assert_eq!(json, EXPECTED_HOSTILE);
     assert!(said.contains(SKIPPED_HOSTILE), "{said}");
@@ -151,19 +172,10 @@ fn hostile_lines_are_skipped_and_counted_from_a_file_and_stdin() {
 
 #[tokio::test]
 async fn hostile_entries_of_the_redis_stream_are_skipped_and_counted() {
-    let key = common::services::unique("t:traffic-");
+    let log = hostile_log();
+    let key = stream_of(log.split(|&b| b == b'\n')).await;
     let redis = redis::Client::open(common::services::redis_url()).expect("redis");
     let mut conn = redis.get_multiplexed_async_connection().await.expect("connect");
-    for line in hostile_log().split(|&b| b == b'\n') {
-        redis::cmd("XADD")
-            .arg(&key)
-            .arg("*")
-            .arg("line")
-            .arg(line)
-            .query_async::<String>(&mut conn)
-            .await
-            .expect("xadd");
-    }
     // An entry without the line field, as another writer might add.
     redis::cmd("XADD").arg(&key).arg("*").arg("other").arg("x").query_async::<String>(&mut conn).await.expect("xadd");
     let url = common::services::redis_url();
@@ -177,19 +189,7 @@ async fn hostile_entries_of_the_redis_stream_are_skipped_and_counted() {
 
 #[tokio::test]
 async fn counts_are_the_same_read_from_the_redis_stream() {
-    let key = common::services::unique("t:traffic-");
-    let redis = redis::Client::open(common::services::redis_url()).expect("redis");
-    let mut conn = redis.get_multiplexed_async_connection().await.expect("connect");
-    for line in known_log().lines() {
-        redis::cmd("XADD")
-            .arg(&key)
-            .arg("*")
-            .arg("line")
-            .arg(line)
-            .query_async::<String>(&mut conn)
-            .await
-            .expect("xadd");
-    }
+    let key = stream_of(known_log().lines().map(str::as_bytes)).await;
     let url = common::services::redis_url();
     let (json, _) =
         tokio::task::spawn_blocking(move || traffic(&["--stream", &url, "--key", &key, "--format", "json"], None))
