@@ -105,7 +105,7 @@ pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
 fn thumbnail_bytes(width: u32, height: u32) -> u64 {
     let (tw, th) = thumbnail_size(width, height);
     let intermediate = (u64::from(tw) * u64::from(height)).max(u64::from(width) * u64::from(th)) * 4;
-    intermediate + u64::from(tw) * u64::from(th) * 16
+    intermediate + u64::from(tw) * u64::from(th) * 12
 }
 
 /// The JPEG DCT scaling denominator (2, 4 or 8) that still yields at least the thumbnail's

@@ -291,20 +291,21 @@ fn restart_pieces(coded: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// Walks every scan's coded data and checks that it codes every block it must: each
-/// component's DC coefficients (a baseline scan, or a progressive first DC scan) and the
-/// blocks each walked scan declares. A file cut short and closed with an end-of-image marker,
+/// Walks every scan's coded data and checks that it codes every block it must: every
+/// coefficient of every component is in some scan (a baseline scan holds all 64; progressive
+/// first scans share them out), and each walked scan holds all the blocks it declares. A file cut short and closed with an end-of-image marker,
 /// or a header that declares far more pixels than the data holds, fails here; decoders would
 /// silently paint the missing part grey.
 ///
 /// Progressive AC refinement scans depend on earlier coefficients and are not walked; they
-/// can only add detail to blocks the walked scans already cover.
+/// only add precision to coefficients the walked scans already cover.
 pub fn check_coverage(data: &[u8], structure: &Structure) -> Result<(), String> {
     let frame = &structure.frame;
     let mut dc_tables: [Option<Huffman>; 4] = Default::default();
     let mut ac_tables: [Option<Huffman>; 4] = Default::default();
     let mut restart_interval = 0u32;
-    let mut dc_coded = vec![false; frame.components.len()];
+    // Per component, the coefficients (bit k for zig-zag index k) that some first scan codes.
+    let mut coded = vec![0u64; frame.components.len()];
     for segment in &structure.segments {
         let body = &data[segment.body.clone()];
         match segment.marker {
@@ -330,9 +331,11 @@ pub fn check_coverage(data: &[u8], structure: &Structure) -> Result<(), String> 
                 let scan = Scan::parse(body, frame, &dc_tables, &ac_tables)?;
                 if let Some(scan) = scan {
                     scan.walk(&data[segment.entropy.clone()], frame, restart_interval)?;
-                    if scan.spectral_start == 0 && scan.approx_high == 0 {
+                    if scan.approx_high == 0 {
+                        let (from, to) = (u32::from(scan.spectral_start), u32::from(scan.spectral_end));
+                        let band = (u64::MAX >> (63 - (to - from))) << from;
                         for (index, _) in &scan.components {
-                            dc_coded[*index] = true;
+                            coded[*index] |= band;
                         }
                     }
                 }
@@ -340,7 +343,11 @@ pub fn check_coverage(data: &[u8], structure: &Structure) -> Result<(), String> 
             _ => {}
         }
     }
-    if dc_coded.iter().all(|c| *c) { Ok(()) } else { Err("its image data is missing for part of the picture".into()) }
+    if coded.iter().all(|c| *c == u64::MAX) {
+        Ok(())
+    } else {
+        Err("its image data is missing for part of the picture".into())
+    }
 }
 
 /// A scan component's DC and AC tables (absent when the file never defined them).
@@ -487,5 +494,109 @@ impl<'t> Scan<'t> {
             return Err("a block with more than 64 coefficients".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+
+    /// A deterministic noisy picture, so every block codes real coefficients.
+    fn encode(
+        width: u16,
+        height: u16,
+        progressive: bool,
+        restart: u16,
+        sampling: SamplingFactor,
+        grey: bool,
+    ) -> Vec<u8> {
+        let channels = if grey { 1 } else { 3 };
+        let mut seed = 0x2545_F491u32;
+        let pixels: Vec<u8> = (0..usize::from(width) * usize::from(height) * channels)
+            .map(|i| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((i % 251) as u8).wrapping_add((seed >> 26) as u8)
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut encoder = Encoder::new(&mut out, 85);
+        encoder.set_progressive(progressive);
+        encoder.set_restart_interval(restart);
+        encoder.set_sampling_factor(sampling);
+        let colour = if grey { ColorType::Luma } else { ColorType::Rgb };
+        encoder.encode(&pixels, width, height, colour).expect("encode");
+        out
+    }
+
+    fn variants() -> Vec<(String, Vec<u8>)> {
+        let mut all = Vec::new();
+        for progressive in [false, true] {
+            for restart in [0, 3] {
+                for (sampling, name) in [(SamplingFactor::R_4_2_0, "420"), (SamplingFactor::R_4_4_4, "444")] {
+                    for grey in [false, true] {
+                        let label = format!("progressive={progressive} restart={restart} {name} grey={grey}");
+                        all.push((label, encode(173, 91, progressive, restart, sampling, grey)));
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    fn check(data: &[u8]) -> Result<(), String> {
+        check_coverage(data, &parse(data)?)
+    }
+
+    #[test]
+    fn complete_files_are_covered() {
+        for (label, data) in variants() {
+            assert!(image::load_from_memory(&data).is_ok(), "{label}: the fixture itself decodes");
+            assert_eq!(check(&data), Ok(()), "{label}");
+        }
+    }
+
+    #[test]
+    fn a_file_cut_short_and_closed_again_is_not_covered() {
+        for (label, data) in variants() {
+            let structure = parse(&data).expect("parses");
+            let first_scan = structure.segments.iter().find(|s| s.marker == 0xDA).expect("a scan");
+            let data_start = first_scan.entropy.start;
+            for keep in [1, 2, 3] {
+                // Cut in the middle of the coded data (all of it for a baseline file, the
+                // scans after the first for a progressive one), then end the file properly.
+                let cut = data_start + (data.len() - data_start) * keep / 4;
+                let mut cut_file = data[..cut].to_vec();
+                cut_file.extend_from_slice(&[0xFF, 0xD9]);
+                assert!(check(&cut_file).is_err(), "{label}: cut at {keep}/4 accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_that_claims_more_pixels_than_the_data_holds_is_refused() {
+        for (label, data) in variants() {
+            let structure = parse(&data).expect("parses");
+            let sof = structure.segments.iter().find(|s| matches!(s.marker, 0xC0 | 0xC2)).expect("frame");
+            // Far larger, and just one MCU row or column more than the data codes.
+            for (w, h) in [(10000u16, 5000u16), (200, 91), (173, 120)] {
+                let mut lying = data.clone();
+                lying[sof.body.start + 1..sof.body.start + 3].copy_from_slice(&h.to_be_bytes());
+                lying[sof.body.start + 3..sof.body.start + 5].copy_from_slice(&w.to_be_bytes());
+                assert!(check(&lying).is_err(), "{label}: {w}x{h} accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn structure_stops_at_the_primary_images_end() {
+        let data = encode(16, 16, false, 0, SamplingFactor::R_4_4_4, false);
+        let mut with_trailer = data.clone();
+        with_trailer.extend_from_slice(b"\xFF\xD8\xFF\xE1\x00\x10Exif\0\0trailing");
+        let structure = parse(&with_trailer).expect("parses");
+        let last = structure.segments.last().expect("segments");
+        assert!(last.entropy.end <= data.len() - 2, "nothing past the first EOI is listed");
+        assert!(parse(&data[..data.len() - 2]).is_err(), "no EOI: refused");
+        assert!(parse(b"\xFF\xD8\xFF\xD9").is_err(), "no frame: refused");
     }
 }
