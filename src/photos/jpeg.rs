@@ -180,11 +180,20 @@ struct Huffman {
     min_code: [i32; 17],
     first_value: [usize; 17],
     values: Vec<u8>,
+    /// For each 8-bit prefix holding a whole code: (length << 8) | value; 0 when the code is
+    /// longer. Most codes are short, so most symbols take one look-up.
+    fast: [u16; 256],
 }
 
 impl Huffman {
     fn new(counts: &[u8], values: &[u8]) -> Result<Self, String> {
-        let mut table = Self { max_code: [-1; 17], min_code: [0; 17], first_value: [0; 17], values: values.to_vec() };
+        let mut table = Self {
+            max_code: [-1; 17],
+            min_code: [0; 17],
+            first_value: [0; 17],
+            values: values.to_vec(),
+            fast: [0; 256],
+        };
         let (mut code, mut index) = (0i32, 0usize);
         for len in 1..=16 {
             let n = usize::from(counts[len - 1]);
@@ -199,6 +208,18 @@ impl Huffman {
                 return Err("a Huffman table with more codes than fit".into());
             }
             code <<= 1;
+        }
+        for len in 1..=8usize {
+            for code in table.min_code[len]..=table.max_code[len] {
+                let Some(value) = table.values.get(table.first_value[len] + (code - table.min_code[len]) as usize)
+                else {
+                    continue;
+                };
+                let first = (code as usize) << (8 - len);
+                for prefix in first..first + (1 << (8 - len)) {
+                    table.fast[prefix] = ((len as u16) << 8) | u16::from(*value);
+                }
+            }
         }
         Ok(table)
     }
@@ -255,6 +276,16 @@ impl<'a> Bits<'a> {
     }
 
     fn decode(&mut self, table: &Huffman) -> Result<u8, String> {
+        if self.held < 8 {
+            self.fill();
+        }
+        let fast = table.fast[(self.acc >> 56) as usize];
+        if fast != 0 {
+            let len = u32::from(fast >> 8);
+            self.acc <<= len;
+            self.held -= len;
+            return Ok(fast as u8);
+        }
         let mut code = self.bits(1) as i32;
         for len in 1..=16 {
             if code <= table.max_code[len] {
