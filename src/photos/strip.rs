@@ -186,8 +186,8 @@ fn orientation_code(orientation: Orientation) -> u16 {
     }
 }
 
-/// Keeps the screen, frames, graphic control extensions and the animation loop count
-/// (rewritten to just that); drops comments, plain text, every other application extension
+/// Keeps the screen, frames, graphic control extensions and the animation loop count (both
+/// rewritten to just their fields); drops comments, plain text, every other application extension
 /// (XMP travels in one) and whatever follows the trailer.
 fn strip_gif(data: &Bytes) -> Result<BlobBody, StripError> {
     let structure = gif::parse(data).map_err(StripError)?;
@@ -195,7 +195,14 @@ fn strip_gif(data: &Bytes) -> Result<BlobBody, StripError> {
     for block in &structure.blocks {
         let bytes = &data[block.span.clone()];
         match block.kind {
-            BlockKind::Image { .. } | BlockKind::Extension(0xF9) => out.push(data.slice(block.span.clone())),
+            BlockKind::Image { .. } => out.push(data.slice(block.span.clone())),
+            // Delay, disposal and transparency: one 4-byte sub-block (the decoder refuses more,
+            // but the copy need not depend on that).
+            BlockKind::Extension(0xF9) => {
+                if let Some(control) = bytes.get(..7).filter(|b| b[2] == 4) {
+                    out.push(Bytes::from([control, &[0]].concat()));
+                }
+            }
             BlockKind::Extension(0xFF) => {
                 let id = bytes.get(3..14);
                 let looping = bytes.get(14..18).filter(|b| b[0] == 3 && b[1] == 1);
