@@ -72,6 +72,8 @@ def png(path, width, height, bit_depth, colour, pixel):
 side = 7071  # 49.998 MP: the default pixel limit
 # 16-bit RGBA at the pixel limit: 400 MB decoded (was accepted and peaked at 653 MB).
 png(f"{work}/png16-rgba-50mp.png", side, side, 16, 6, b"\x12\x34\x56\x78\x9a\xbc\xff\xff")
+# 16-bit RGBA at 12 MP: 96 MB decoded plus its 48 MB 8-bit copy, inside the default budget.
+png(f"{work}/png16-rgba-12mp.png", 4000, 3000, 16, 6, b"\x12\x34\x56\x78\x9a\xbc\xff\xff")
 # 8-bit RGB at the pixel limit: 150 MB decoded, inside the default budget, so accepted.
 png(f"{work}/png8-rgb-50mp.png", side, side, 8, 2, b"\x20\x80\xc0")
 
@@ -91,7 +93,7 @@ printf '== Decode memory, Stratus %s, decode_memory_mb=%s, 4 concurrent uploads 
     "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$DECODE_MB" "$(date -u +%FT%TZ)"
 printf '%-26s %9s %8s %8s %8s %8s  %s\n' class bytes idle_MB peak_MB limit_MB statuses verdict
 FAILED=0
-for file in gif-frame-9000.gif jpeg-lying-10000x5000.jpg png16-rgba-50mp.png png8-rgb-50mp.png; do
+for file in gif-frame-9000.gif jpeg-lying-10000x5000.jpg png16-rgba-50mp.png png16-rgba-12mp.png png8-rgb-50mp.png; do
     start_stratus "${file%%.*}"
     login
     sleep 0.5

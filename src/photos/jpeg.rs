@@ -322,6 +322,9 @@ fn restart_pieces(coded: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// More scans than any encoder writes (libjpeg's most detailed progressive script has ten).
+const MAX_SCANS: usize = 100;
+
 /// Walks every scan's coded data and checks that it codes every block it must: every
 /// coefficient of every component is in some scan (a baseline scan holds all 64; progressive
 /// first scans share them out), and each walked scan holds all the blocks it declares. A file cut short and closed with an end-of-image marker,
@@ -332,6 +335,12 @@ fn restart_pieces(coded: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// only add precision to coefficients the walked scans already cover.
 pub fn check_coverage(data: &[u8], structure: &Structure) -> Result<(), String> {
     let frame = &structure.frame;
+    // Every scan may revisit every block, with next to no data when it codes runs of empty
+    // blocks: the number of scans bounds the work (encoders write about ten).
+    let scans = structure.segments.iter().filter(|s| s.marker == 0xDA).count();
+    if scans > MAX_SCANS {
+        return Err(format!("it has {scans} scans; at most {MAX_SCANS} are accepted"));
+    }
     let mut dc_tables: [Option<Huffman>; 4] = Default::default();
     let mut ac_tables: [Option<Huffman>; 4] = Default::default();
     let mut restart_interval = 0u32;
@@ -457,7 +466,17 @@ impl<'t> Scan<'t> {
             })?;
             let mut bits = Bits::new(piece);
             let mut eob_run = 0u32;
-            for _ in 0..count {
+            let mut left = count;
+            while left > 0 {
+                if eob_run > 0 {
+                    // A band scan (one component, one block a unit) inside a run of empty
+                    // blocks: the whole run is skipped at once.
+                    let skip = u64::from(eob_run).min(left);
+                    eob_run -= skip as u32;
+                    left -= skip;
+                    done += skip;
+                    continue;
+                }
                 for (i, blocks) in &per_unit {
                     let (dc, ac) = self.components[*i].1;
                     for _ in 0..*blocks {
@@ -469,6 +488,7 @@ impl<'t> Scan<'t> {
                         "its image data ends early, after {done} of the {units} parts its header declares"
                     ));
                 }
+                left -= 1;
                 done += 1;
             }
         }
@@ -498,10 +518,8 @@ impl<'t> Scan<'t> {
             if self.progressive {
                 return Ok(());
             }
-        } else if *eob_run > 0 {
-            *eob_run -= 1;
-            return Ok(());
         }
+        // A run of empty blocks (`eob_run`) is skipped by the caller, a whole run at once.
         let ac = ac.ok_or_else(missing)?;
         let mut k = u32::from(self.spectral_start.max(1));
         while k <= u32::from(self.spectral_end) {
@@ -629,5 +647,20 @@ mod tests {
         assert!(last.entropy.end <= data.len() - 2, "nothing past the first EOI is listed");
         assert!(parse(&data[..data.len() - 2]).is_err(), "no EOI: refused");
         assert!(parse(b"\xFF\xD8\xFF\xD9").is_err(), "no frame: refused");
+    }
+
+    #[test]
+    fn scans_beyond_the_limit_are_refused_before_any_walk() {
+        let data = encode(16, 16, true, 0, SamplingFactor::R_4_4_4, true);
+        let structure = parse(&data).expect("parses");
+        let scan = structure.segments.iter().rev().find(|s| s.marker == 0xDA).expect("a scan").clone();
+        // The last scan again and again, as a file may repeat cheap scans to make work.
+        let mut padded = data[..scan.span.start].to_vec();
+        for _ in 0..=MAX_SCANS {
+            padded.extend_from_slice(&data[scan.span.start..scan.entropy.end]);
+        }
+        padded.extend_from_slice(&[0xFF, 0xD9]);
+        let err = check(&padded).expect_err("too many scans");
+        assert!(err.contains("scans"), "{err}");
     }
 }
