@@ -156,6 +156,8 @@ async fn jpeg_metadata_planted_anywhere_is_not_served() {
     jpeg.extend(jpeg_segment(0xE2, b"MPF\0MM\0\x2a\0\0\0\x08MARK-JPEG-MPF"));
     jpeg.extend(jpeg_segment(0xED, b"Photoshop 3.0\08BIM\x04\x04MARK-JPEG-IPTC"));
     jpeg.extend(jpeg_segment(0xEF, b"MARK-JPEG-APP15"));
+    // An Adobe segment (transform 1, YCbCr, as the file already is) with text after its fields.
+    jpeg.extend(jpeg_segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01MARK-JPEG-ADOBE-TAIL"));
     jpeg.extend(jpeg_segment(0xFE, b"MARK-JPEG-COM"));
     jpeg.extend_from_slice(&source[jfif_end..scans[2]]);
     // Between the second and third scans.
@@ -178,6 +180,7 @@ async fn jpeg_metadata_planted_anywhere_is_not_served() {
         "MARK-JPEG-MPF",
         "MARK-JPEG-IPTC",
         "MARK-JPEG-APP15",
+        "MARK-JPEG-ADOBE-TAIL",
         "MARK-JPEG-COM",
         "MARK-BETWEEN-COM",
         "MARK-BETWEEN-EXIF",
@@ -189,6 +192,7 @@ async fn jpeg_metadata_planted_anywhere_is_not_served() {
     ];
     assert_no_marker("planted.jpg", &served, &markers);
     assert!(served.ends_with(&[0xFF, 0xD9]), "the original ends at its end-of-image marker");
+    assert!(contains(&served, b"\xFF\xEE\x00\x0EAdobe\x00\x64"), "the Adobe fields stay");
     assert_eq!(scan_offsets(&served).len(), scans.len(), "every scan kept, the second image's gone");
     let decoded = image::load_from_memory(&served).expect("stripped original decodes");
     assert_eq!(decoded.dimensions(), (1024, 768));

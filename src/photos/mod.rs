@@ -169,8 +169,8 @@ fn unusable(kind: ImageKind, detail: impl std::fmt::Display) -> Rejection {
     ))
 }
 
-/// Limits for the `image` decoders: the pixel limits, and no allocation past the decode
-/// memory budget (`max_alloc`), whatever the file claims.
+/// Limits for the `image` decoders: the pixel limits, and no allocation past what inspection
+/// charged this upload against the decode memory budget, whatever the file claims.
 fn image_limits(limits: PixelLimits, max_alloc: u64) -> Limits {
     let mut l = Limits::default();
     l.max_image_width = Some(limits.max_side);

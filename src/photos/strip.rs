@@ -65,7 +65,6 @@ fn strip_jpeg(data: &Bytes, structure: &Structure, exif: Option<Bytes>) -> BlobB
                 false
             }
             0xE2 => body.starts_with(b"ICC_PROFILE\0"),
-            0xEE => body.starts_with(b"Adobe"),
             0xE0..=0xEF | 0xFE => false,
             _ => true,
         };
@@ -74,6 +73,12 @@ fn strip_jpeg(data: &Bytes, structure: &Structure, exif: Option<Bytes>) -> BlobB
         {
             // The orientation goes right after SOI (and JFIF, which must come first).
             out.push(exif);
+        }
+        if segment.marker == 0xEE && body.starts_with(b"Adobe") && body.len() >= 12 {
+            // "Adobe", version, two flag words and the colour transform; nothing after them.
+            let mut adobe = BytesMut::from(&data[segment.span.start..segment.body.start + 12]);
+            adobe[2..4].copy_from_slice(&14u16.to_be_bytes());
+            out.push(adobe.freeze());
         }
         if keep {
             out.push(data.slice(segment.span.start..segment.entropy.end.max(segment.span.end)));
