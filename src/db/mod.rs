@@ -54,7 +54,7 @@ impl PhotoRow {
             id: PhotoId::parse(&self.id).ok_or_else(|| corrupt("photo id", &self.id))?,
             owner_id: UserId::parse(&self.owner_id).ok_or_else(|| corrupt("owner id", &self.owner_id))?,
             owner: Username::parse(&self.owner).ok_or_else(|| corrupt("owner", &self.owner))?,
-            caption: Caption::parse(&self.caption).ok_or_else(|| corrupt("caption", &self.caption))?,
+            caption: Caption::from_stored(&self.caption).ok_or_else(|| corrupt("caption", &self.caption))?,
             kind: ImageKind::from_content_type(&self.content_type)
                 .ok_or_else(|| corrupt("content type", &self.content_type))?,
             width: self.width,

@@ -68,23 +68,38 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A photo caption: at most 200 characters, trimmed, control characters refused.
+/// A photo caption: at most 200 characters, trimmed, control characters refused, and no
+/// bidirectional-text controls: an unpaired override would reorder whatever the page prints
+/// after the caption (the owner's name, the date) and can make text read as something else.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Caption(String);
 
 impl Caption {
-    pub const RULE: &'static str = "A caption is at most 200 characters, on one line.";
+    pub const RULE: &'static str = "A caption is at most 200 characters, on one line, without invisible \
+         text-direction controls (U+202A to U+202E, U+2066 to U+2069): remove them and try again.";
 
     pub fn parse(raw: &str) -> Option<Self> {
         let trimmed = raw.trim();
-        let ok = trimmed.chars().count() <= 200 && !trimmed.chars().any(char::is_control);
+        let ok = trimmed.chars().count() <= 200 && !trimmed.chars().any(|c| c.is_control() || is_bidi_control(c));
         ok.then(|| Self(trimmed.to_owned()))
+    }
+
+    /// A caption read back from storage. Rows written before bidi controls were refused may
+    /// hold some; they are removed rather than failing every page that lists the photo.
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        let cleaned: String = raw.chars().filter(|c| !is_bidi_control(*c)).collect();
+        Self::parse(&cleaned)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 impl TryFrom<String> for Caption {
@@ -123,5 +138,19 @@ mod tests {
         assert!(Caption::parse(&"é".repeat(201)).is_none());
         assert!(Caption::parse("two\nlines").is_none());
         assert_eq!(Caption::parse("  padded ").map(|c| c.0), Some("padded".into()));
+    }
+
+    #[test]
+    fn caption_refuses_every_bidi_control() {
+        for c in ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}') {
+            assert!(Caption::parse(&format!("invoice{c}fdp.exe")).is_none(), "U+{:04X}", c as u32);
+            assert_eq!(Caption::from_stored(&format!("old{c}row")).map(|c| c.0), Some("oldrow".into()));
+        }
+        // Neighbours of the ranges, and the marks that only hint a direction, stay allowed.
+        for c in ['\u{2029}', '\u{202F}', '\u{2065}', '\u{206A}', '\u{200E}', '\u{200F}'] {
+            let ok = Caption::parse(&format!("a{c}b")).is_some();
+            assert_eq!(ok, !c.is_control(), "U+{:04X}", c as u32);
+        }
+        assert!(Caption::parse("שלום and مرحبا").is_some(), "right-to-left text itself is fine");
     }
 }

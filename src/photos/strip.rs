@@ -2,13 +2,14 @@
 //! keeping what it needs to display right: colour profile, Adobe colour transform, and the
 //! EXIF orientation, rewritten as a minimal EXIF block holding that one tag.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use image::metadata::Orientation;
 use img_parts::ImageEXIF;
-use img_parts::jpeg::{Jpeg, markers};
-use img_parts::png::Png;
-use img_parts::webp::WebP;
+use img_parts::riff::RiffContent;
+use img_parts::webp::{CHUNK_VP8X, WebP};
 
+use super::gif::{self, BlockKind};
+use super::jpeg::Structure;
 use crate::domain::ImageKind;
 use crate::store::BlobBody;
 
@@ -17,39 +18,146 @@ use crate::store::BlobBody;
 pub struct StripError(String);
 
 /// The file with its metadata removed; `orientation` is re-attached when it is not upright.
-/// The result's pieces mostly point into `original`: no second copy of a large file.
-pub fn strip_metadata(kind: ImageKind, original: Bytes, orientation: Orientation) -> Result<BlobBody, StripError> {
+/// Only what is needed to display the image right is kept (an allow-list, so metadata in a
+/// place nobody thought of goes too); anything after the image's end marker is cut.
+/// `jpeg` is the file's parsed structure when it is a JPEG. The result's pieces mostly point
+/// into `original`: no second copy of a large file.
+pub fn strip_metadata(
+    kind: ImageKind,
+    original: Bytes,
+    jpeg: Option<&Structure>,
+    orientation: Orientation,
+) -> Result<BlobBody, StripError> {
     let exif = orientation_exif(orientation);
-    let err = |e: img_parts::Error| StripError(e.to_string());
-    let body = match kind {
-        ImageKind::Jpeg => {
-            let mut jpeg = Jpeg::from_bytes(original).map_err(err)?;
-            // APP0 (JFIF), APP2 (ICC profile, MPF) and APP14 (Adobe: needed to decode CMYK
-            // right) stay; APP1 (EXIF, XMP), APP13 (IPTC) and comments go.
-            jpeg.segments_mut().retain(|s| {
-                let m = s.marker();
-                let app = (markers::APP0..=markers::APP15).contains(&m);
-                let kept_app = matches!(m, markers::APP0 | markers::APP2 | markers::APP14);
-                !(m == markers::COM || (app && !kept_app))
-            });
-            jpeg.set_exif(exif);
-            jpeg.encoder().collect()
+    match (kind, jpeg) {
+        (ImageKind::Jpeg, Some(structure)) => Ok(strip_jpeg(&original, structure, exif)),
+        (ImageKind::Jpeg, None) => Err(StripError("JPEG structure not read".into())),
+        (ImageKind::Png, _) => strip_png(&original, exif),
+        (ImageKind::Webp, _) => strip_webp(original, exif),
+        (ImageKind::Gif, _) => strip_gif(&original),
+    }
+}
+
+/// Keeps the coding segments (tables, frame, scans with their data, restart intervals), the
+/// JFIF header without its thumbnail, the ICC profile (APP2 "ICC_PROFILE", not MPF) and the
+/// Adobe segment (APP14, needed to decode CMYK right), wherever they are; drops every other
+/// APPn and comment, before or between scans, and everything after the primary image's EOI.
+fn strip_jpeg(data: &Bytes, structure: &Structure, exif: Option<Bytes>) -> BlobBody {
+    let mut out = vec![data.slice(..2)];
+    let mut exif = exif.map(|tiff| {
+        let mut segment = BytesMut::with_capacity(tiff.len() + 10);
+        segment.extend_from_slice(&[0xFF, 0xE1]);
+        segment.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
+        segment.extend_from_slice(b"Exif\0\0");
+        segment.extend_from_slice(&tiff);
+        segment.freeze()
+    });
+    for segment in &structure.segments {
+        let body = &data[segment.body.clone()];
+        let keep = match segment.marker {
+            0xE0 if out.len() == 1 && body.starts_with(b"JFIF\0") && body.len() >= 14 => {
+                // Version, units and density; the thumbnail size becomes 0×0.
+                let mut jfif = BytesMut::from(&data[segment.span.start..segment.body.start + 14]);
+                jfif[2..4].copy_from_slice(&16u16.to_be_bytes());
+                let at = jfif.len() - 2;
+                jfif[at..].copy_from_slice(&[0, 0]);
+                out.push(jfif.freeze());
+                false
+            }
+            0xE2 => body.starts_with(b"ICC_PROFILE\0"),
+            0xE0..=0xEF | 0xFE => false,
+            _ => true,
+        };
+        if segment.marker != 0xE0
+            && let Some(exif) = exif.take()
+        {
+            // The orientation goes right after SOI (and JFIF, which must come first).
+            out.push(exif);
         }
-        ImageKind::Png => {
-            let mut png = Png::from_bytes(original).map_err(err)?;
-            png.chunks_mut().retain(|c| !matches!(&c.kind(), b"tEXt" | b"zTXt" | b"iTXt" | b"tIME" | b"eXIf"));
-            png.set_exif(exif);
-            png.encoder().collect()
+        if segment.marker == 0xEE && body.starts_with(b"Adobe") && body.len() >= 12 {
+            // "Adobe", version, two flag words and the colour transform; nothing after them.
+            let mut adobe = BytesMut::from(&data[segment.span.start..segment.body.start + 12]);
+            adobe[2..4].copy_from_slice(&14u16.to_be_bytes());
+            out.push(adobe.freeze());
         }
-        ImageKind::Webp => {
-            let mut webp = WebP::from_bytes(original).map_err(err)?;
-            webp.remove_chunks_by_id(*b"XMP ");
-            webp.set_exif(exif);
-            webp.encoder().collect()
+        if keep {
+            out.push(data.slice(segment.span.start..segment.entropy.end.max(segment.span.end)));
         }
-        ImageKind::Gif => strip_gif(&original)?,
-    };
-    Ok(body)
+    }
+    out.push(Bytes::from_static(&[0xFF, 0xD9]));
+    out.into_iter().collect()
+}
+
+/// PNG chunks that affect how the image displays; every other chunk (text, time, EXIF,
+/// private chunks) is dropped.
+const PNG_KEPT: [&[u8; 4]; 17] = [
+    b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs", b"bKGD",
+    b"cICP", b"mDCV", b"cLLI", b"acTL", b"fcTL",
+];
+
+fn strip_png(data: &Bytes, exif: Option<Bytes>) -> Result<BlobBody, StripError> {
+    let bad = || StripError("PNG structure is damaged".into());
+    let mut out = vec![data.get(..8).ok_or_else(bad).map(|_| data.slice(..8))?];
+    let mut at = 8;
+    loop {
+        let len = u32::from_be_bytes(data.get(at..at + 4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+        let kind: [u8; 4] = data.get(at + 4..at + 8).ok_or_else(bad)?.try_into().map_err(|_| bad())?;
+        let end = at.checked_add(12 + len).filter(|end| *end <= data.len()).ok_or_else(bad)?;
+        if PNG_KEPT.contains(&&kind) || &kind == b"fdAT" {
+            out.push(data.slice(at..end));
+        }
+        if &kind == b"IHDR"
+            && let Some(tiff) = &exif
+        {
+            out.push(png_chunk(b"eXIf", tiff));
+        }
+        at = end;
+        if &kind == b"IEND" {
+            return Ok(out.into_iter().collect());
+        }
+    }
+}
+
+fn png_chunk(kind: &[u8; 4], content: &[u8]) -> Bytes {
+    let mut chunk = BytesMut::with_capacity(content.len() + 12);
+    chunk.extend_from_slice(&(content.len() as u32).to_be_bytes());
+    chunk.extend_from_slice(kind);
+    chunk.extend_from_slice(content);
+    let crc = crc32(&chunk[4..]);
+    chunk.extend_from_slice(&crc.to_be_bytes());
+    chunk.freeze()
+}
+
+/// CRC-32 (ISO-HDLC) as PNG chunks use it; a 26-byte block does not warrant a table or a crate.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// Keeps the image chunks, colour profile and animation; drops EXIF, XMP and any unknown
+/// chunk, and clears the VP8X flags of what was dropped.
+fn strip_webp(original: Bytes, exif: Option<Bytes>) -> Result<BlobBody, StripError> {
+    let mut webp = WebP::from_bytes(original).map_err(|e| StripError(e.to_string()))?;
+    webp.chunks_mut()
+        .retain(|c| matches!(&c.id(), b"VP8X" | b"VP8 " | b"VP8L" | b"ALPH" | b"ANIM" | b"ANMF" | b"ICCP"));
+    // Sets or clears the EXIF flag, and the ICC one, but leaves the XMP flag as it was.
+    webp.set_exif(exif);
+    if let Some(vp8x) = webp.chunks_mut().iter_mut().find(|c| c.id() == CHUNK_VP8X)
+        && let RiffContent::Data(content) = vp8x.content_mut()
+        && !content.is_empty()
+    {
+        const XMP_FLAG: u8 = 0b0000_0100;
+        let mut fixed = BytesMut::from(&content[..]);
+        fixed[0] &= !XMP_FLAG;
+        *content = fixed.freeze();
+    }
+    Ok(webp.encoder().collect())
 }
 
 /// A big-endian TIFF block with one IFD entry: Orientation (0x0112, SHORT, 1 value).
@@ -83,62 +191,38 @@ fn orientation_code(orientation: Orientation) -> u16 {
     }
 }
 
-/// Copies a GIF block by block, dropping comment extensions and application extensions other
-/// than the animation loop count (XMP travels in an application extension).
+/// Keeps the screen, frames, graphic control extensions and the animation loop count (both
+/// rewritten to just their fields); drops comments, plain text, every other application extension
+/// (XMP travels in one) and whatever follows the trailer.
 fn strip_gif(data: &Bytes) -> Result<BlobBody, StripError> {
-    let bad = || StripError("GIF structure is damaged".into());
-    let mut out = Vec::new();
-    let header_len = 13;
-    let header = data.get(..header_len).ok_or_else(bad)?;
-    let packed = header[10];
-    let global_table = if packed & 0x80 != 0 { 3 * (1usize << ((packed & 7) + 1)) } else { 0 };
-    let mut pos = header_len + global_table;
-    data.get(..pos).ok_or_else(bad)?;
-    out.push(data.slice(..pos));
-    // Length of the data sub-blocks starting at `at`, terminator included.
-    let sub_blocks = |mut at: usize| -> Result<usize, StripError> {
-        let start = at;
-        loop {
-            let len = *data.get(at).ok_or_else(bad)? as usize;
-            at += 1 + len;
-            if len == 0 {
-                return Ok(at - start);
-            }
-        }
-    };
-    loop {
-        match *data.get(pos).ok_or_else(bad)? {
-            0x3B => {
-                out.push(data.slice(pos..=pos));
-                return Ok(out.into_iter().collect());
-            }
-            0x21 => {
-                let label = *data.get(pos + 1).ok_or_else(bad)?;
-                let len = 2 + sub_blocks(pos + 2)?;
-                let block = data.get(pos..pos + len).ok_or_else(bad)?;
-                let keep = match label {
-                    0xFE => false,
-                    0xFF => block.get(3..14).is_some_and(|id| id == b"NETSCAPE2.0" || id == b"ANIMEXTS1.0"),
-                    _ => true,
-                };
-                if keep {
-                    out.push(data.slice(pos..pos + len));
+    let structure = gif::parse(data).map_err(StripError)?;
+    let mut out = vec![data.slice(structure.head.clone())];
+    for block in &structure.blocks {
+        let bytes = &data[block.span.clone()];
+        match block.kind {
+            BlockKind::Image { .. } => out.push(data.slice(block.span.clone())),
+            // Delay, disposal and transparency: one 4-byte sub-block (the decoder refuses more,
+            // but the copy need not depend on that).
+            BlockKind::Extension(0xF9) => {
+                if let Some(control) = bytes.get(..7).filter(|b| b[2] == 4) {
+                    out.push(Bytes::from([control, &[0]].concat()));
                 }
-                pos += len;
             }
-            0x2C => {
-                let descriptor = data.get(pos..pos + 10).ok_or_else(bad)?;
-                let flags = descriptor[9];
-                let local_table = if flags & 0x80 != 0 { 3 * (1usize << ((flags & 7) + 1)) } else { 0 };
-                let data_start = pos + 10 + local_table + 1; // + LZW minimum code size
-                let len = data_start - pos + sub_blocks(data_start)?;
-                data.get(pos..pos + len).ok_or_else(bad)?;
-                out.push(data.slice(pos..pos + len));
-                pos += len;
+            BlockKind::Extension(0xFF) => {
+                let id = bytes.get(3..14);
+                let looping = bytes.get(14..18).filter(|b| b[0] == 3 && b[1] == 1);
+                if let (Some(b"NETSCAPE2.0" | b"ANIMEXTS1.0"), Some(looping)) = (id, looping) {
+                    let mut ext = BytesMut::from(&bytes[..14]);
+                    ext.extend_from_slice(looping);
+                    ext.extend_from_slice(&[0]);
+                    out.push(ext.freeze());
+                }
             }
-            _ => return Err(bad()),
+            BlockKind::Extension(_) => {}
         }
     }
+    out.push(Bytes::from_static(&[0x3B]));
+    Ok(out.into_iter().collect())
 }
 
 #[cfg(test)]
