@@ -128,6 +128,9 @@ async fn the_diagram_shows_every_live_instance_and_drops_a_killed_one() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let gone_after = killed.elapsed();
-    assert!(gone_after >= ttl - BEAT - Duration::from_millis(500), "B dropped off before missing its beats: {gone_after:?}");
+    assert!(
+        gone_after >= ttl - BEAT - Duration::from_millis(500),
+        "B dropped off before missing its beats: {gone_after:?}"
+    );
     assert_eq!(listed_instances(&page(&mut browser, &a.base).await), ["a"]);
 }

@@ -62,11 +62,14 @@ fn sorted(mut beats: Vec<InstanceBeat>) -> Vec<InstanceBeat> {
 /// The single profile's roster: this process alone, in a map.
 #[derive(Default)]
 pub struct MemoryRoster {
-    beats: Mutex<HashMap<String, (InstanceBeat, Instant)>>,
+    beats: Mutex<Beats>,
 }
 
+/// Each id's latest beat and when it expires.
+type Beats = HashMap<String, (InstanceBeat, Instant)>;
+
 impl MemoryRoster {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, (InstanceBeat, Instant)>>, SessionError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Beats>, SessionError> {
         self.beats.lock().map_err(|_| SessionError::Backend("roster map poisoned".into()))
     }
 }
@@ -268,7 +271,7 @@ impl Roster for MemcachedRoster {
             beats.extend(self.record(slot).await?);
         }
         // Two slots may name one id for a beat (see the type's note): the newer beat wins.
-        beats.sort_by(|a, b| b.beat_at.cmp(&a.beat_at));
+        beats.sort_by_key(|beat| std::cmp::Reverse(beat.beat_at));
         let mut seen = std::collections::HashSet::new();
         beats.retain(|beat| seen.insert(beat.id.clone()));
         Ok(sorted(beats))
