@@ -360,6 +360,8 @@ pub struct Arrow {
     pub label: Option<String>,
     pub lx: u32,
     pub ly: u32,
+    /// SVG `text-anchor` of the label: `start` beside the arrow, `middle` above its head.
+    pub anchor: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -413,10 +415,10 @@ fn uptime(secs: i64) -> String {
     }
 }
 
-/// A box holds about 28 characters a line: longer text is cut with an ellipsis (the table
+/// A box holds about 25 characters a line: longer text is cut with an ellipsis (the table
 /// below the diagram has it whole).
 fn fit(line: &str) -> String {
-    const MAX: usize = 28;
+    const MAX: usize = 25;
     if line.chars().count() <= MAX {
         return line.to_owned();
     }
@@ -584,7 +586,13 @@ impl ArchitectureService {
             let (x1, y1) = (from.x + from.w / 2, from.y + from.h);
             let (x2, y2) = (to.x + to.w / 2, to.y);
             let lerp = |a: u32, b: u32| (f64::from(a) + (f64::from(b) - f64::from(a)) * at) as u32;
-            Arrow { x1, y1, x2, y2, class, label, lx: lerp(x1, x2), ly: lerp(y1, y2) }
+            // Near the head (at >= 1.0) the label sits centred above the target box, where
+            // labels of arrows fanning out of one instance cannot overlap.
+            if at >= 1.0 {
+                Arrow { x1, y1, x2, y2, class, label, lx: x2, ly: y2.saturating_sub(14), anchor: "middle" }
+            } else {
+                Arrow { x1, y1, x2, y2, class, label, lx: lerp(x1, x2) + 6, ly: lerp(y1, y2), anchor: "start" }
+            }
         };
         let browsers = Shape {
             x: centre(1, 0),
@@ -619,6 +627,19 @@ impl ArchitectureService {
                 class: "backend",
                 lines: vec![cdn.title.into(), cdn.place.clone()],
             };
+            // Browsers fetch the images from the CDN directly, not through the instances.
+            let (x1, x2, y) = (browsers.x + browsers.w, edge.x, browsers.y + browsers.h / 2);
+            arrows.push(Arrow {
+                x1,
+                y1: y,
+                x2,
+                y2: y,
+                class: "live",
+                label: Some("images".into()),
+                lx: (x1 + x2) / 2,
+                ly: y - 8,
+                anchor: "middle",
+            });
             shapes.push(edge);
         }
         shapes.push(browsers);
@@ -670,9 +691,12 @@ impl ArchitectureService {
                         None => "front page hits —".into(),
                     }),
                     "sessions" => Some(format!("beat every {} s", BEAT.as_secs())),
+                    "access-log" if component.kind != "off" => {
+                        Some(format!("{:.1} lines/s", figures.requests_per_sec))
+                    }
                     _ => None,
                 };
-                arrows.push(arrow(shape, target, "live", label, 0.7));
+                arrows.push(arrow(shape, target, "live", label, 1.0));
             }
         }
         shapes.extend(boxes);
