@@ -134,3 +134,42 @@ async fn the_diagram_shows_every_live_instance_and_drops_a_killed_one() {
     );
     assert_eq!(listed_instances(&page(&mut browser, &a.base).await), ["a"]);
 }
+
+/// Scale-in (SIGTERM): the draining instance takes itself off the roster within a beat, not
+/// after the missed beats a killed one needs.
+#[tokio::test]
+async fn a_draining_instance_leaves_the_diagram_within_a_beat() {
+    use std::time::{Duration, Instant};
+    use stratus::service::BEAT;
+
+    let data = tempfile::tempdir().expect("dir");
+    let shared = [
+        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
+        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
+        ("ROCKET_CACHE_URL", services::redis_url()),
+        ("ROCKET_SESSION_URL", services::redis_url()),
+        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
+        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
+        // Long enough that only leaving the roster, not exiting, can explain B's absence.
+        ("ROCKET_DRAIN_SECS", "10".to_owned()),
+    ];
+    let a = start("a", &shared, data.path()).await;
+    let b = start("b", &shared, data.path()).await;
+    let mut browser = Browser::default();
+    let deadline = Instant::now() + BEAT * 3;
+    while listed_instances(&browser.get(&format!("{}/architecture", a.base)).await.1) != ["a", "b"] {
+        assert!(Instant::now() < deadline, "both instances listed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.terminate();
+    let terminated = Instant::now();
+    while listed_instances(&browser.get(&format!("{}/architecture", a.base)).await.1).len() == 2 {
+        assert!(
+            terminated.elapsed() < BEAT + Duration::from_secs(1),
+            "B still listed {:?} after SIGTERM",
+            terminated.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.get(&format!("{}/healthz", b.base)).await.0, 200, "B is still up, draining");
+}
