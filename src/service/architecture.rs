@@ -691,9 +691,7 @@ impl ArchitectureService {
                         None => "front page hits —".into(),
                     }),
                     "sessions" => Some(format!("beat every {} s", BEAT.as_secs())),
-                    "access-log" if component.kind != "off" => {
-                        Some(format!("{:.1} lines/s", figures.requests_per_sec))
-                    }
+                    "access-log" if component.kind != "off" => Some(format!("{:.1} lines/s", figures.requests_per_sec)),
                     _ => None,
                 };
                 arrows.push(arrow(shape, target, "live", label, 1.0));
