@@ -22,10 +22,12 @@ use crate::photos::{Pipeline, PixelLimits};
 use crate::remote::RemoteError;
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
-use crate::service::{Accounts, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource};
+use crate::service::{
+    Accounts, ArchitectureService, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource,
+};
 use crate::session::{
-    Counters, MemcachedCounters, MemcachedSessions, MemoryCounters, MemorySessions, RedisCounters, RedisSessions,
-    SessionStore,
+    Counters, MemcachedCounters, MemcachedRoster, MemcachedSessions, MemoryCounters, MemoryRoster, MemorySessions,
+    RedisCounters, RedisRoster, RedisSessions, Roster, SessionStore,
 };
 use crate::store::{LocalStore, MediaUrls, S3Store, Store};
 use crate::views::Views;
@@ -68,6 +70,8 @@ pub struct App {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     pub access_log: Arc<AccessLog>,
     pub traffic: TrafficService,
+    /// `/architecture`: the deployment drawn, and this instance's heartbeat in the roster.
+    pub architecture: Arc<ArchitectureService>,
 }
 
 fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
@@ -172,23 +176,33 @@ async fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>, ConfigError> 
     })
 }
 
-/// The session store, and the login throttle's counters on the same server: in the fleet
-/// profile that server is shared, so every instance counts against one limit.
-async fn open_sessions(settings: &Settings) -> Result<(Arc<dyn SessionStore>, Arc<dyn Counters>), ConfigError> {
+type SessionServer = (Arc<dyn SessionStore>, Arc<dyn Counters>, Arc<dyn Roster>);
+
+/// The session store, and the login throttle's counters and the instance roster on the same
+/// server: in the fleet profile that server is shared, so every instance counts against one
+/// limit and sees every other instance.
+async fn open_sessions(settings: &Settings) -> Result<SessionServer, ConfigError> {
     let unreachable =
         |url: &ServerUrl, e: RemoteError| ConfigError::new("session_url", format!("{}: {e}", url.redacted()));
     let prefix = &settings.key_prefix;
     Ok(match &settings.sessions {
-        SessionUrl::Memory => (Arc::new(MemorySessions::new()), Arc::new(MemoryCounters::default())),
+        SessionUrl::Memory => {
+            (Arc::new(MemorySessions::new()), Arc::new(MemoryCounters::default()), Arc::new(MemoryRoster::default()))
+        }
         SessionUrl::Redis(url) => {
             let redis = Redis::connect(url.expose()).await.map_err(|e| unreachable(url, e))?;
-            (Arc::new(RedisSessions::new(redis.clone(), prefix)), Arc::new(RedisCounters::new(redis, prefix)))
+            (
+                Arc::new(RedisSessions::new(redis.clone(), prefix)),
+                Arc::new(RedisCounters::new(redis.clone(), prefix)),
+                Arc::new(RedisRoster::new(redis, prefix)),
+            )
         }
         SessionUrl::Memcached(url) => {
             let memcached = Arc::new(Memcached::connect(url.expose()).await.map_err(|e| unreachable(url, e))?);
             (
                 Arc::new(MemcachedSessions::new(memcached.clone(), prefix)),
-                Arc::new(MemcachedCounters::new(memcached, prefix)),
+                Arc::new(MemcachedCounters::new(memcached.clone(), prefix)),
+                Arc::new(MemcachedRoster::new(memcached, prefix)),
             )
         }
     })
@@ -344,7 +358,7 @@ impl App {
             None => format!("{host}:{}", settings.port),
         };
         let metrics = Arc::new(Metrics::new(&settings.profile, &served_by)?);
-        let (sessions, counters) = open_sessions(&settings).await?;
+        let (sessions, counters, roster) = open_sessions(&settings).await?;
         let backends = Backends {
             repo: Arc::new(ObservedRepo { inner: open_repo(&settings).await?, metrics: metrics.clone() }),
             store: Arc::new(ObservedStore { inner: open_store(&settings)?, metrics: metrics.clone() }),
@@ -388,6 +402,10 @@ impl App {
         }
         let (access_log, traffic) = open_access_log(&settings, metrics.clone()).await?;
         let assets = Arc::new(StaticAssets::load());
+        let draining = Arc::<std::sync::atomic::AtomicBool>::default();
+        let architecture =
+            Arc::new(ArchitectureService::new(&settings, format!("{host}:{}", settings.port), roster, metrics.clone()));
+        architecture.start_heartbeat(draining.clone());
         let sample_image_url = match BlobKey::parse("photos/sample.jpg") {
             Some(key) => backends.store.url(&key).await.ok(),
             None => None,
@@ -404,9 +422,10 @@ impl App {
             photos,
             feed,
             metrics,
-            draining: Arc::default(),
+            draining,
             access_log: Arc::new(access_log),
             traffic,
+            architecture,
         })
     }
 }

@@ -6,7 +6,7 @@ use minijinja::{AutoEscape, Environment, Value, context};
 use serde::Serialize;
 
 use crate::assets::{StaticAssets, Templates};
-use crate::service::{FeedPage, FeedSource, PhotoView, WindowView};
+use crate::service::{ArchitectureView, FeedPage, FeedSource, PhotoView, WindowView};
 
 /// What every page's frame shows: who is logged in, the CSRF token for its forms, and the
 /// tutorial's teaching signals (which server answered, session fingerprint, list source).
@@ -106,6 +106,10 @@ impl Views {
     ) -> Result<String, minijinja::Error> {
         let refresh_secs = window_secs.clamp(2, 10);
         self.render("traffic.html", context! { frame, windows, source, window_secs, refresh_secs })
+    }
+
+    pub fn architecture_page(&self, frame: &Frame<'_>, view: &ArchitectureView) -> Result<String, minijinja::Error> {
+        self.render("architecture.html", context! { frame, view })
     }
 
     /// `None` if the error page itself fails to render (the caller falls back to plain text).

@@ -67,3 +67,109 @@ async fn two_instances_behave_as_one_site() {
     let (_, page_b, _) = replay.get(&format!("{}/", b.base)).await;
     assert!(!page_b.contains("Signed in as"), "the old cookie no longer authenticates on B");
 }
+
+/// The `id` cells of `/architecture`'s instances table.
+fn listed_instances(html: &str) -> Vec<String> {
+    let start = html.find("id=\"instances\"").expect("instances table");
+    let table = &html[start..start + html[start..].find("</table>").expect("table end")];
+    table
+        .split("<tr")
+        .skip(2)
+        .filter_map(|row| row.split_once("<td>").map(|(_, rest)| rest))
+        .map(|cell| cell.split(['<', ' ']).next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Two real instances sharing memcached (which cannot list keys) both appear on each one's
+/// `/architecture`, each highlighting itself; a killed one is still listed until it has missed
+/// the stated number of beats, and gone soon after.
+#[tokio::test]
+async fn the_diagram_shows_every_live_instance_and_drops_a_killed_one() {
+    use std::time::{Duration, Instant};
+    use stratus::service::{BEAT, MISSED_BEATS};
+
+    let data = tempfile::tempdir().expect("dir");
+    let shared = [
+        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
+        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
+        ("ROCKET_CACHE_URL", services::memcached_url()),
+        ("ROCKET_SESSION_URL", services::memcached_url()),
+        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
+        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
+    ];
+    let a = start("a", &shared, data.path()).await;
+    let b = start("b", &shared, data.path()).await;
+    let mut browser = Browser::default();
+    let page = async |browser: &mut Browser, base: &str| browser.get(&format!("{base}/architecture")).await.1;
+
+    // Both announce themselves within a beat or two.
+    let deadline = Instant::now() + BEAT * 3;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        seen = listed_instances(&page(&mut browser, &a.base).await);
+        if seen == ["a", "b"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, ["a", "b"], "A lists both instances");
+    let on_b = page(&mut browser, &b.base).await;
+    assert_eq!(listed_instances(&on_b), ["a", "b"], "so does B");
+    assert!(on_b.contains("<td>b <strong>(drew this page)</strong></td>") && on_b.contains("b (this page)"));
+    assert!(!on_b.contains("<td>a <strong>(drew this page)"));
+
+    // Killed (no goodbye): listed while its last beat is within the ttl, gone after it.
+    drop(b);
+    let killed = Instant::now();
+    assert_eq!(listed_instances(&page(&mut browser, &a.base).await), ["a", "b"], "not dropped at once");
+    let ttl = BEAT * MISSED_BEATS;
+    while listed_instances(&page(&mut browser, &a.base).await).len() == 2 {
+        assert!(killed.elapsed() < ttl + Duration::from_secs(2), "B still listed {:?} after it died", killed.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let gone_after = killed.elapsed();
+    assert!(
+        gone_after >= ttl - BEAT - Duration::from_millis(500),
+        "B dropped off before missing its beats: {gone_after:?}"
+    );
+    assert_eq!(listed_instances(&page(&mut browser, &a.base).await), ["a"]);
+}
+
+/// Scale-in (SIGTERM): the draining instance takes itself off the roster within a beat, not
+/// after the missed beats a killed one needs.
+#[tokio::test]
+async fn a_draining_instance_leaves_the_diagram_within_a_beat() {
+    use std::time::{Duration, Instant};
+    use stratus::service::BEAT;
+
+    let data = tempfile::tempdir().expect("dir");
+    let shared = [
+        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
+        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
+        ("ROCKET_CACHE_URL", services::redis_url()),
+        ("ROCKET_SESSION_URL", services::redis_url()),
+        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
+        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
+        // Long enough that only leaving the roster, not exiting, can explain B's absence.
+        ("ROCKET_DRAIN_SECS", "10".to_owned()),
+    ];
+    let a = start("a", &shared, data.path()).await;
+    let b = start("b", &shared, data.path()).await;
+    let mut browser = Browser::default();
+    let deadline = Instant::now() + BEAT * 3;
+    while listed_instances(&browser.get(&format!("{}/architecture", a.base)).await.1) != ["a", "b"] {
+        assert!(Instant::now() < deadline, "both instances listed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    b.terminate();
+    let terminated = Instant::now();
+    while listed_instances(&browser.get(&format!("{}/architecture", a.base)).await.1).len() == 2 {
+        assert!(
+            terminated.elapsed() < BEAT + Duration::from_secs(1),
+            "B still listed {:?} after SIGTERM",
+            terminated.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.get(&format!("{}/healthz", b.base)).await.0, 200, "B is still up, draining");
+}

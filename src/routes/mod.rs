@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod api;
+mod architecture;
 mod catchers;
 mod guards;
 mod health;
@@ -35,5 +36,6 @@ pub fn routes() -> Vec<Route> {
         health::readyz,
         health::metrics,
         admin::traffic,
+        architecture::architecture,
     ]
 }

@@ -2,12 +2,14 @@
 //! (store → repo → cache) and turn outcomes into `Ok(Ok(_))`, `Ok(Err(rejection))` or `Err`.
 
 mod accounts;
+mod architecture;
 mod feed;
 mod migrate;
 mod photos;
 mod traffic;
 
 pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
+pub use architecture::{ArchitectureService, ArchitectureView, BEAT, MISSED_BEATS, level_changes, levels, url_hosts};
 pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, STALE_BOUND, Timings, format_time};
 pub use migrate::{MigrationPlan, MigrationReport};
 pub use photos::{DeleteRejected, PhotoService};

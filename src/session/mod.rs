@@ -4,11 +4,13 @@ mod counters;
 mod memcached;
 mod memory;
 mod redis;
+mod roster;
 
 pub use counters::{Counters, MemcachedCounters, MemoryCounters, RedisCounters};
 pub use memcached::MemcachedSessions;
 pub use memory::MemorySessions;
 pub use redis::RedisSessions;
+pub use roster::{InstanceBeat, MemcachedRoster, MemoryRoster, RedisRoster, Roster};
 
 use std::time::Duration;
 

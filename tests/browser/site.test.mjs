@@ -199,8 +199,8 @@ test("every page is valid HTML (W3C Nu validator)", async () => {
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForURL(`${base}/`);
   const photo = await page.locator("#photos .grid a").first().getAttribute("href");
-  const pages = ["/", photo, "/no-such-page", "/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV", "/admin/traffic"];
-  const anonymous = ["/", "/login", "/register"];
+  const pages = ["/", photo, "/no-such-page", "/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV", "/admin/traffic", "/architecture"];
+  const anonymous = ["/", "/login", "/register", "/architecture"];
   const dir = mkdtempSync(path.join(tmpdir(), "stratus-vnu-"));
   const files = [];
   for (const [i, url] of pages.entries()) {

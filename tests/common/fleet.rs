@@ -18,6 +18,14 @@ impl Drop for Instance {
     }
 }
 
+impl Instance {
+    /// Sends SIGTERM (what an autoscaler's scale-in does): the instance drains, then exits.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
+        assert!(sent.success(), "SIGTERM sent");
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }

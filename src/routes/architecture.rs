@@ -1,0 +1,39 @@
+use rocket::State;
+use rocket::http::CookieJar;
+use rocket::request::{FromRequest, Outcome, Request};
+
+use super::pages::frame;
+use super::respond::Page;
+use crate::auth::Visitor;
+use crate::error::AppError;
+use crate::state::App;
+
+/// Whether the request reached this instance through a trusted proxy (a load balancer): the
+/// client address then comes from the forwarded header, not the peer.
+pub struct ViaProxy(bool);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ViaProxy {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let via = match (request.rocket().state::<App>(), request.remote()) {
+            (Some(app), Some(peer)) => app.access_log.client_ip(request) != peer.ip().to_canonical(),
+            _ => false,
+        };
+        Outcome::Success(ViaProxy(via))
+    }
+}
+
+/// The deployment this instance runs in, drawn live: every instance of the fleet, the
+/// backends by host and name, this instance's figures on the arrows.
+#[rocket::get("/architecture")]
+pub async fn architecture(
+    app: &State<App>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+    via: ViaProxy,
+) -> Result<Page, AppError> {
+    let view = app.architecture.view(via.0).await;
+    Ok(Page::ok(app.views.architecture_page(&frame(app, visitor, cookies, false, None), &view)?))
+}
