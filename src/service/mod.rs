@@ -3,6 +3,7 @@
 
 mod accounts;
 mod feed;
+pub mod maintenance;
 mod migrate;
 mod photos;
 mod traffic;
