@@ -133,12 +133,8 @@ pub async fn copy_contract(repo: Arc<dyn Repo>) {
     let photos: Vec<Photo> = (0..7)
         .map(|i| {
             let owner = &users[i % 5];
-            let owner = User {
-                id: owner.id,
-                username: owner.username.clone(),
-                password_hash: String::new(),
-                created_at: 0,
-            };
+            let owner =
+                User { id: owner.id, username: owner.username.clone(), password_hash: String::new(), created_at: 0 };
             photo(&owner, PhotoId::from_ulid(generator.generate().expect("ulid")), &format!("p{i}"))
         })
         .collect();
