@@ -276,3 +276,194 @@ async fn a_killed_migration_resumes_and_another_sites_database_is_refused() {
     assert_eq!(code, Some(2), "{said}");
     assert!(said.contains(&format!("user {} (stranger)", stranger.id)) && said.contains("does not"), "{said}");
 }
+
+fn s3_store(url: &str) -> std::sync::Arc<dyn stratus::store::Store> {
+    let url = stratus::config::StorageUrl::parse(url).expect("url");
+    stratus::state::open_store_at("test", &url, None, std::time::Duration::from_secs(60)).expect("store")
+}
+
+/// A key the site could have written `age` ago (blob keys are named after the photo's ULID).
+fn key_aged(age: std::time::Duration) -> stratus::domain::BlobKey {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+    let ulid = ulid::Ulid::from_parts((now - age).as_millis() as u64, rand_bits());
+    stratus::domain::BlobKey::original(stratus::domain::PhotoId::from_ulid(ulid), "jpg")
+}
+
+fn rand_bits() -> u128 {
+    ulid::Ulid::new().random()
+}
+
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A backup taken while uploads keep arriving restores, into an empty MariaDB database and
+/// S3 prefix, a site serving every photo of its snapshot byte for byte. A second backup
+/// fetches only the new blobs; a tampered blob, a non-empty destination and a directory that
+/// is not a backup are refused with nothing written; `check` on S3 finds a deleted blob and
+/// an orphan.
+#[rocket::async_test]
+async fn a_backup_taken_during_uploads_restores_every_photo_of_its_snapshot() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mysql, s3) =
+        (services::fresh_mysql_database().await, format!("s3://{}/{}", services::s3_bucket(), services::unique("bk-")));
+    let site = TestApp {
+        client: Client::tracked(stratus::app(fleet_figment(dir.path(), &mysql, &s3))).await.expect("app"),
+        dir,
+    };
+    assert_eq!(site.register("uploader").await, Status::SeeOther);
+    let jpeg = fixture("valid", "progressive.jpg");
+    for i in 0..3 {
+        assert_eq!(site.upload("a.jpg", &jpeg, &format!("before {i}")).await.status(), Status::SeeOther);
+    }
+    let env = [("ROCKET_DATABASE_URL", mysql.as_str()), ("ROCKET_STORAGE_URL", s3.as_str())];
+    let backup_dir = site.dir.path().join("backup");
+    let backup_arg = backup_dir.display().to_string();
+    let mut child = stratus(site.dir.path(), &["backup", "--to", &backup_arg], &env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut uploaded = 3;
+    loop {
+        assert_eq!(site.upload("b.jpg", &jpeg, &format!("during {uploaded}")).await.status(), Status::SeeOther);
+        uploaded += 1;
+        if child.try_wait().expect("wait").is_some() || uploaded >= 30 {
+            break;
+        }
+    }
+    let output = child.wait_with_output().expect("backup");
+    assert!(output.status.success(), "{}", said(&output));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(backup_dir.join("manifest.json")).expect("manifest")).expect("json");
+    let in_snapshot = manifest["photos"]["rows"].as_u64().expect("rows");
+    assert!((3..=uploaded).contains(&in_snapshot), "{in_snapshot} of {uploaded}");
+    assert_eq!(manifest["blobs"].as_array().expect("blobs").len() as u64, 2 * in_snapshot);
+
+    // Restored into an empty database and prefix: exactly the snapshot's photos, same bytes.
+    let (mysql2, s3_2) =
+        (services::fresh_mysql_database().await, format!("s3://{}/{}", services::s3_bucket(), services::unique("rs-")));
+    let env2 = [("ROCKET_DATABASE_URL", mysql2.as_str()), ("ROCKET_STORAGE_URL", s3_2.as_str())];
+    let (code, out) = run(site.dir.path(), &["restore", "--from", &backup_arg], &env2);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("restored 1 users, {in_snapshot} photos, {} blobs", 2 * in_snapshot)), "{out}");
+    let dir2 = tempfile::tempdir().expect("dir");
+    let restored = TestApp {
+        client: Client::tracked(stratus::app(fleet_figment(dir2.path(), &mysql2, &s3_2))).await.expect("app"),
+        dir: dir2,
+    };
+    let original = served(&site).await;
+    let again = served(&restored).await;
+    assert_eq!(again.len() as u64, in_snapshot);
+    for (id, bytes) in &again {
+        assert_eq!(Some(bytes), original.get(id), "photo {id} byte for byte");
+    }
+    assert_eq!(restored.login("uploader", PASSWORD).await, Status::SeeOther, "the account came back");
+
+    // Restoring over a site is refused.
+    let (code, out) = run(site.dir.path(), &["restore", "--from", &backup_arg], &env2);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("the destination is not empty"), "{out}");
+
+    // A second backup into the same directory fetches only the blobs uploaded since.
+    let (code, out) = run(site.dir.path(), &["backup", "--to", &backup_arg], &env);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("({} fetched now", 2 * (uploaded - in_snapshot))), "{out}");
+
+    // A blob changed in the backup: refused, naming it, and the destination stays empty.
+    let entry = walk(&backup_dir.join("blobs")).into_iter().next().expect("a blob");
+    let mut bytes = std::fs::read(&entry).expect("read");
+    bytes[100] ^= 1;
+    std::fs::write(&entry, bytes).expect("tamper");
+    let (mysql3, s3_3) =
+        (services::fresh_mysql_database().await, format!("s3://{}/{}", services::s3_bucket(), services::unique("rs-")));
+    let env3 = [("ROCKET_DATABASE_URL", mysql3.as_str()), ("ROCKET_STORAGE_URL", s3_3.as_str())];
+    let (code, out) = run(site.dir.path(), &["restore", "--from", &backup_arg], &env3);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("checksum fails") && out.contains(&entry.display().to_string()), "{out}");
+    let repo3 = stratus::db::MysqlRepo::open(&mysql3).await.expect("mysql");
+    assert_eq!((repo3.count_users().await.expect("n"), repo3.count_photos().await.expect("n")), (0, 0));
+    assert!(s3_store(&s3_3).list().await.expect("list").is_empty(), "no blob written");
+
+    let empty = tempfile::tempdir().expect("dir");
+    let (code, out) = run(site.dir.path(), &["restore", "--from", &empty.path().display().to_string()], &env3);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("is not a stratus backup"), "{out}");
+
+    // check on S3: healthy, then a deleted blob (exit 1, named) and an old orphan.
+    let (code, out) = run(site.dir.path(), &["check"], &env2);
+    assert_eq!(code, Some(0), "{out}");
+    let store2 = s3_store(&s3_2);
+    let photo = restored.app().backends.repo.photos_after(None, 1).await.expect("rows").remove(0);
+    store2.delete(&photo.thumb_key).await.expect("delete");
+    let orphan = key_aged(2 * HOUR);
+    store2.put(&orphan, bytes::Bytes::from_static(b"orphan").into(), "image/jpeg").await.expect("put");
+    let (code, out) = run(site.dir.path(), &["check", "--repair"], &env2);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("missing blob: photo {} needs {}", photo.id, photo.thumb_key)), "{out}");
+    assert!(out.contains(&format!("orphan blob (removed): {orphan}")), "{out}");
+    assert!(store2.get(&orphan).await.expect("get").is_none(), "repaired");
+    assert!(restored.app().backends.repo.photo(photo.id).await.expect("q").is_some(), "never a row");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        if entry.path().is_dir() {
+            files.extend(walk(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `check` on the single profile: a deleted blob (exit 1), an old orphan, old staging and
+/// partial-blob leftovers are found; a young unreferenced blob and a young staged upload (a
+/// publish in flight) are left alone; `--repair` removes only the old orphan and leftovers.
+#[rocket::async_test]
+async fn check_finds_a_deleted_blob_an_orphan_and_leftovers_and_repairs_only_those() {
+    let t = TestApp::single().await;
+    t.register("checker").await;
+    let jpeg = fixture("valid", "progressive.jpg");
+    t.upload("a.jpg", &jpeg, "one").await;
+    t.upload("b.jpg", &jpeg, "two").await;
+    let photo = t.app().backends.repo.photos_after(None, 1).await.expect("rows").remove(0);
+    std::fs::remove_file(t.photos_dir().join(photo.key.as_str())).expect("delete a blob");
+    let old_orphan = key_aged(2 * HOUR);
+    let young_orphan = key_aged(std::time::Duration::from_secs(60));
+    for key in [&old_orphan, &young_orphan] {
+        std::fs::write(t.photos_dir().join(key.as_str()), b"orphan").expect("orphan");
+    }
+    let staging = t.dir.path().join("staging");
+    let two_hours_ago = std::time::SystemTime::now() - 2 * HOUR;
+    let old_staged = staging.join("upload-old");
+    let young_staged = staging.join("upload-young");
+    let partial = t.photos_dir().join("photos/half.jpg#3");
+    for path in [&old_staged, &young_staged, &partial] {
+        std::fs::write(path, b"x").expect("leftover");
+    }
+    for path in [&old_staged, &partial] {
+        std::fs::File::options().write(true).open(path).expect("open").set_modified(two_hours_ago).expect("age");
+    }
+    let data = t.dir.path().display().to_string();
+    let env = [("ROCKET_DATA_DIR", data.as_str())];
+
+    let (code, out) = run(t.dir.path(), &["check"], &env);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("missing blob: photo {} needs {}", photo.id, photo.key)), "{out}");
+    assert!(out.contains(&format!("orphan blob (found): {old_orphan}")), "{out}");
+    assert!(!out.contains(young_orphan.as_str()), "in flight: {out}");
+    assert!(out.contains(&format!("leftover (found): {}", old_staged.display())), "{out}");
+    assert!(out.contains(&format!("leftover (found): {}", partial.display())), "{out}");
+    assert!(
+        out.contains("checked 2 rows and 5 blobs: 1 missing, 1 orphans found, 2 leftovers found, 1 recent"),
+        "{out}"
+    );
+    assert!(t.photos_dir().join(old_orphan.as_str()).exists(), "check alone removes nothing");
+
+    let (code, out) = run(t.dir.path(), &["check", "--repair"], &env);
+    assert_eq!(code, Some(1), "a missing blob is still reported: {out}");
+    assert!(!t.photos_dir().join(old_orphan.as_str()).exists() && !old_staged.exists() && !partial.exists(), "{out}");
+    assert!(t.photos_dir().join(young_orphan.as_str()).exists() && young_staged.exists(), "in flight, kept");
+    assert_eq!(t.photo_count().await, 2, "never a row");
+}
