@@ -31,9 +31,11 @@ const INSERT_USER_RECORD: &str =
     "INSERT INTO users (id, username, password_hash, created_at, is_admin) VALUES (?, ?, ?, ?, ?)";
 const COUNT_USERS: &str = "SELECT COUNT(*) FROM users";
 
+// STRAIGHT_JOIN: with few users the optimizer drives the join from `users` and sorts every
+// photo for each batch (measured: O(rows) per batch); photos first walks the primary key.
 fn photos_after_sql() -> String {
     format!(
-        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id > ? ORDER BY p.id LIMIT ?"
+        "SELECT STRAIGHT_JOIN {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id > ? ORDER BY p.id LIMIT ?"
     )
 }
 
