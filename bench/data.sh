@@ -65,3 +65,33 @@ MYSQL2=$(fresh_db)
 S3_2="s3://$BUCKET/bench-data-$RANDOM$RANDOM"
 timed "restore into MariaDB + S3" site "$WORK/site" "$MYSQL2" "$S3_2" restore --from "$WORK/backup-fleet"
 timed "check (MariaDB + S3)" site "$WORK/site" "$MYSQL2" "$S3_2" check
+
+UPLOADS=${UPLOADS:-60}
+echo "== blob volume: $UPLOADS uploads of tests/fixtures/images/valid/alpha.png (550 KB) through a release server"
+PORT=${PORT:-18300}
+BLOBSITE=$WORK/blobsite
+env -u ROCKET_PROFILE -u STRATUS_LEVEL STRATUS_LOG=error ROCKET_DATA_DIR="$BLOBSITE" ROCKET_PORT="$PORT" \
+    ROCKET_SEED_DEMO=false "$BIN" >"$WORK/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+JAR=$WORK/jar
+csrf() { curl -sf -c "$JAR" -b "$JAR" "http://127.0.0.1:$PORT$1" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4; }
+curl -sf -o /dev/null -c "$JAR" -b "$JAR" --data "username=bench&password=bench-password&csrf=$(csrf /register)" \
+    "http://127.0.0.1:$PORT/register"
+CSRF=$(csrf /)
+for i in $(seq 1 "$UPLOADS"); do
+    curl -sf -o /dev/null -c "$JAR" -b "$JAR" -F "csrf=$CSRF" -F "caption=bench $i" \
+        -F "photo=@tests/fixtures/images/valid/alpha.png" "http://127.0.0.1:$PORT/photos"
+done
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null || true
+BSQLITE="sqlite://$BLOBSITE/stratus.db"
+timed "backup (SQLite + disk)" site "$BLOBSITE" "$BSQLITE" "file://$BLOBSITE/photos" backup --to "$WORK/blobs-disk"
+BMYSQL=$(fresh_db)
+BS3="s3://$BUCKET/bench-data-$RANDOM$RANDOM"
+"$BIN" migrate-db --from "$BSQLITE" --to "$BMYSQL" | tail -n 1 | sed "s/^/  /"
+"$BIN" migrate-storage --from "file://$BLOBSITE/photos" --to "$BS3" | tail -n 1 | sed "s/^/  /"
+timed "backup (MariaDB + S3)" site "$BLOBSITE" "$BMYSQL" "$BS3" backup --to "$WORK/blobs-s3"
+BMYSQL2=$(fresh_db)
+timed "restore into MariaDB + S3" site "$BLOBSITE" "$BMYSQL2" "s3://$BUCKET/bench-data-$RANDOM$RANDOM" restore --from "$WORK/blobs-s3"
