@@ -332,6 +332,12 @@ async fn a_backup_taken_during_uploads_restores_every_photo_of_its_snapshot() {
     }
     let output = child.wait_with_output().expect("backup");
     assert!(output.status.success(), "{}", said(&output));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&backup_dir), 0o700, "a backup holds password hashes");
+    for file in walk(&backup_dir) {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(backup_dir.join("manifest.json")).expect("manifest")).expect("json");
     let in_snapshot = manifest["photos"]["rows"].as_u64().expect("rows");

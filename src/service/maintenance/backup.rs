@@ -93,10 +93,12 @@ pub async fn backup(
             dir.display()
         ))));
     }
-    std::fs::create_dir_all(dir.join("blobs")).map_err(MaintenanceError::io(dir))?;
+    // A backup holds password hashes: private to its owner, like `data_dir`.
+    private_dir(dir)?;
+    private_dir(&dir.join("blobs"))?;
     let tables_dir = format!("tables-{}", ulid::Ulid::new());
     let tables = dir.join(&tables_dir);
-    std::fs::create_dir_all(&tables).map_err(MaintenanceError::io(&tables))?;
+    private_dir(&tables)?;
     let created_at = crate::domain::now_unix();
 
     // The snapshot streams into the table files while it is read.
@@ -187,8 +189,27 @@ pub async fn backup(
     Ok(Ok(report))
 }
 
+/// Creates `dir` (and missing parents) 0700, and tightens an existing one to 0700.
+fn private_dir(dir: &Path) -> Result<(), MaintenanceError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(MaintenanceError::io(dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(MaintenanceError::io(dir))
+}
+
+/// A new file, 0600 from the moment it exists.
+fn private_file(path: &Path) -> Result<std::fs::File, MaintenanceError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(MaintenanceError::io(path))
+}
+
 fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, MaintenanceError> {
-    Ok(std::io::BufWriter::new(std::fs::File::create(path).map_err(MaintenanceError::io(path))?))
+    Ok(std::io::BufWriter::new(private_file(path)?))
 }
 
 fn finish(file: std::io::BufWriter<std::fs::File>, path: &Path) -> Result<(), MaintenanceError> {
@@ -227,11 +248,11 @@ async fn keep_blob(
 /// Writes beside the final name and renames: a killed run leaves no partial blob under a key.
 fn write_atomically(path: &Path, bytes: &Bytes) -> Result<(), MaintenanceError> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(MaintenanceError::io(parent))?;
+    private_dir(parent)?;
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let mut file = std::fs::File::create(&partial).map_err(MaintenanceError::io(&partial))?;
+    let mut file = private_file(&partial)?;
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(MaintenanceError::io(&partial))?;
     std::fs::rename(&partial, path).map_err(MaintenanceError::io(path))
 }
