@@ -389,6 +389,16 @@ async fn a_backup_taken_during_uploads_restores_every_photo_of_its_snapshot() {
     assert_eq!((repo3.count_users().await.expect("n"), repo3.count_photos().await.expect("n")), (0, 0));
     assert!(s3_store(&s3_3).list().await.expect("list").is_empty(), "no blob written");
 
+    // Backing up into a file, or into a directory holding something else, is refused.
+    let file = site.dir.path().join("a-file");
+    std::fs::write(&file, b"keep me").expect("file");
+    let (code, out) = run(site.dir.path(), &["backup", "--to", &file.display().to_string()], &env);
+    assert_eq!((code, out.trim()), (Some(2), format!("stratus: {} is not a directory", file.display()).as_str()));
+    let (code, out) = run(site.dir.path(), &["backup", "--to", &site.dir.path().display().to_string()], &env);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("is neither empty nor a stratus backup"), "{out}");
+    assert_eq!(std::fs::read(&file).expect("file"), b"keep me");
+
     let empty = tempfile::tempdir().expect("dir");
     let (code, out) = run(site.dir.path(), &["restore", "--from", &empty.path().display().to_string()], &env3);
     assert_eq!(code, Some(2), "{out}");

@@ -87,6 +87,9 @@ pub async fn backup(
     dir: &Path,
     on_blob: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<Result<BackupReport, Refusal>, MaintenanceError> {
+    if dir.exists() && !dir.is_dir() {
+        return Ok(Err(Refusal(format!("{} is not a directory", dir.display()))));
+    }
     if !dir.join(MANIFEST).exists() && !is_empty_dir(dir)? {
         return Ok(Err(Refusal(format!(
             "{} is neither empty nor a stratus backup (no {MANIFEST}): choose an empty directory",
