@@ -344,6 +344,13 @@ async fn a_backup_taken_during_uploads_restores_every_photo_of_its_snapshot() {
     assert!((3..=uploaded).contains(&in_snapshot), "{in_snapshot} of {uploaded}");
     assert_eq!(manifest["blobs"].as_array().expect("blobs").len() as u64, 2 * in_snapshot);
 
+    // What a backup killed before its manifest was renamed into place leaves: new tables and a
+    // partial manifest. The earlier backup still restores, and the next backup clears them.
+    let killed = backup_dir.join("tables-01KILLEDRUN000000000000000");
+    std::fs::create_dir_all(&killed).expect("dir");
+    std::fs::write(killed.join("users.jsonl"), b"{half").expect("half");
+    std::fs::write(backup_dir.join("manifest.json.partial"), b"{half").expect("half");
+
     // Restored into an empty database and prefix: exactly the snapshot's photos, same bytes.
     let (mysql2, s3_2) =
         (services::fresh_mysql_database().await, format!("s3://{}/{}", services::s3_bucket(), services::unique("rs-")));
@@ -373,6 +380,7 @@ async fn a_backup_taken_during_uploads_restores_every_photo_of_its_snapshot() {
     let (code, out) = run(site.dir.path(), &["backup", "--to", &backup_arg], &env);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(&format!("({} fetched now", 2 * (uploaded - in_snapshot))), "{out}");
+    assert!(!killed.exists() && !backup_dir.join("manifest.json.partial").exists(), "the killed run's files are gone");
 
     // A blob changed in the backup: refused, naming it, and the destination stays empty.
     let entry = walk(&backup_dir.join("blobs")).into_iter().next().expect("a blob");
