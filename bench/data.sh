@@ -22,12 +22,19 @@ command -v mariadb >/dev/null || { echo "bench: needs mariadb-client" >&2; exit 
 cargo build --release --locked --quiet
 BIN=$ROOT/target/release/stratus
 WORK=$(mktemp -d /tmp/stratus-data.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+SERVER=
+cleanup() {
+    if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; fi
+    for db in $(cat "$WORK/databases" 2>/dev/null); do mariadb -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $db" || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 MYSQL_SERVER=${STRATUS_TEST_MYSQL:-mysql://root@127.0.0.1:3306}
 BUCKET=${STRATUS_TEST_BUCKET:-stratus-test}
 fresh_db() {
-    local name=stratus_bench_$RANDOM$RANDOM
+    local name=stratus_databench_$$_$RANDOM
     mariadb -uroot -h127.0.0.1 -e "CREATE DATABASE $name CHARACTER SET utf8mb4"
+    echo "$name" >>"$WORK/databases"
     echo "$MYSQL_SERVER/$name"
 }
 # A site's environment: nothing inherited but the data directory and the two URLs.
@@ -73,7 +80,6 @@ BLOBSITE=$WORK/blobsite
 env -u ROCKET_PROFILE -u STRATUS_LEVEL STRATUS_LOG=error ROCKET_DATA_DIR="$BLOBSITE" ROCKET_PORT="$PORT" \
     ROCKET_SEED_DEMO=false "$BIN" >"$WORK/serve.log" 2>&1 &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 JAR=$WORK/jar
 csrf() { curl -sf -c "$JAR" -b "$JAR" "http://127.0.0.1:$PORT$1" | grep -o 'name="csrf" value="[^"]*"' | head -1 | cut -d'"' -f4; }
