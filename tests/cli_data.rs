@@ -275,6 +275,16 @@ async fn a_killed_migration_resumes_and_another_sites_database_is_refused() {
     let (code, said) = run(dir.path(), &["migrate-db", "--from", &from, "--to", &to], &[]);
     assert_eq!(code, Some(2), "{said}");
     assert!(said.contains(&format!("user {} (stranger)", stranger.id)) && said.contains("does not"), "{said}");
+
+    // Another site's database whose only row sorts after every source row: refused before a
+    // single row is written into it.
+    let other = services::fresh_mysql_database().await;
+    let other_repo = stratus::db::MysqlRepo::open(&other).await.expect("mysql");
+    other_repo.insert_users_bulk(vec![stranger.clone()]).await.expect("q").expect("inserted");
+    let (code, said) = run(dir.path(), &["migrate-db", "--from", &from, "--to", &other], &[]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains(&format!("user {} (stranger)", stranger.id)), "{said}");
+    assert_eq!((other_repo.count_users().await.expect("n"), other_repo.count_photos().await.expect("n")), (1, 0));
 }
 
 fn s3_store(url: &str) -> std::sync::Arc<dyn stratus::store::Store> {

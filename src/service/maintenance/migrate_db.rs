@@ -107,34 +107,51 @@ pub async fn copy_database(
     on_progress: OnProgress<'_>,
 ) -> Result<Result<CopyReport, Refusal>, MaintenanceError> {
     let batch = batch.max(1);
-    let mut tables = Vec::new();
-    for copied in [
-        copy_table::<Users>(from, to, batch, on_progress).await?,
-        copy_table::<Photos>(from, to, batch, on_progress).await?,
-    ] {
-        match copied {
-            Ok(copied) => tables.push(copied),
-            Err(refusal) => return Ok(Err(refusal)),
+    // A destination holding rows is compared in full before anything is written: a row it
+    // holds that the source lacks may sort after every source row, and finding it only at the
+    // end would leave the source's rows mixed into another site's database.
+    if to.count_users().await? + to.count_photos().await? > 0 {
+        if let Err(refusal) = copy_table::<Users>(from, to, batch, Pass::Compare, on_progress).await? {
+            return Ok(Err(refusal));
+        }
+        if let Err(refusal) = copy_table::<Photos>(from, to, batch, Pass::Compare, on_progress).await? {
+            return Ok(Err(refusal));
         }
     }
+    // One table after the other, stopping at a refusal: photos need their owners copied.
+    let users = match copy_table::<Users>(from, to, batch, Pass::Copy, on_progress).await? {
+        Ok(copied) => copied,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let photos = match copy_table::<Photos>(from, to, batch, Pass::Copy, on_progress).await? {
+        Ok(copied) => copied,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     // Verified after both copies: a photo's row digest includes its owner's name.
-    let mut verified = Vec::new();
-    for (table, digest) in [
-        (tables[0].clone(), verify::<Users>(from, to, batch).await?),
-        (tables[1].clone(), verify::<Photos>(from, to, batch).await?),
-    ] {
-        match digest {
-            Ok(digest) => verified.push(TableCopy { digest, ..table }),
-            Err(refusal) => return Ok(Err(refusal)),
-        }
-    }
+    let users = match verify::<Users>(from, to, batch).await? {
+        Ok(digest) => TableCopy { digest, ..users },
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let photos = match verify::<Photos>(from, to, batch).await? {
+        Ok(digest) => TableCopy { digest, ..photos },
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let verified = vec![users, photos];
     Ok(Ok(CopyReport { tables: verified }))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Reads both sides and refuses on the first conflict; writes nothing.
+    Compare,
+    Copy,
 }
 
 async fn copy_table<T: Table>(
     from: &dyn Repo,
     to: &dyn Repo,
     batch: u32,
+    pass: Pass,
     on_progress: OnProgress<'_>,
 ) -> Result<Result<TableCopy, Refusal>, MaintenanceError> {
     let total = T::count(from).await?;
@@ -173,7 +190,7 @@ async fn copy_table<T: Table>(
             return Ok(Err(refusal));
         }
         let missing: Vec<T::Row> = source.iter().filter(|r| !present.contains_key(&T::id(r))).cloned().collect();
-        if !missing.is_empty() {
+        if pass == Pass::Copy && !missing.is_empty() {
             let first = T::describe(&missing[0]);
             let n = missing.len() as u64;
             if T::insert(to, missing).await?.is_err() {
@@ -184,7 +201,9 @@ async fn copy_table<T: Table>(
             copied += n;
         }
         done += source.len() as u64;
-        on_progress(T::NAME, done, total.max(done));
+        if pass == Pass::Copy {
+            on_progress(T::NAME, done, total.max(done));
+        }
         after = Some(last);
     }
     Ok(Ok(TableCopy { name: T::NAME, copied, digest: TableDigest { rows: done, sha256: String::new() } }))
