@@ -421,6 +421,12 @@ async fn a_backup_taken_during_uploads_restores_every_photo_of_its_snapshot() {
     let (code, out) = run(site.dir.path(), &["restore", "--from", &empty.path().display().to_string()], &env3);
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("is not a stratus backup"), "{out}");
+    let mut edited = manifest.clone();
+    edited["tables_dir"] = serde_json::json!("../elsewhere");
+    std::fs::write(empty.path().join("manifest.json"), edited.to_string()).expect("manifest");
+    let (code, out) = run(site.dir.path(), &["restore", "--from", &empty.path().display().to_string()], &env3);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("is not a directory of this backup"), "a manifest cannot point outside: {out}");
 
     // check on S3: healthy, then a deleted blob (exit 1, named) and an old orphan.
     let (code, out) = run(site.dir.path(), &["check"], &env2);

@@ -288,6 +288,14 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, Refusal> {
         .map_err(|e| Refusal(format!("{} is not a stratus backup: {}: {e}", dir.display(), path.display())))?;
     let manifest: Manifest = serde_json::from_slice(&text)
         .map_err(|e| Refusal(format!("{} is not a stratus backup: {}: {e}", dir.display(), path.display())))?;
+    // Read from inside the backup only: a hand-edited manifest cannot point elsewhere.
+    if !manifest.tables_dir.starts_with("tables-") || manifest.tables_dir.contains(['/', '\\']) {
+        return Err(Refusal(format!(
+            "{}: tables_dir {:?} is not a directory of this backup",
+            path.display(),
+            manifest.tables_dir
+        )));
+    }
     if manifest.format != FORMAT {
         return Err(Refusal(format!(
             "{}: format {:?}, this stratus reads {FORMAT:?}",
