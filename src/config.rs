@@ -361,14 +361,20 @@ fn parse_database(url: Option<&str>, data_dir: &std::path::Path) -> Result<Datab
     let Some(url) = url.filter(|u| !u.is_empty()) else {
         return Ok(DatabaseUrl::Sqlite(data_dir.join("stratus.db")));
     };
-    match url.split_once("://") {
-        Some(("sqlite", path)) if !path.is_empty() => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
-        Some(("mysql", rest)) if !rest.is_empty() => Ok(DatabaseUrl::Mysql(ServerUrl(url.to_owned()))),
-        Some((scheme, _)) => Err(ConfigError::new(
-            "database_url",
-            format!("unknown scheme {scheme:?} (expected sqlite://PATH or mysql://USER:PASSWORD@HOST:PORT/DB)"),
-        )),
-        None => Err(ConfigError::new("database_url", "expected a URL such as sqlite://data/stratus.db")),
+    DatabaseUrl::parse(url).map_err(|problem| ConfigError::new("database_url", problem))
+}
+
+impl DatabaseUrl {
+    /// `sqlite://PATH` or `mysql://USER:PASSWORD@HOST:PORT/DB`; the error says what was expected.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        match url.split_once("://") {
+            Some(("sqlite", path)) if !path.is_empty() => Ok(DatabaseUrl::Sqlite(PathBuf::from(path))),
+            Some(("mysql", rest)) if !rest.is_empty() => Ok(DatabaseUrl::Mysql(ServerUrl(url.to_owned()))),
+            Some((scheme, _)) => {
+                Err(format!("unknown scheme {scheme:?} (expected sqlite://PATH or mysql://USER:PASSWORD@HOST:PORT/DB)"))
+            }
+            None => Err("expected a URL such as sqlite://data/stratus.db".into()),
+        }
     }
 }
 

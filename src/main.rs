@@ -59,6 +59,37 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Copy every durable table (users with their password hashes and roles, photos) from one
+    /// database to another, keeping ids: SQLite → MySQL (level 0/1 → fleet) or back. Resumable:
+    /// rerun after an interruption; a rerun after success copies nothing.
+    MigrateDb {
+        /// The database to copy from, e.g. sqlite://data/stratus.db
+        #[arg(long)]
+        from: String,
+        /// The database to copy to (migrated first), e.g. mysql://USER:PASSWORD@HOST:3306/DB
+        #[arg(long)]
+        to: String,
+    },
+    /// Back up the configured database and store into DIR while the site keeps serving: one
+    /// consistent snapshot of the rows, then every blob they reference (blobs already in DIR
+    /// from an earlier backup are not copied again), and a manifest of checksums.
+    Backup {
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Restore a backup into the configured database and store, which must be empty; every
+    /// checksum is verified before anything is written.
+    Restore {
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
+    /// Do rows and blobs agree? Lists rows whose blobs are missing (exit 1), blobs no row
+    /// references older than an hour, and staging leftovers.
+    Check {
+        /// Remove the orphan blobs and the leftovers (never a row).
+        #[arg(long)]
+        repair: bool,
+    },
     /// Benchmark helper: add COUNT photo rows that reuse the newest photo's blobs.
     SeedRows {
         #[arg(long)]
@@ -263,6 +294,10 @@ async fn run() -> ExitCode {
         Command::MigrateStorage { from, to, concurrency } => return migrate_storage(&from, &to, concurrency).await,
         Command::Traffic(args) => return traffic(&settings, args).await,
         Command::Admin { action } => return admin(&settings, action).await,
+        Command::MigrateDb { from, to } => return migrate_db(&from, &to).await,
+        Command::Backup { to } => return backup(&settings, &to).await,
+        Command::Restore { from } => return restore(&settings, &from).await,
+        Command::Check { repair } => return check(&settings, repair).await,
         Command::SeedRows { count } => Some(count),
         Command::Serve => None,
     };
@@ -286,4 +321,206 @@ async fn run() -> ExitCode {
             }
         }
     }
+}
+
+/// A progress bar on a terminal (stderr); nothing elsewhere, where the commands print lines.
+fn progress_bar(unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{msg}} {{bar:40}} {{pos}}/{{len}} {unit}  {{per_sec}}  eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+async fn migrate_db(from: &str, to: &str) -> ExitCode {
+    use stratus::config::DatabaseUrl;
+    let open = |flag: &'static str, url: &str| {
+        let url = DatabaseUrl::parse(url).map_err(|problem| ConfigError::new(flag, problem));
+        async move { stratus::state::open_database_at(flag, &url?).await }
+    };
+    // The source first: an unreachable source must not leave a new, empty destination behind.
+    let source = match open("--from", from).await {
+        Ok(repo) => repo,
+        Err(e) => return fail(e),
+    };
+    let destination = match open("--to", to).await {
+        Ok(repo) => repo,
+        Err(e) => return fail(e),
+    };
+    let bar = progress_bar("rows");
+    let terminal = is_terminal();
+    let on_progress = |table: &str, done: u64, total: u64| {
+        if terminal {
+            bar.set_message(table.to_owned());
+            bar.set_length(total);
+            bar.set_position(done);
+        } else if done == total || done.is_multiple_of(10_000) {
+            println!("{table}: {done}/{total} rows");
+        }
+    };
+    let started = std::time::Instant::now();
+    let outcome = stratus::service::maintenance::copy_database(
+        source.as_ref(),
+        destination.as_ref(),
+        stratus::service::maintenance::BATCH,
+        &on_progress,
+    )
+    .await;
+    bar.finish_and_clear();
+    match outcome {
+        Ok(Ok(report)) => {
+            for table in &report.tables {
+                println!(
+                    "{}: {} rows, {} copied now, verified (sha256 {})",
+                    table.name, table.digest.rows, table.copied, table.digest.sha256
+                );
+            }
+            let rows: u64 = report.tables.iter().map(|t| t.digest.rows).sum();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "copied {} rows in {secs:.1} s ({:.0} rows/s); source and destination agree",
+                report.copied(),
+                rows as f64 / secs.max(1e-9)
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(refusal)) => fail(refusal),
+        Err(e) => fail(format!("{e}; what was copied is kept: run the same command again to finish")),
+    }
+}
+
+async fn data_backends(
+    settings: &Settings,
+) -> Result<(std::sync::Arc<dyn stratus::db::Repo>, std::sync::Arc<dyn stratus::store::Store>), ConfigError> {
+    let repo = stratus::state::open_database(settings).await?;
+    let store = stratus::state::open_store_at("storage_url", &settings.storage, None, settings.presign_ttl)?;
+    Ok((repo, store))
+}
+
+async fn backup(settings: &Settings, dir: &std::path::Path) -> ExitCode {
+    let (repo, store) = match data_backends(settings).await {
+        Ok(backends) => backends,
+        Err(e) => return fail(e),
+    };
+    let bar = progress_bar("blobs");
+    let on_blob = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let started = std::time::Instant::now();
+    let outcome = stratus::service::maintenance::backup(repo.as_ref(), store.as_ref(), dir, &on_blob).await;
+    bar.finish_and_clear();
+    match outcome {
+        Ok(Ok(report)) => {
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            if !report.left_out.is_empty() {
+                println!(
+                    "left out {} photos whose blobs were gone from the store (deleted since the snapshot, or missing: run stratus check)",
+                    report.left_out.len()
+                );
+            }
+            println!(
+                "backed up {} users, {} photos, {} blobs ({} fetched now, {:.1} MB) into {} in {secs:.1} s ({:.0} rows/s, {:.1} MB/s)",
+                report.users,
+                report.photos,
+                report.blobs,
+                report.blobs_fetched,
+                report.bytes_fetched as f64 / 1e6,
+                dir.display(),
+                (report.users + report.photos) as f64 / secs,
+                report.bytes_fetched as f64 / 1e6 / secs
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(refusal)) => fail(refusal),
+        Err(e) => fail(format!("backup failed, the earlier backup in {} (if any) is intact: {e}", dir.display())),
+    }
+}
+
+async fn restore(settings: &Settings, dir: &std::path::Path) -> ExitCode {
+    let (repo, store) = match data_backends(settings).await {
+        Ok(backends) => backends,
+        Err(e) => return fail(e),
+    };
+    let bar = progress_bar("blobs");
+    let on_blob = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let outcome = stratus::service::maintenance::restore(repo.as_ref(), store.as_ref(), dir, &on_blob).await;
+    bar.finish_and_clear();
+    match outcome {
+        Ok(Ok(report)) => {
+            println!(
+                "restored {} users, {} photos, {} blobs ({:.1} MB) from {}; every checksum verified",
+                report.users,
+                report.photos,
+                report.blobs,
+                report.bytes as f64 / 1e6,
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(refusal)) => fail(refusal),
+        Err(e) => fail(format!("restore failed part way: {e}; empty the database and store, then run it again")),
+    }
+}
+
+async fn check(settings: &Settings, repair: bool) -> ExitCode {
+    use stratus::config::StorageUrl;
+    use stratus::service::maintenance::CheckOptions;
+    let (repo, store) = match data_backends(settings).await {
+        Ok(backends) => backends,
+        Err(e) => return fail(e),
+    };
+    let blob_dir = match &settings.storage {
+        StorageUrl::File(dir) => Some(dir.as_path()),
+        StorageUrl::S3 { .. } => None,
+    };
+    let options =
+        CheckOptions { data_dir: &settings.data_dir, blob_dir, min_age: std::time::Duration::from_secs(3600), repair };
+    let bar = progress_bar("rows");
+    let on_rows = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let outcome = stratus::service::maintenance::check(repo.as_ref(), store.as_ref(), options, &on_rows).await;
+    bar.finish_and_clear();
+    let report = match outcome {
+        Ok(report) => report,
+        Err(e) => return fail(e),
+    };
+    for (id, key) in &report.missing {
+        println!("missing blob: photo {id} needs {key}, which the store does not have");
+    }
+    let verb = if report.repaired { "removed" } else { "found" };
+    for key in &report.orphans {
+        println!("orphan blob ({verb}): {key}");
+    }
+    for path in &report.leftovers {
+        println!("leftover ({verb}): {}", path.display());
+    }
+    println!(
+        "checked {} rows and {} blobs: {} missing, {} orphans {verb}, {} leftovers {verb}, {} recent blobs left alone (a publish in flight){}",
+        report.rows,
+        report.blobs,
+        report.missing.len(),
+        report.orphans.len(),
+        report.leftovers.len(),
+        report.in_flight,
+        if !report.repaired && (!report.orphans.is_empty() || !report.leftovers.is_empty()) {
+            "; run stratus check --repair to remove the orphans and leftovers"
+        } else {
+            ""
+        }
+    );
+    if report.missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }

@@ -111,20 +111,26 @@ fn secret_key(settings: &Settings) -> Result<Vec<u8>, ConfigError> {
 }
 
 async fn open_repo(settings: &Settings) -> Result<Arc<dyn Repo>, ConfigError> {
-    match &settings.database {
+    open_database_at("database_url", &settings.database).await
+}
+
+/// The database at `url`, migrated to the current schema (`key` names the setting or flag it
+/// came from, for errors).
+pub async fn open_database_at(key: &str, url: &DatabaseUrl) -> Result<Arc<dyn Repo>, ConfigError> {
+    match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                ensure_writable_dir("database_url", parent)?;
+                ensure_writable_dir(key, parent)?;
             }
             let repo = SqliteRepo::open(path, 4)
                 .await
-                .map_err(|e| ConfigError::new("database_url", format!("{}: {e}", path.display())))?;
+                .map_err(|e| ConfigError::new(key, format!("{}: {e}", path.display())))?;
             Ok(Arc::new(repo))
         }
         DatabaseUrl::Mysql(url) => {
             let repo = MysqlRepo::open(url.expose())
                 .await
-                .map_err(|e| ConfigError::new("database_url", format!("{}: {e}", url.redacted())))?;
+                .map_err(|e| ConfigError::new(key, format!("{}: {e}", url.redacted())))?;
             Ok(Arc::new(repo))
         }
     }

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use stratus::db::{Repo, SqliteRepo};
+use stratus::db::{Repo, SnapshotBatch, SqliteRepo, UserRecord};
 use stratus::domain::{BlobKey, Caption, ImageKind, Photo, PhotoId, User, UserId, Username};
 
 fn user(name: &str) -> User {
@@ -90,6 +90,101 @@ pub async fn repo_contract(repo: Arc<dyn Repo>) {
     repo.insert_photos_bulk(more).await.expect("bulk");
     assert_eq!(repo.count_photos().await.expect("count"), 1004);
     assert_eq!(repo.latest_photos(1, None).await.expect("latest").first().map(|p| p.id), newest);
+}
+
+fn record(name: &str, is_admin: bool) -> UserRecord {
+    let u = user(name);
+    UserRecord { id: u.id, username: u.username, password_hash: u.password_hash, created_at: u.created_at, is_admin }
+}
+
+/// What `migrate-db`, `backup` and `restore` rely on: rows leave and arrive whole (hash, role,
+/// id), in id order, a batch is all or nothing, and a snapshot does not see later writes.
+pub async fn copy_contract(repo: Arc<dyn Repo>) {
+    assert_eq!(repo.count_users().await.expect("count"), 0);
+    assert!(repo.users_after(None, 10).await.expect("export").is_empty());
+    let mut generator = ulid::Generator::new();
+    let mut users: Vec<UserRecord> = (0..5)
+        .map(|i| {
+            let mut r = record(&format!("user{i}"), i == 3);
+            r.id = UserId::from_ulid(generator.generate().expect("ulid"));
+            r
+        })
+        .collect();
+    // Inserted out of order: the export still comes back in id order.
+    users.reverse();
+    assert_eq!(repo.insert_users_bulk(users.clone()).await.expect("import"), Ok(()));
+    users.reverse();
+    assert_eq!(repo.count_users().await.expect("count"), 5);
+    let first = repo.users_after(None, 2).await.expect("export");
+    assert_eq!(first, users[..2].to_vec(), "whole rows, hash and role included, in id order");
+    let rest = repo.users_after(Some(first[1].id), 10).await.expect("export");
+    assert_eq!(rest, users[2..].to_vec());
+    assert!(repo.is_admin(users[3].id).await.expect("role"), "the role arrives");
+    assert!(repo.users_after(Some(users[4].id), 10).await.expect("export").is_empty());
+
+    // A batch with one clash (a name taken ignoring case) writes none of its rows.
+    let batch = vec![record("fresh", false), record("USER2", false)];
+    assert!(repo.insert_users_bulk(batch).await.expect("import").is_err());
+    assert_eq!(repo.count_users().await.expect("count"), 5, "all or nothing");
+    let mut same_id = record("other", false);
+    same_id.id = users[0].id;
+    assert!(repo.insert_users_bulk(vec![same_id]).await.expect("import").is_err(), "an id already present");
+
+    let photos: Vec<Photo> = (0..7)
+        .map(|i| {
+            let owner = &users[i % 5];
+            let owner =
+                User { id: owner.id, username: owner.username.clone(), password_hash: String::new(), created_at: 0 };
+            photo(&owner, PhotoId::from_ulid(generator.generate().expect("ulid")), &format!("p{i}"))
+        })
+        .collect();
+    repo.insert_photos_bulk(photos.clone()).await.expect("bulk");
+    let page = repo.photos_after(None, 4).await.expect("export");
+    assert_eq!(page, photos[..4].to_vec(), "oldest first, with owner names");
+    assert_eq!(repo.photos_after(Some(page[3].id), 10).await.expect("export"), photos[4..].to_vec());
+
+    // The snapshot is read in batches of 1 through a one-slot channel: a user and a photo
+    // written after the first batch arrived are not in it.
+    let (sink, mut batches) = tokio::sync::mpsc::channel(1);
+    let reader = {
+        let repo = repo.clone();
+        tokio::spawn(async move { repo.snapshot(1, sink).await })
+    };
+    let first = batches.recv().await.expect("a first batch");
+    assert!(matches!(&first, SnapshotBatch::Users(rows) if rows.len() == 1 && rows[0] == users[0]));
+    let late = record("late", false);
+    assert_eq!(repo.insert_users_bulk(vec![late.clone()]).await.expect("write during snapshot"), Ok(()));
+    let late_owner = User { id: late.id, username: late.username.clone(), password_hash: String::new(), created_at: 0 };
+    let late_photo = photo(&late_owner, PhotoId::from_ulid(ulid::Ulid::new()), "late");
+    repo.insert_photo(&late_photo).await.expect("write during snapshot");
+    let (mut seen_users, mut seen_photos) = (vec![users[0].clone()], Vec::new());
+    while let Some(batch) = batches.recv().await {
+        match batch {
+            SnapshotBatch::Users(rows) => seen_users.extend(rows),
+            SnapshotBatch::Photos(rows) => {
+                assert_eq!(seen_users.len(), 5, "every user comes before any photo");
+                seen_photos.extend(rows)
+            }
+        }
+    }
+    assert_eq!(reader.await.expect("join").expect("snapshot"), (5, 7));
+    assert_eq!(seen_users, users, "the snapshot's users: not the late one");
+    assert_eq!(seen_photos, photos, "the snapshot's photos: not the late one");
+    assert_eq!(repo.count_users().await.expect("count"), 6, "the late write did commit");
+}
+
+#[tokio::test]
+async fn sqlite_repo_meets_the_copy_contract() {
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = SqliteRepo::open(&dir.path().join("copy.db"), 2).await.expect("open");
+    copy_contract(Arc::new(repo)).await;
+}
+
+#[tokio::test]
+async fn mysql_repo_meets_the_copy_contract() {
+    let url = common::services::fresh_mysql_database().await;
+    let repo = stratus::db::MysqlRepo::open(&url).await.expect("open mysql");
+    copy_contract(Arc::new(repo)).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,28 @@ mod sqlite;
 pub use mysql::MysqlRepo;
 pub use sqlite::SqliteRepo;
 
+use serde::{Deserialize, Serialize};
+
 use crate::domain::{BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username};
+
+/// A user row with everything a copy of the database must keep: the password hash (people log
+/// in with the same passwords after a move) and the admin role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub username: Username,
+    pub password_hash: String,
+    pub created_at: i64,
+    pub is_admin: bool,
+}
+
+/// Rows of one consistent snapshot of the durable tables, in the order they may be written
+/// back (users before the photos that reference them), each table in id order.
+#[derive(Debug, Clone)]
+pub enum SnapshotBatch {
+    Users(Vec<UserRecord>),
+    Photos(Vec<Photo>),
+}
 
 /// A user row as every dialect reads it, before its values become domain types.
 pub(crate) struct UserRow {
@@ -132,4 +153,28 @@ pub trait Repo: Send + Sync + 'static {
     /// Whether the user with this id holds the admin role; `Ok(false)` for an unknown id.
     /// New users never do: only `set_admin` grants it.
     async fn is_admin(&self, id: UserId) -> Result<bool, DbError>;
+
+    /// How many user rows exist.
+    async fn count_users(&self) -> Result<u64, DbError>;
+
+    /// Up to `limit` users with an id strictly greater than `after` (all when `None`), in
+    /// ascending id order (byte order of the ULID text, the same in every dialect), with their
+    /// password hash and admin role. Keyset: the cost does not grow with the rows before.
+    async fn users_after(&self, after: Option<UserId>, limit: u32) -> Result<Vec<UserRecord>, DbError>;
+
+    /// Up to `limit` photos with an id strictly greater than `after`, in ascending id order
+    /// (oldest first, the same order in every dialect), each with its owner's name.
+    async fn photos_after(&self, after: Option<PhotoId>, limit: u32) -> Result<Vec<Photo>, DbError>;
+
+    /// Inserts the users exactly as given (ids, hashes, roles) in one transaction: all or
+    /// nothing. An id or a name (ignoring case) already present is `Ok(Err(Conflict))` and
+    /// writes none of them.
+    async fn insert_users_bulk(&self, users: Vec<UserRecord>) -> Result<Result<(), Conflict>, DbError>;
+
+    /// Reads every user and then every photo inside ONE read transaction (a consistent
+    /// snapshot: writes committed meanwhile are not seen, none is seen half), sending them in
+    /// id-ordered batches of at most `batch` rows. Returns the rows sent per table
+    /// `(users, photos)`. Stops with `Ok` early if the receiver is dropped.
+    async fn snapshot(&self, batch: u32, sink: tokio::sync::mpsc::Sender<SnapshotBatch>)
+    -> Result<(u64, u64), DbError>;
 }

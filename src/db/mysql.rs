@@ -5,7 +5,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, Pool, Row, TxOpts};
 use rust_embed::RustEmbed;
 
-use super::{DbError, PhotoRow, Repo, UserRow};
+use super::{DbError, PhotoRow, Repo, SnapshotBatch, UserRecord, UserRow};
 use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
 
 #[derive(RustEmbed)]
@@ -24,6 +24,44 @@ const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
 const SET_ADMIN: &str = "UPDATE users SET is_admin = ? WHERE username = ?";
 const IS_ADMIN: &str = "SELECT is_admin FROM users WHERE id = ?";
 const ER_DUP_ENTRY: u16 = 1062;
+
+const USERS_AFTER: &str = "SELECT id, username, password_hash, created_at, is_admin FROM users WHERE id > ? \
+     ORDER BY id LIMIT ?";
+const INSERT_USER_RECORD: &str =
+    "INSERT INTO users (id, username, password_hash, created_at, is_admin) VALUES (?, ?, ?, ?, ?)";
+const COUNT_USERS: &str = "SELECT COUNT(*) FROM users";
+
+// STRAIGHT_JOIN: with few users the optimizer drives the join from `users` and sorts every
+// photo for each batch (measured: O(rows) per batch); photos first walks the primary key.
+fn photos_after_sql() -> String {
+    format!(
+        "SELECT STRAIGHT_JOIN {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id > ? ORDER BY p.id LIMIT ?"
+    )
+}
+
+fn user_record_from_row(row: Row) -> Result<UserRecord, DbError> {
+    let (id, username, password_hash, created_at, is_admin): (String, String, String, i64, bool) =
+        mysql_async::from_row_opt(row).map_err(|e| DbError::Corrupt(e.to_string()))?;
+    let user = UserRow { id, username, password_hash, created_at }.parse().map_err(DbError::Corrupt)?;
+    Ok(UserRecord {
+        id: user.id,
+        username: user.username,
+        password_hash: user.password_hash,
+        created_at: user.created_at,
+        is_admin,
+    })
+}
+
+// The empty string sorts before every ULID, so it stands for "from the start".
+async fn users_after_in(q: &mut impl Queryable, after: &str, limit: u32) -> Result<Vec<UserRecord>, DbError> {
+    let rows: Vec<Row> = q.exec(USERS_AFTER, (after, limit)).await?;
+    rows.into_iter().map(user_record_from_row).collect()
+}
+
+async fn photos_after_in(q: &mut impl Queryable, after: &str, limit: u32) -> Result<Vec<Photo>, DbError> {
+    let rows: Vec<Row> = q.exec(photos_after_sql(), (after, limit)).await?;
+    rows.into_iter().map(photo_from_row).collect()
+}
 
 fn photo_by_id_sql() -> String {
     format!("SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id = ?")
@@ -233,6 +271,78 @@ impl Repo for MysqlRepo {
         let mut conn = self.conn().await?;
         let count: Option<u64> = conn.query_first(COUNT_PHOTOS).await?;
         Ok(count.unwrap_or(0))
+    }
+
+    async fn count_users(&self) -> Result<u64, DbError> {
+        let mut conn = self.conn().await?;
+        let count: Option<u64> = conn.query_first(COUNT_USERS).await?;
+        Ok(count.unwrap_or(0))
+    }
+
+    async fn users_after(&self, after: Option<UserId>, limit: u32) -> Result<Vec<UserRecord>, DbError> {
+        let mut conn = self.conn().await?;
+        users_after_in(&mut conn, &after.map(|id| id.to_string()).unwrap_or_default(), limit).await
+    }
+
+    async fn photos_after(&self, after: Option<PhotoId>, limit: u32) -> Result<Vec<Photo>, DbError> {
+        let mut conn = self.conn().await?;
+        photos_after_in(&mut conn, &after.map(|id| id.to_string()).unwrap_or_default(), limit).await
+    }
+
+    async fn insert_users_bulk(&self, users: Vec<UserRecord>) -> Result<Result<(), Conflict>, DbError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+        let params = users.iter().map(|u| {
+            (u.id.to_string(), u.username.as_str().to_owned(), u.password_hash.clone(), u.created_at, u.is_admin)
+        });
+        match tx.exec_batch(INSERT_USER_RECORD, params).await {
+            Ok(()) => {}
+            // Dropping the transaction rolls back the rows of this batch already written.
+            Err(e) if is_duplicate(&e) => return Ok(Err(Conflict)),
+            Err(e) => return Err(e.into()),
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn snapshot(
+        &self,
+        batch: u32,
+        sink: tokio::sync::mpsc::Sender<SnapshotBatch>,
+    ) -> Result<(u64, u64), DbError> {
+        let batch = batch.max(1);
+        let mut conn = self.conn().await?;
+        // REPEATABLE READ with a snapshot taken at once: every later read in the transaction sees
+        // the database as of this instant, while the site keeps writing (InnoDB MVCC).
+        let opts = TxOpts::default()
+            .with_isolation_level(mysql_async::IsolationLevel::RepeatableRead)
+            .with_consistent_snapshot(true)
+            .with_readonly(true)
+            .clone();
+        let mut tx = conn.start_transaction(opts).await?;
+        let (mut users, mut photos) = (0u64, 0u64);
+        let mut after = String::new();
+        loop {
+            let rows = users_after_in(&mut tx, &after, batch).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id.to_string();
+            users += rows.len() as u64;
+            if sink.send(SnapshotBatch::Users(rows)).await.is_err() {
+                return Ok((users, photos));
+            }
+        }
+        after.clear();
+        loop {
+            let rows = photos_after_in(&mut tx, &after, batch).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id.to_string();
+            photos += rows.len() as u64;
+            if sink.send(SnapshotBatch::Photos(rows)).await.is_err() {
+                return Ok((users, photos));
+            }
+        }
+        tx.commit().await?;
+        Ok((users, photos))
     }
 }
 

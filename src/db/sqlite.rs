@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use rust_embed::RustEmbed;
 use tokio::sync::Semaphore;
 
-use super::{DbError, PhotoRow, Repo, UserRow};
+use super::{DbError, PhotoRow, Repo, SnapshotBatch, UserRecord, UserRow};
 use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
 
 #[derive(RustEmbed)]
@@ -27,6 +27,38 @@ const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?1";
 const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
 const SET_ADMIN: &str = "UPDATE users SET is_admin = ?1 WHERE username = ?2";
 const IS_ADMIN: &str = "SELECT is_admin FROM users WHERE id = ?1";
+
+const USERS_AFTER: &str = "SELECT id, username, password_hash, created_at, is_admin FROM users \
+     WHERE id > ?1 ORDER BY id LIMIT ?2";
+const INSERT_USER_RECORD: &str =
+    "INSERT INTO users (id, username, password_hash, created_at, is_admin) VALUES (?1, ?2, ?3, ?4, ?5)";
+const COUNT_USERS: &str = "SELECT COUNT(*) FROM users";
+
+fn photos_after_sql() -> String {
+    format!(
+        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id > ?1 ORDER BY p.id LIMIT ?2"
+    )
+}
+
+fn user_record_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    let user = user_from_row(row)?;
+    Ok(UserRecord {
+        id: user.id,
+        username: user.username,
+        password_hash: user.password_hash,
+        created_at: user.created_at,
+        is_admin: row.get(4)?,
+    })
+}
+
+// The empty string sorts before every ULID, so it stands for "from the start".
+fn users_after_in(c: &Connection, after: &str, limit: u32) -> rusqlite::Result<Vec<UserRecord>> {
+    c.prepare_cached(USERS_AFTER)?.query_map(params![after, limit], user_record_from_row)?.collect()
+}
+
+fn photos_after_in(c: &Connection, after: &str, limit: u32) -> rusqlite::Result<Vec<Photo>> {
+    c.prepare_cached(&photos_after_sql())?.query_map(params![after, limit], photo_from_row)?.collect()
+}
 
 fn photo_by_id_sql() -> String {
     format!("SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id = ?1")
@@ -292,6 +324,81 @@ impl Repo for SqliteRepo {
             let role: Option<bool> =
                 c.prepare_cached(IS_ADMIN)?.query_row([id.to_string()], |r| r.get(0)).optional()?;
             Ok(role.unwrap_or(false))
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> Result<u64, DbError> {
+        self.with_conn(|c| Ok(c.query_row(COUNT_USERS, [], |r| r.get::<_, i64>(0))?.max(0) as u64)).await
+    }
+
+    async fn users_after(&self, after: Option<UserId>, limit: u32) -> Result<Vec<UserRecord>, DbError> {
+        let after = after.map(|id| id.to_string()).unwrap_or_default();
+        self.with_conn(move |c| Ok(users_after_in(c, &after, limit)?)).await
+    }
+
+    async fn photos_after(&self, after: Option<PhotoId>, limit: u32) -> Result<Vec<Photo>, DbError> {
+        let after = after.map(|id| id.to_string()).unwrap_or_default();
+        self.with_conn(move |c| Ok(photos_after_in(c, &after, limit)?)).await
+    }
+
+    async fn insert_users_bulk(&self, users: Vec<UserRecord>) -> Result<Result<(), Conflict>, DbError> {
+        self.with_conn(move |c| {
+            let tx = c.transaction()?;
+            for user in &users {
+                let inserted = tx.prepare_cached(INSERT_USER_RECORD)?.execute(params![
+                    user.id.to_string(),
+                    user.username.as_str(),
+                    user.password_hash,
+                    user.created_at,
+                    user.is_admin
+                ]);
+                match inserted {
+                    Ok(_) => {}
+                    // Dropping the transaction rolls back the rows of this batch already written.
+                    Err(e) if is_unique_violation(&e) => return Ok(Err(Conflict)),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    async fn snapshot(
+        &self,
+        batch: u32,
+        sink: tokio::sync::mpsc::Sender<SnapshotBatch>,
+    ) -> Result<(u64, u64), DbError> {
+        let batch = batch.max(1);
+        self.with_conn(move |c| {
+            // In WAL mode a read transaction sees the database as of its first read, whatever
+            // commits meanwhile: that is the consistent snapshot, and writers are not blocked.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+            let (mut users, mut photos) = (0u64, 0u64);
+            let mut after = String::new();
+            loop {
+                let rows = users_after_in(&tx, &after, batch)?;
+                let Some(last) = rows.last() else { break };
+                after = last.id.to_string();
+                users += rows.len() as u64;
+                if sink.blocking_send(SnapshotBatch::Users(rows)).is_err() {
+                    return Ok((users, photos));
+                }
+            }
+            after.clear();
+            loop {
+                let rows = photos_after_in(&tx, &after, batch)?;
+                let Some(last) = rows.last() else { break };
+                after = last.id.to_string();
+                photos += rows.len() as u64;
+                if sink.blocking_send(SnapshotBatch::Photos(rows)).is_err() {
+                    return Ok((users, photos));
+                }
+            }
+            tx.finish()?;
+            Ok((users, photos))
         })
         .await
     }

@@ -11,7 +11,7 @@ use ulid::Ulid;
 pub struct PhotoId(Ulid);
 
 /// A user id, also a ULID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(Ulid);
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Metrics, observe};
-use crate::db::{DbError, Repo};
+use crate::db::{DbError, Repo, SnapshotBatch, UserRecord};
 use crate::domain::{BlobKey, Conflict, Photo, PhotoId, User, UserId, Username};
 use crate::session::{SessionData, SessionError, SessionStore};
 use crate::store::{Blob, BlobBody, Store, StoreError};
@@ -73,6 +73,30 @@ impl Repo for ObservedRepo {
 
     async fn is_admin(&self, id: UserId) -> Result<bool, DbError> {
         self.timed("is_admin", self.inner.is_admin(id)).await
+    }
+
+    async fn count_users(&self) -> Result<u64, DbError> {
+        self.timed("count_users", self.inner.count_users()).await
+    }
+
+    async fn users_after(&self, after: Option<UserId>, limit: u32) -> Result<Vec<UserRecord>, DbError> {
+        self.timed("users_after", self.inner.users_after(after, limit)).await
+    }
+
+    async fn photos_after(&self, after: Option<PhotoId>, limit: u32) -> Result<Vec<Photo>, DbError> {
+        self.timed("photos_after", self.inner.photos_after(after, limit)).await
+    }
+
+    async fn insert_users_bulk(&self, users: Vec<UserRecord>) -> Result<Result<(), Conflict>, DbError> {
+        self.timed("insert_users_bulk", self.inner.insert_users_bulk(users)).await
+    }
+
+    async fn snapshot(
+        &self,
+        batch: u32,
+        sink: tokio::sync::mpsc::Sender<SnapshotBatch>,
+    ) -> Result<(u64, u64), DbError> {
+        self.timed("snapshot", self.inner.snapshot(batch, sink)).await
     }
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod architecture;
 mod feed;
+pub mod maintenance;
 mod migrate;
 mod photos;
 mod traffic;

@@ -109,6 +109,49 @@ fn remove_partial_blobs(dir: &Path, min_age: Duration) -> std::io::Result<usize>
     Ok(removed)
 }
 
+/// What a running server may still be writing is younger than `min_age`; anything older in
+/// the staging directory, and any partial blob file (`<blob>#<N>`) older under `blob_dir`, was
+/// left behind by a killed process. Returns those paths, for `stratus check` to report (and
+/// remove with `--repair`) while the server keeps running.
+pub fn leftovers(data_dir: &Path, blob_dir: Option<&Path>, min_age: Duration) -> std::io::Result<Vec<PathBuf>> {
+    let now = SystemTime::now();
+    let old = |entry: &std::fs::DirEntry| -> std::io::Result<bool> {
+        let modified = entry.metadata()?.modified()?;
+        Ok(now.duration_since(modified).is_ok_and(|age| age >= min_age))
+    };
+    let mut found = Vec::new();
+    match std::fs::read_dir(staging_dir(data_dir)) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry?;
+                if old(&entry)? {
+                    found.push(entry.path());
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut pending: Vec<PathBuf> = blob_dir.map(Path::to_owned).into_iter().collect();
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                pending.push(entry.path());
+            } else if is_partial_blob(&entry.file_name()) && old(&entry)? {
+                found.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
