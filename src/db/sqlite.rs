@@ -372,10 +372,22 @@ impl Repo for SqliteRepo {
         sink: tokio::sync::mpsc::Sender<SnapshotBatch>,
     ) -> Result<(u64, u64), DbError> {
         let batch = batch.max(1);
+        let dir = self.path.parent().map(Path::to_owned).unwrap_or_default();
         self.with_conn(move |c| {
-            // In WAL mode a read transaction sees the database as of its first read, whatever
-            // commits meanwhile: that is the consistent snapshot, and writers are not blocked.
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+            // SQLite's online backup API copies the live database into a private file in one
+            // step: one read transaction, so the copy is consistent and, in WAL mode, writers
+            // are not blocked while it is made. The rows are then read from the copy, which is
+            // removed when it is dropped.
+            let copy = tempfile::Builder::new()
+                .prefix(".stratus-snapshot-")
+                .tempfile_in(if dir.as_os_str().is_empty() { Path::new(".") } else { &dir })
+                .map_err(|e| DbError::Open(format!("a file for the snapshot in {}: {e}", dir.display())))?;
+            let mut snapshot = Connection::open(copy.path())?;
+            match rusqlite::backup::Backup::new(c, &mut snapshot)?.step(-1)? {
+                rusqlite::backup::StepResult::Done => {}
+                other => return Err(DbError::Open(format!("the snapshot copy did not complete: {other:?}"))),
+            }
+            let tx = snapshot.transaction()?;
             let (mut users, mut photos) = (0u64, 0u64);
             let mut after = String::new();
             loop {
