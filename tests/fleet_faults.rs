@@ -206,15 +206,10 @@ async fn front_page(browser: &mut Browser, base: &str) -> (String, String) {
 async fn an_invalidation_lost_to_a_cache_outage_is_delivered_when_the_cache_returns() {
     let cache_proxy = Proxy::start(&strip_scheme(&services::redis_url())).await;
     let data = tempfile::tempdir().expect("dir");
-    let common_settings = [
-        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
-        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
-        ("ROCKET_SESSION_URL", services::redis_url()),
-        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
-        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
-    ];
+    let shared = common::fleet::shared_settings(&services::redis_url()).await;
     let with_cache = |url: String| {
-        let mut settings = common_settings.to_vec();
+        let mut settings = shared.clone();
+        // Set after the shared value: the later one wins.
         settings.push(("ROCKET_CACHE_URL", url));
         settings
     };

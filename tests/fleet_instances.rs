@@ -3,20 +3,13 @@
 
 mod common;
 
-use common::fleet::{Browser, start};
+use common::fleet::{Browser, shared_settings, start};
 use common::services;
 
 #[tokio::test]
 async fn two_instances_behave_as_one_site() {
     let data = tempfile::tempdir().expect("dir");
-    let shared = [
-        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
-        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
-        ("ROCKET_CACHE_URL", services::redis_url()),
-        ("ROCKET_SESSION_URL", services::redis_url()),
-        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
-        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
-    ];
+    let shared = shared_settings(&services::redis_url()).await;
     let a = start("a", &shared, data.path()).await;
     let b = start("b", &shared, data.path()).await;
     let mut browser = Browser::default();
@@ -89,14 +82,7 @@ async fn the_diagram_shows_every_live_instance_and_drops_a_killed_one() {
     use stratus::service::{BEAT, MISSED_BEATS};
 
     let data = tempfile::tempdir().expect("dir");
-    let shared = [
-        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
-        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
-        ("ROCKET_CACHE_URL", services::memcached_url()),
-        ("ROCKET_SESSION_URL", services::memcached_url()),
-        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
-        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
-    ];
+    let shared = shared_settings(&services::memcached_url()).await;
     let a = start("a", &shared, data.path()).await;
     let b = start("b", &shared, data.path()).await;
     let mut browser = Browser::default();
@@ -143,16 +129,9 @@ async fn a_draining_instance_leaves_the_diagram_within_a_beat() {
     use stratus::service::BEAT;
 
     let data = tempfile::tempdir().expect("dir");
-    let shared = [
-        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
-        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
-        ("ROCKET_CACHE_URL", services::redis_url()),
-        ("ROCKET_SESSION_URL", services::redis_url()),
-        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
-        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
-        // Long enough that only leaving the roster, not exiting, can explain B's absence.
-        ("ROCKET_DRAIN_SECS", "10".to_owned()),
-    ];
+    let mut shared = shared_settings(&services::redis_url()).await;
+    // Long enough that only leaving the roster, not exiting, can explain B's absence.
+    shared.push(("ROCKET_DRAIN_SECS", "10".to_owned()));
     let a = start("a", &shared, data.path()).await;
     let b = start("b", &shared, data.path()).await;
     let mut browser = Browser::default();

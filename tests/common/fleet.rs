@@ -30,6 +30,20 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
+/// What every instance of one test site shares: a fresh MySQL database, an S3 prefix, `kv` (a
+/// Redis or memcached URL) for the cache and the sessions, a key prefix and the secret key.
+pub async fn shared_settings(kv: &str) -> Vec<(&'static str, String)> {
+    use super::services;
+    vec![
+        ("ROCKET_DATABASE_URL", services::fresh_mysql_database().await),
+        ("ROCKET_STORAGE_URL", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))),
+        ("ROCKET_CACHE_URL", kv.to_owned()),
+        ("ROCKET_SESSION_URL", kv.to_owned()),
+        ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
+        ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
+    ]
+}
+
 pub async fn start(name: &str, shared: &[(&str, String)], data: &std::path::Path) -> Instance {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
