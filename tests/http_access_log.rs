@@ -248,8 +248,10 @@ async fn a_flood_of_huge_headers_stays_within_the_streams_byte_bound() {
     }
     let usage: u64 = redis::cmd("MEMORY").arg("USAGE").arg(&key).query_async(&mut conn).await.expect("memory usage");
     let entries: u64 = redis::cmd("XLEN").arg(&key).query_async(&mut conn).await.expect("xlen");
-    // The bound, plus what one instance may append between two measurements (1/16 of it).
-    assert!(usage <= 1024 * 1024 + 1024 * 1024 / 8, "the Stream takes {usage} bytes for {entries} entries");
+    // The documented worst case for one writing instance: the bound plus what it may append
+    // between two measurements (1/16 of it), with 2 % for `MEMORY USAGE` being an estimate.
+    let documented = 1024 * 1024 * 17 / 16;
+    assert!(usage <= documented * 102 / 100, "the Stream takes {usage} bytes for {entries} entries");
     assert!(entries >= 100, "trimmed to the bound, not emptied: {entries}");
     let sample: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
         .arg(&key)
