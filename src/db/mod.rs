@@ -21,6 +21,14 @@ pub struct UserRecord {
     pub is_admin: bool,
 }
 
+impl UserRecord {
+    /// The record of `user`, who holds the admin role when `is_admin`.
+    pub(crate) fn with_role(user: User, is_admin: bool) -> Self {
+        let User { id, username, password_hash, created_at } = user;
+        Self { id, username, password_hash, created_at, is_admin }
+    }
+}
+
 /// Rows of one consistent snapshot of the durable tables, in the order they may be written
 /// back (users before the photos that reference them), each table in id order.
 #[derive(Debug, Clone)]

@@ -43,13 +43,7 @@ fn user_record_from_row(row: Row) -> Result<UserRecord, DbError> {
     let (id, username, password_hash, created_at, is_admin): (String, String, String, i64, bool) =
         mysql_async::from_row_opt(row).map_err(|e| DbError::Corrupt(e.to_string()))?;
     let user = UserRow { id, username, password_hash, created_at }.parse().map_err(DbError::Corrupt)?;
-    Ok(UserRecord {
-        id: user.id,
-        username: user.username,
-        password_hash: user.password_hash,
-        created_at: user.created_at,
-        is_admin,
-    })
+    Ok(UserRecord::with_role(user, is_admin))
 }
 
 // The empty string sorts before every ULID, so it stands for "from the start".

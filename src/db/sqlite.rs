@@ -41,14 +41,7 @@ fn photos_after_sql() -> String {
 }
 
 fn user_record_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
-    let user = user_from_row(row)?;
-    Ok(UserRecord {
-        id: user.id,
-        username: user.username,
-        password_hash: user.password_hash,
-        created_at: user.created_at,
-        is_admin: row.get(4)?,
-    })
+    Ok(UserRecord::with_role(user_from_row(row)?, row.get(4)?))
 }
 
 // The empty string sorts before every ULID, so it stands for "from the start".
