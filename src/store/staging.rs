@@ -78,10 +78,13 @@ fn is_partial_blob(name: &std::ffi::OsStr) -> bool {
     }
 }
 
-fn remove_partial_blobs(dir: &Path, min_age: Duration) -> std::io::Result<usize> {
-    let mut removed = 0;
+/// Every partial blob file under `dir` (walked recursively) that `is_old` accepts.
+fn partial_blobs(
+    dir: &Path,
+    is_old: impl Fn(&std::fs::DirEntry) -> std::io::Result<bool>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
     let mut pending = vec![dir.to_owned()];
-    let now = SystemTime::now();
     while let Some(dir) = pending.pop() {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -91,19 +94,28 @@ fn remove_partial_blobs(dir: &Path, min_age: Duration) -> std::io::Result<usize>
         };
         for entry in entries {
             let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
+            if entry.file_type()?.is_dir() {
                 pending.push(entry.path());
-            } else if is_partial_blob(&entry.file_name()) {
-                let age = entry.metadata()?.modified().ok().and_then(|m| now.duration_since(m).ok());
-                if min_age.is_zero() || age.is_some_and(|age| age >= min_age) {
-                    match std::fs::remove_file(entry.path()) {
-                        Ok(()) => removed += 1,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+            } else if is_partial_blob(&entry.file_name()) && is_old(&entry)? {
+                found.push(entry.path());
             }
+        }
+    }
+    Ok(found)
+}
+
+fn remove_partial_blobs(dir: &Path, min_age: Duration) -> std::io::Result<usize> {
+    let now = SystemTime::now();
+    let old_enough = |entry: &std::fs::DirEntry| -> std::io::Result<bool> {
+        let age = entry.metadata()?.modified().ok().and_then(|m| now.duration_since(m).ok());
+        Ok(min_age.is_zero() || age.is_some_and(|age| age >= min_age))
+    };
+    let mut removed = 0;
+    for path in partial_blobs(dir, old_enough)? {
+        match std::fs::remove_file(path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(removed)
@@ -132,21 +144,8 @@ pub fn leftovers(data_dir: &Path, blob_dir: Option<&Path>, min_age: Duration) ->
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let mut pending: Vec<PathBuf> = blob_dir.map(Path::to_owned).into_iter().collect();
-    while let Some(dir) = pending.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                pending.push(entry.path());
-            } else if is_partial_blob(&entry.file_name()) && old(&entry)? {
-                found.push(entry.path());
-            }
-        }
+    if let Some(dir) = blob_dir {
+        found.extend(partial_blobs(dir, old)?);
     }
     found.sort();
     Ok(found)
