@@ -335,6 +335,12 @@ fn progress_bar(unit: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// Shows `done` of `total` on `bar` (a total that grows as a listing goes on is fine).
+fn advance(bar: &indicatif::ProgressBar, done: u64, total: u64) {
+    bar.set_length(total);
+    bar.set_position(done);
+}
+
 fn is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
@@ -360,8 +366,7 @@ async fn migrate_db(from: &str, to: &str) -> ExitCode {
     let on_progress = |table: &str, done: u64, total: u64| {
         if terminal {
             bar.set_message(table.to_owned());
-            bar.set_length(total);
-            bar.set_position(done);
+            advance(&bar, done, total);
         } else if done == total || done.is_multiple_of(10_000) {
             println!("{table}: {done}/{total} rows");
         }
@@ -411,10 +416,7 @@ async fn backup(settings: &Settings, dir: &std::path::Path) -> ExitCode {
         Err(e) => return fail(e),
     };
     let bar = progress_bar("blobs");
-    let on_blob = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
+    let on_blob = |done: u64, total: u64| advance(&bar, done, total);
     let started = std::time::Instant::now();
     let outcome = stratus::service::maintenance::backup(repo.as_ref(), store.as_ref(), dir, &on_blob).await;
     bar.finish_and_clear();
@@ -451,10 +453,7 @@ async fn restore(settings: &Settings, dir: &std::path::Path) -> ExitCode {
         Err(e) => return fail(e),
     };
     let bar = progress_bar("blobs");
-    let on_blob = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
+    let on_blob = |done: u64, total: u64| advance(&bar, done, total);
     let outcome = stratus::service::maintenance::restore(repo.as_ref(), store.as_ref(), dir, &on_blob).await;
     bar.finish_and_clear();
     match outcome {
@@ -488,10 +487,7 @@ async fn check(settings: &Settings, repair: bool) -> ExitCode {
     let options =
         CheckOptions { data_dir: &settings.data_dir, blob_dir, min_age: std::time::Duration::from_secs(3600), repair };
     let bar = progress_bar("rows");
-    let on_rows = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
+    let on_rows = |done: u64, total: u64| advance(&bar, done, total);
     let outcome = stratus::service::maintenance::check(repo.as_ref(), store.as_ref(), options, &on_rows).await;
     bar.finish_and_clear();
     let report = match outcome {
