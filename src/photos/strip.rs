@@ -123,21 +123,9 @@ fn png_chunk(kind: &[u8; 4], content: &[u8]) -> Bytes {
     chunk.extend_from_slice(&(content.len() as u32).to_be_bytes());
     chunk.extend_from_slice(kind);
     chunk.extend_from_slice(content);
-    let crc = crc32(&chunk[4..]);
+    let crc = crc32fast::hash(&chunk[4..]);
     chunk.extend_from_slice(&crc.to_be_bytes());
     chunk.freeze()
-}
-
-/// CRC-32 (ISO-HDLC) as PNG chunks use it; a 26-byte block does not warrant a table or a crate.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for byte in bytes {
-        crc ^= u32::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
 }
 
 /// Keeps the image chunks, colour profile and animation; drops EXIF, XMP and any unknown
