@@ -28,20 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_stratus() {
-    local dir=$WORK/data-$1
-    env ROCKET_DATA_DIR="$dir" ROCKET_PORT="$PORT" ROCKET_LOG_LEVEL=off ROCKET_SEED_DEMO=false \
-        ROCKET_DECODE_MEMORY_MB="$DECODE_MB" STRATUS_LOG=warn "$BIN" >>"$WORK/stratus.log" 2>&1 &
-    PID=$!
-    for _ in $(seq 1 100); do
-        curl -sf --max-time 2 "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "bench: stratus did not start; log:" >&2
-    cat "$WORK/stratus.log" >&2
-    exit 1
-}
-stop_stratus() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+# shellcheck source=bench/server.sh
+source bench/server.sh
 kb() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$PID/status"; }
 
 login() { # -> JAR, CSRF for a fresh user on the running instance
@@ -94,7 +82,7 @@ printf '== Decode memory, Stratus %s, decode_memory_mb=%s, 4 concurrent uploads 
 printf '%-26s %9s %8s %8s %8s %8s  %s\n' class bytes idle_MB peak_MB limit_MB statuses verdict
 FAILED=0
 for file in gif-frame-9000.gif jpeg-lying-10000x5000.jpg png16-rgba-50mp.png png16-rgba-12mp.png png8-rgb-50mp.png; do
-    start_stratus "${file%%.*}"
+    start_stratus "data-${file%%.*}" ROCKET_SEED_DEMO=false ROCKET_DECODE_MEMORY_MB="$DECODE_MB"
     login
     sleep 0.5
     IDLE_KB=$(kb VmRSS)

@@ -22,6 +22,8 @@ import threading
 import time
 import uuid
 
+from make_upload_body import upload_body
+
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "images")
 GOOD = ["valid/progressive.jpg", "valid/grayscale.jpg", "valid/lossy.webp", "valid/UPPER.JPEG"]
 HOSTILE = [
@@ -97,17 +99,11 @@ class Worker:
         if status != 200:
             return status
         boundary = uuid.uuid4().hex
-        parts = [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{token}\r\n'.encode(),
-            f'--{boundary}\r\nContent-Disposition: form-data; name="caption"\r\n\r\nsoak\r\n'.encode(),
-            f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="{filename}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n",
-            f"--{boundary}--\r\n".encode(),
-        ]
+        body = upload_body(boundary, token, "soak", filename, "application/octet-stream", data)
         status, _ = self.request(
             "POST",
             "/photos",
-            b"".join(parts),
+            body,
             {"Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "application/json"},
         )
         return status

@@ -23,12 +23,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-env -u ROCKET_PROFILE ROCKET_PORT="$PORT" ROCKET_DATA_DIR="$WORK/data" ROCKET_LOG_LEVEL=off STRATUS_LOG=error \
-    target/release/stratus >"$WORK/stratus.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do
-    curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+BIN=target/release/stratus
+# The soak is of the single profile, whatever the shell has exported.
+unset ROCKET_PROFILE
+# shellcheck source=bench/server.sh
+source bench/server.sh
+start_stratus data
 echo "soak: stratus (pid $PID) on 127.0.0.1:$PORT, ${DURATION}s at c=$CONCURRENCY, commit $(git rev-parse --short HEAD)"
 python3 bench/soak.py --port "$PORT" --pid "$PID" --duration "$DURATION" --concurrency "$CONCURRENCY" ${UPLOAD_SHARE:+--upload-share "$UPLOAD_SHARE"}
