@@ -13,6 +13,7 @@
    template itself is checked for them instead (conditions per level, properties).
 """
 
+import ast
 import base64
 import copy
 import ipaddress
@@ -124,7 +125,8 @@ def normalised(cloud_config):
 
 def for_moto(template, params):
     """The template without the resources moto does not model. A reference to one becomes the
-    string "unmodeled-NAME[-ATTR]"; Fn::Cidr (which moto lacks) is evaluated here."""
+    string "unmodeled-NAME[-ATTR]". Fn::Cidr (which moto lacks) and Fn::GetAZs "" (which moto
+    answers with us-east-1's zones whatever the region) are evaluated here."""
     removed = {n for n, r in template["Resources"].items() if r["Type"] in MOTO_UNMODELED}
 
     def sub_string(text, keys):
@@ -148,6 +150,8 @@ def for_moto(template, params):
             name, attr = x["Fn::GetAtt"]
             if name in removed:
                 return f"unmodeled-{name}-{attr}".replace(".", "-")
+        if list(x) == ["Fn::GetAZs"] and x["Fn::GetAZs"] in ("", {"Ref": "AWS::Region"}):
+            return [REGION + zone for zone in "abc"]
         if list(x) == ["Fn::Cidr"]:
             block, count, bits = x["Fn::Cidr"]
             block = params[block["Ref"]] if isinstance(block, dict) else block
@@ -179,7 +183,7 @@ class MotoServer:
         self.dir = tempfile.mkdtemp(prefix="stratus-moto-")
         self.log = open(Path(self.dir) / "moto.log", "w")
         self.proc = subprocess.Popen(
-            [shutil.which("moto_server") or "moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -318,3 +322,386 @@ class UserData(unittest.TestCase):
             # Alphanumeric: the password goes into database_url as it is; the key is >= 32.
             self.assertTrue(generated["ExcludePunctuation"])
             self.assertGreaterEqual(generated["PasswordLength"], 32)
+
+
+class Template(unittest.TestCase):
+    """What moto does not model (or ignores), checked in the template itself."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load_template()
+        cls.resources = cls.template["Resources"]
+
+    def created(self, level, **params):
+        conditions = conditions_for(self.template, parameters_for(self.template, Level=level, **params))
+        return {n for n, r in self.resources.items() if "Condition" not in r or conditions[r["Condition"]]}
+
+    def test_each_level_creates_what_it_needs_and_nothing_of_later_levels(self):
+        for level in range(1, 7):
+            created = self.created(level)
+            self.assertTrue(EVERY_LEVEL <= created, (level, EVERY_LEVEL - created))
+            for name, levels in EXPECTED.items():
+                self.assertEqual(name in created, level in levels, (level, name))
+
+    def test_conditions_follow_the_parameters(self):
+        self.assertNotIn("NatGatewayB", self.created(5, NatGateways=1))
+        self.assertIn("NatGatewayB", self.created(5, NatGateways=2))
+        self.assertNotIn("HttpsListener", self.created(5))
+        self.assertIn("HttpsListener", self.created(5, CertificateArn="arn:aws:acm:eu-west-1:1:certificate/x"))
+        ha = conditions_for(self.template, parameters_for(self.template, CacheMultiAz="true"))
+        self.assertTrue(ha["CacheHa"])
+        cache = self.resources["Cache"]["Properties"]
+        self.assertEqual(cache["NumCacheClusters"], {"Fn::If": ["CacheHa", 2, 1]})
+        self.assertEqual(self.resources["Database"]["Properties"]["MultiAZ"], {"Ref": "DbMultiAz"})
+
+    def test_drain_matches_drain_secs(self):
+        params = self.template["Parameters"]["DrainSeconds"]
+        targets = self.resources["WebTargets"]["Properties"]
+        # The health check notices a draining instance (/readyz 503) within the drain.
+        self.assertEqual(targets["HealthCheckPath"], "/readyz")
+        noticed = targets["HealthCheckIntervalSeconds"] * targets["UnhealthyThresholdCount"]
+        self.assertGreaterEqual(params["MinValue"], noticed)
+        self.assertIn({"Key": "deregistration_delay.timeout_seconds", "Value": {"Ref": "DrainSeconds"}},
+                      targets["TargetGroupAttributes"])
+        script = user_data_text(self.template)
+        self.assertIn("drain_secs=${DrainSeconds}", script)
+        self.assertIn("ROCKET_DRAIN_SECS=$drain_secs", script)
+        # The hook holds a terminating instance while it drains: the longest drain, then the
+        # shutdown grace and mercy (Rocket.toml), then the drain script's 5 s poll, must fit.
+        shutdown = rocket_toml()["default"]["shutdown"]
+        (hook,) = self.resources["WebGroup"]["Properties"]["LifecycleHookSpecificationList"]
+        self.assertEqual(hook["LifecycleTransition"], "autoscaling:EC2_INSTANCE_TERMINATING")
+        self.assertEqual(hook["DefaultResult"], "CONTINUE")
+        self.assertIn("HOOK_NAME=" + hook["LifecycleHookName"], script)
+        self.assertGreater(hook["HeartbeatTimeout"], params["MaxValue"] + shutdown["grace"] + shutdown["mercy"] + 5)
+        # systemd must not SIGKILL stratus before it has drained and finished.
+        timeout = int(re.search(r"\$\(\(drain_secs \+ (\d+)\)\)", script).group(1))
+        self.assertGreater(timeout, shutdown["grace"] + shutdown["mercy"])
+        # The drain script completes the hook of the group the role may complete it on.
+        group = self.resources["WebGroup"]["Properties"]["AutoScalingGroupName"]["Fn::Sub"]
+        self.assertIn(f"asg_name={group}", script)
+        statement = next(s for s in self.role_statements() if s.get("Sid") == "DrainOnScaleIn")
+        self.assertTrue(statement["Resource"]["Fn::Sub"].endswith("autoScalingGroupName/" + group))
+
+    def role_statements(self):
+        doc = self.resources["WebRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        return [s["Fn::If"][1] if "Fn::If" in s else s for s in doc["Statement"]]
+
+    def test_scaling_is_p90_step_scaling_on_the_alb(self):
+        high = self.resources["LatencyHigh"]["Properties"]
+        low = self.resources["LatencyLow"]["Properties"]
+        for alarm in (high, low):
+            self.assertEqual(alarm["Namespace"], "AWS/ApplicationELB")
+            self.assertEqual(alarm["MetricName"], "TargetResponseTime")
+            self.assertEqual(alarm["ExtendedStatistic"], "p90")
+            self.assertEqual(
+                alarm["Dimensions"],
+                [
+                    {"Name": "LoadBalancer", "Value": {"Fn::GetAtt": ["Alb", "LoadBalancerFullName"]}},
+                    {"Name": "TargetGroup", "Value": {"Fn::GetAtt": ["WebTargets", "TargetGroupFullName"]}},
+                ],
+            )
+        self.assertEqual((high["Threshold"], high["ComparisonOperator"]), (0.4, "GreaterThanThreshold"))
+        self.assertEqual((low["Threshold"], low["ComparisonOperator"]), (0.1, "LessThanThreshold"))
+        self.assertEqual(high["AlarmActions"], [{"Ref": "ScaleOut"}])
+        self.assertEqual(low["AlarmActions"], [{"Ref": "ScaleIn"}])
+        for policy in ("ScaleOut", "ScaleIn"):
+            props = self.resources[policy]["Properties"]
+            self.assertEqual(props["PolicyType"], "StepScaling")
+            self.assertEqual(props["AutoScalingGroupName"], {"Ref": "WebGroup"})
+        self.assertTrue(all(s["ScalingAdjustment"] > 0 for s in self.resources["ScaleOut"]["Properties"]["StepAdjustments"]))
+        self.assertTrue(all(s["ScalingAdjustment"] < 0 for s in self.resources["ScaleIn"]["Properties"]["StepAdjustments"]))
+
+    def test_only_cloudfront_reads_the_private_bucket(self):
+        bucket = self.resources["PhotoBucket"]["Properties"]
+        self.assertTrue(all(bucket["PublicAccessBlockConfiguration"].values()))
+        statements = self.resources["PhotoBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        tls, cdn = statements[0], statements[1]["Fn::If"]
+        self.assertEqual((tls["Effect"], tls["Condition"]), ("Deny", {"Bool": {"aws:SecureTransport": "false"}}))
+        self.assertEqual(cdn[0], "HasCdn")
+        allow = cdn[1]
+        self.assertEqual(allow["Principal"], {"Service": "cloudfront.amazonaws.com"})
+        self.assertEqual(allow["Action"], "s3:GetObject")
+        self.assertEqual(allow["Resource"], {"Fn::Sub": "${PhotoBucket.Arn}/photos/*"})
+        self.assertIn("distribution/${Cdn}", allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"])
+        config = self.resources["Cdn"]["Properties"]["DistributionConfig"]
+        (origin,) = config["Origins"]
+        self.assertEqual(origin["OriginAccessControlId"], {"Fn::GetAtt": ["CdnOriginAccess", "Id"]})
+        self.assertEqual(origin["S3OriginConfig"], {"OriginAccessIdentity": ""})
+        self.assertEqual(config["DefaultCacheBehavior"]["ViewerProtocolPolicy"], "redirect-to-https")
+        oac = self.resources["CdnOriginAccess"]["Properties"]["OriginAccessControlConfig"]
+        self.assertEqual((oac["SigningBehavior"], oac["SigningProtocol"]), ("always", "sigv4"))
+        # Its domain becomes media_base_url.
+        mapping = self.resources["WebLaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"][1]
+        self.assertEqual(mapping["MediaBaseUrl"], {"Fn::If": ["HasCdn", {"Fn::Sub": "https://${Cdn.DomainName}"}, ""]})
+        self.assertEqual(self.template["Outputs"]["CdnDomain"]["Value"], {"Fn::GetAtt": ["Cdn", "DomainName"]})
+
+    def test_private_subnets_route_through_their_zone(self):
+        for zone in "AB":
+            for kind in ("Public", "Private"):
+                association = self.resources[f"{kind}Subnet{zone}Routes"]["Properties"]
+                table = "PublicRouteTable" if kind == "Public" else f"PrivateRouteTable{zone}"
+                self.assertEqual(association, {"SubnetId": {"Ref": f"{kind}Subnet{zone}"}, "RouteTableId": {"Ref": table}})
+        self.assertEqual(self.resources["PublicDefaultRoute"]["Properties"]["GatewayId"], {"Ref": "InternetGateway"})
+
+    def test_database_is_private_encrypted_and_fenced(self):
+        database = self.resources["Database"]
+        props = database["Properties"]
+        self.assertEqual(props["VPCSecurityGroups"], [{"Fn::GetAtt": ["DatabaseSecurityGroup", "GroupId"]}])
+        self.assertEqual(self.resources["DatabaseSubnets"]["Properties"]["SubnetIds"],
+                         [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}])
+        self.assertFalse(props["PubliclyAccessible"])
+        self.assertTrue(props["StorageEncrypted"])
+        self.assertEqual(database["DeletionPolicy"], "Snapshot")
+        # The password outlives a deleted stack, with the final snapshot it opens.
+        self.assertEqual(self.resources["DatabasePassword"]["DeletionPolicy"], "Retain")
+
+    def test_cache_is_private_and_encrypted_at_rest(self):
+        cache = self.resources["Cache"]["Properties"]
+        self.assertTrue(cache["AtRestEncryptionEnabled"])
+        self.assertEqual(cache["SecurityGroupIds"], [{"Fn::GetAtt": ["CacheSecurityGroup", "GroupId"]}])
+        self.assertEqual(cache["CacheSubnetGroupName"], {"Ref": "CacheSubnets"})
+        self.assertEqual(self.resources["CacheSubnets"]["Properties"]["SubnetIds"],
+                         [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}])
+
+
+class Moto(unittest.TestCase):
+    """The stack created in moto's CloudFormation, once per level, and read back."""
+
+    VARIANT = {"Level": 2, "NatGateways": 1, "DbMultiAz": "false", "MinSize": 3,
+               "DomainName": "photos.example.com", "DrainSeconds": 30}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.template = load_template()
+        cls.moto = MotoServer().__enter__()
+        try:
+            cls.create_stacks()
+        except BaseException:
+            cls.moto.__exit__(None, None, None)
+            raise
+
+    @classmethod
+    def create_stacks(cls):
+        cls.stacks = {}
+        cloudformation = cls.moto.client("cloudformation")
+        # The HTTPS listener's certificate must exist (moto checks).
+        certificate = cls.moto.client("acm").request_certificate(DomainName="photos.example.com")["CertificateArn"]
+        variant = dict(cls.VARIANT, CertificateArn=certificate)
+        runs = [(f"level{level}", {"Level": level}) for level in range(1, 7)] + [("variant", variant)]
+        for name, overrides in runs:
+            params = parameters_for(cls.template, **overrides)
+            cloudformation.create_stack(
+                StackName=f"stratus-{name}",
+                TemplateBody=json.dumps(for_moto(cls.template, params)),
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+                Capabilities=["CAPABILITY_IAM"],
+            )
+            stack = cloudformation.describe_stacks(StackName=f"stratus-{name}")["Stacks"][0]
+            summaries = cloudformation.list_stack_resources(StackName=f"stratus-{name}")["StackResourceSummaries"]
+            cls.stacks[name] = {
+                "params": params,
+                "status": stack["StackStatus"],
+                "outputs": {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+                "ids": {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries},
+            }
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.__exit__(None, None, None)
+
+    def each(self):
+        return [(int(stack["params"]["Level"]), stack) for stack in self.stacks.values()]
+
+    def test_every_level_is_created_with_what_it_needs(self):
+        for level, stack in self.each():
+            self.assertEqual(stack["status"], "CREATE_COMPLETE")
+            ids = stack["ids"]
+            for name, levels in EXPECTED.items():
+                if self.template["Resources"][name]["Type"] not in MOTO_UNMODELED:
+                    self.assertEqual(name in ids, level in levels, name)
+            modeled = {n for n in EVERY_LEVEL if self.template["Resources"][n]["Type"] not in MOTO_UNMODELED}
+            self.assertTrue(modeled <= set(ids), modeled - set(ids))
+
+    def test_network_spans_two_zones_with_private_instances(self):
+        ec2 = self.moto.client("ec2")
+        for _, stack in self.each():
+            ids = stack["ids"]
+            vpc = ec2.describe_vpcs(VpcIds=[ids["Vpc"]])["Vpcs"][0]
+            self.assertEqual(vpc["CidrBlock"], "10.40.0.0/16")
+            names = ["PublicSubnetA", "PublicSubnetB", "PrivateSubnetA", "PrivateSubnetB"]
+            subnets = {s["SubnetId"]: s for s in ec2.describe_subnets(SubnetIds=[ids[n] for n in names])["Subnets"]}
+            zones = [subnets[ids[n]]["AvailabilityZone"] for n in names]
+            self.assertEqual(zones, [f"{REGION}a", f"{REGION}b"] * 2)
+            cidrs = [subnets[ids[n]]["CidrBlock"] for n in names]
+            self.assertEqual(cidrs, ["10.40.0.0/20", "10.40.16.0/20", "10.40.128.0/20", "10.40.144.0/20"])
+            nats = ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [ids["Vpc"]]}])["NatGateways"]
+            self.assertEqual(len(nats), int(stack["params"]["NatGateways"]))
+            self.assertTrue(all(n["SubnetId"] in (ids["PublicSubnetA"], ids["PublicSubnetB"]) for n in nats))
+            for zone in "AB":
+                table = ec2.describe_route_tables(RouteTableIds=[ids[f"PrivateRouteTable{zone}"]])["RouteTables"][0]
+                default = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+                self.assertEqual([r.get("NatGatewayId") for r in default], [ids.get(f"NatGateway{zone}", ids["NatGatewayA"])])
+                self.assertIn(ids["S3Endpoint"], [r.get("GatewayId") for r in table["Routes"]])
+
+    def test_security_groups_chain_internet_alb_web_data(self):
+        ec2 = self.moto.client("ec2")
+        for level, stack in self.each():
+            ids = stack["ids"]
+
+            def ingress(group):
+                return ec2.describe_security_groups(GroupIds=[ids[group]])["SecurityGroups"][0]["IpPermissions"]
+
+            def only_from(group, port, source):
+                (rule,) = ingress(group)
+                self.assertEqual((rule["FromPort"], rule["ToPort"]), (port, port))
+                self.assertEqual([p["GroupId"] for p in rule["UserIdGroupPairs"]], [ids[source]])
+                self.assertEqual((rule["IpRanges"], rule.get("Ipv6Ranges", [])), ([], []))
+
+            only_from("WebSecurityGroup", 8000, "AlbSecurityGroup")
+            only_from("DatabaseSecurityGroup", 3306, "WebSecurityGroup")
+            only_from("CacheSecurityGroup", 6379, "WebSecurityGroup")
+            if level == 1:
+                only_from("SharedDiskSecurityGroup", 2049, "WebSecurityGroup")
+            self.assertEqual(sorted(r["FromPort"] for r in ingress("AlbSecurityGroup")), [80, 443])
+
+    def test_load_balancer_checks_readiness(self):
+        elb = self.moto.client("elbv2")
+        for _, stack in self.each():
+            ids = stack["ids"]
+            alb = elb.describe_load_balancers(LoadBalancerArns=[ids["Alb"]])["LoadBalancers"][0]
+            self.assertEqual(alb["Scheme"], "internet-facing")
+            self.assertEqual({z["SubnetId"] for z in alb["AvailabilityZones"]}, {ids["PublicSubnetA"], ids["PublicSubnetB"]})
+            group = elb.describe_target_groups(TargetGroupArns=[ids["WebTargets"]])["TargetGroups"][0]
+            self.assertEqual((group["Protocol"], group["Port"], group["HealthCheckPath"]), ("HTTP", 8000, "/readyz"))
+            self.assertEqual(group["LoadBalancerArns"], [ids["Alb"]])
+            listeners = {l["Port"]: l for l in elb.describe_listeners(LoadBalancerArn=ids["Alb"])["Listeners"]}
+            if stack["params"]["CertificateArn"]:
+                self.assertEqual(set(listeners), {80, 443})
+                self.assertEqual(listeners[80]["DefaultActions"][0]["Type"], "redirect")
+                self.assertEqual(listeners[443]["Certificates"][0]["CertificateArn"], stack["params"]["CertificateArn"])
+                self.assertEqual(listeners[443]["DefaultActions"][0]["TargetGroupArn"], ids["WebTargets"])
+                self.assertEqual(stack["outputs"]["SiteUrl"], "https://photos.example.com")
+            else:
+                self.assertEqual(set(listeners), {80})
+                self.assertEqual(listeners[80]["DefaultActions"][0]["TargetGroupArn"], ids["WebTargets"])
+                self.assertEqual(stack["outputs"]["SiteUrl"], "http://" + alb["DNSName"])
+
+    def user_data(self, stack):
+        import yaml
+
+        ec2 = self.moto.client("ec2")
+        version = ec2.describe_launch_template_versions(LaunchTemplateId=stack["ids"]["WebLaunchTemplate"])
+        data = version["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        text = base64.b64decode(data["UserData"]).decode()
+        self.assertTrue(text.startswith("#cloud-config\n"))
+        return data, yaml.safe_load(text)
+
+    def test_launch_template_boots_the_image_with_the_level_settings(self):
+        rds = self.moto.client("rds")
+        for level, stack in self.each():
+            ids, params = stack["ids"], stack["params"]
+            data, config = self.user_data(stack)
+            self.assertEqual(data["ImageId"], params["ImageId"])
+            self.assertEqual(data["MetadataOptions"]["HttpTokens"], "required")
+            self.assertEqual(data["SecurityGroupIds"], [ids["WebSecurityGroup"]])
+            self.assertTrue(data["IamInstanceProfile"]["Arn"].endswith("/" + ids["WebInstanceProfile"]))
+            script = config["runcmd"][0]
+            site = dict(re.findall(r"^([a-z_]+)=(.*)$", script, re.M))
+            db = rds.describe_db_instances(DBInstanceIdentifier=ids["Database"])["DBInstances"][0]
+            self.assertEqual(site["level"], str(level))
+            self.assertEqual(site["db_host"], db["Endpoint"]["Address"])
+            self.assertEqual(site["drain_secs"], params["DrainSeconds"])
+            self.assertEqual(site["trusted_proxies"], params["VpcCidr"])
+            self.assertEqual(site["cookie_secure"], "true" if params["CertificateArn"] else "false")
+            self.assertEqual(site["asg_name"], ids["WebGroup"])
+            self.assertEqual(site["cache_url"] != "none", level >= 4)
+            if level == 1:
+                self.assertEqual(site["storage_url"], "file:///mnt/shared/stratus/photos")
+                self.assertEqual(site["shared_disk"], f"{ids['SharedDisk']}.efs.{REGION}.amazonaws.com")
+            else:
+                self.assertEqual(site["storage_url"], f"s3://{ids['PhotoBucket']}/photos")
+                self.assertEqual(site["shared_disk"], "")
+            self.assertEqual(site["media_base_url"] != "", level >= 5)
+            self.assertEqual(site["access_log_stream"], f"kinesis://{ids['AccessLogStream']}" if level == 6 else "")
+            # Both shell scripts parse once filled in.
+            drain = next(f["content"] for f in config["write_files"] if f["path"] == "/usr/local/sbin/stratus-drain")
+            for text in (script, drain):
+                run = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True)
+                self.assertEqual(run.returncode, 0, run.stderr)
+
+    def test_instance_role_is_least_privilege(self):
+        iam = self.moto.client("iam")
+        for level, stack in self.each():
+            ids = stack["ids"]
+            self.assertEqual(iam.list_role_policies(RoleName=ids["WebRole"])["PolicyNames"], ["stratus-web"])
+            self.assertEqual(iam.list_attached_role_policies(RoleName=ids["WebRole"])["AttachedPolicies"], [])
+            document = iam.get_role_policy(RoleName=ids["WebRole"], PolicyName="stratus-web")["PolicyDocument"]
+            if isinstance(document, str):  # moto sometimes returns the document as a Python repr
+                document = ast.literal_eval(document)
+            # Moto keeps an AWS::NoValue in a list as null; CloudFormation drops it.
+            statements = {s["Sid"]: s for s in document["Statement"] if s is not None}
+            expected = {"ReadSecrets", "DrainOnScaleIn"}
+            if level >= 2:
+                expected |= {"PhotoObjects", "ListPhotos"}
+            if level == 6:
+                expected.add("AccessLogStream")
+            self.assertEqual(set(statements), expected)
+            for statement in statements.values():
+                self.assertEqual(statement["Effect"], "Allow")
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                self.assertFalse([a for a in actions if "*" in a], statement)
+                self.assertNotEqual(statement["Resource"], "*")
+            self.assertEqual(statements["ReadSecrets"]["Resource"], ["unmodeled-DatabasePassword", "unmodeled-SecretKey"])
+            self.assertTrue(statements["DrainOnScaleIn"]["Resource"].endswith(":autoScalingGroupName/" + ids["WebGroup"]))
+            if level >= 2:
+                bucket = ids["PhotoBucket"]
+                self.assertEqual(statements["PhotoObjects"]["Resource"], f"arn:aws:s3:::{bucket}/photos/*")
+                self.assertEqual(statements["ListPhotos"]["Resource"], f"arn:aws:s3:::{bucket}")
+                self.assertEqual(statements["ListPhotos"]["Condition"], {"StringLike": {"s3:prefix": ["photos/*"]}})
+            if level == 6:
+                stream = self.moto.client("kinesis").describe_stream_summary(StreamName=ids["AccessLogStream"])
+                self.assertEqual(statements["AccessLogStream"]["Resource"], stream["StreamDescriptionSummary"]["StreamARN"])
+                self.assertIn("kinesis:PutRecords", statements["AccessLogStream"]["Action"])
+
+    def test_auto_scaling_group_spans_both_private_subnets(self):
+        autoscaling = self.moto.client("autoscaling")
+        for level, stack in self.each():
+            ids, params = stack["ids"], stack["params"]
+            (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[ids["WebGroup"]])["AutoScalingGroups"]
+            self.assertEqual(set(group["VPCZoneIdentifier"].split(",")), {ids["PrivateSubnetA"], ids["PrivateSubnetB"]})
+            self.assertEqual(group["TargetGroupARNs"], [ids["WebTargets"]])
+            self.assertEqual(group["HealthCheckType"], "ELB")
+            self.assertEqual(group["MinSize"], int(params["MinSize"]))
+            self.assertEqual(group["MaxSize"], int(params["MaxSize"] if level >= 3 else params["MinSize"]))
+            self.assertEqual(group["LaunchTemplate"]["LaunchTemplateId"], ids["WebLaunchTemplate"])
+
+    def test_data_stores(self):
+        rds, s3, efs, kinesis = (self.moto.client(s) for s in ("rds", "s3", "efs", "kinesis"))
+        for level, stack in self.each():
+            ids, params = stack["ids"], stack["params"]
+            db = rds.describe_db_instances(DBInstanceIdentifier=ids["Database"])["DBInstances"][0]
+            self.assertEqual((db["Engine"], db["DBName"], db["MasterUsername"]), ("mysql", "stratus", "stratus"))
+            self.assertEqual(db["MultiAZ"], params["DbMultiAz"] == "true")
+            self.assertTrue(db["StorageEncrypted"])
+            self.assertFalse(db["PubliclyAccessible"])
+            # (moto's RDS ignores VPCSecurityGroups and DBSubnetGroupName's zones; Template checks them.)
+            if level >= 2:
+                # (moto applies only BucketEncryption and Tags; Template checks the public access block.)
+                rules = s3.get_bucket_encryption(Bucket=ids["PhotoBucket"])["ServerSideEncryptionConfiguration"]["Rules"]
+                self.assertEqual(rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "AES256")
+                self.assertEqual(stack["outputs"]["PhotoBucket"], ids["PhotoBucket"])
+            if level == 1:
+                fs = efs.describe_file_systems(FileSystemId=ids["SharedDisk"])["FileSystems"][0]
+                self.assertTrue(fs["Encrypted"])
+                targets = efs.describe_mount_targets(FileSystemId=ids["SharedDisk"])["MountTargets"]
+                self.assertEqual({t["SubnetId"] for t in targets}, {ids["PrivateSubnetA"], ids["PrivateSubnetB"]})
+            if level == 6:
+                summary = kinesis.describe_stream_summary(StreamName=ids["AccessLogStream"])["StreamDescriptionSummary"]
+                self.assertEqual(summary["OpenShardCount"], int(params["StreamShards"]))
+                self.assertEqual(stack["outputs"]["AccessLogStream"], ids["AccessLogStream"])
+            self.assertEqual("CdnDomain" in stack["outputs"], level >= 5)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

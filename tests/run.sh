@@ -36,6 +36,9 @@ command -v promtool >/dev/null || apt_install prometheus
 export STRATUS_REQUIRE_PROMTOOL=1
 promtool check rules deploy/prometheus-rules.yml
 
+echo "== AWS deployment: cfn-lint, packer validate, the stack in moto's CloudFormation per level"
+tests/aws_stack.sh
+
 echo "== cargo test (TEST_PROFILE=single): unit tests, contract tests of every backend, HTTP suite"
 TEST_PROFILE=single cargo test --locked
 echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and Redis"
