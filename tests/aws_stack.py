@@ -456,6 +456,11 @@ class Template(unittest.TestCase):
         # The password outlives a deleted stack, with the final snapshot it opens.
         self.assertEqual(self.resources["DatabasePassword"]["DeletionPolicy"], "Retain")
 
+    def test_access_log_stream_is_encrypted(self):
+        stream = self.resources["AccessLogStream"]["Properties"]
+        self.assertEqual(stream["StreamEncryption"], {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"})
+        self.assertEqual(stream["ShardCount"], {"Ref": "StreamShards"})
+
     def test_cache_is_private_and_encrypted_at_rest(self):
         cache = self.resources["Cache"]["Properties"]
         self.assertTrue(cache["AtRestEncryptionEnabled"])
