@@ -215,6 +215,61 @@ class MotoServer:
         )
 
 
+FAKES = {
+    "aws": """case "$*" in
+  *secretsmanager*SecretKey*) printf 'k%.0s' $(seq 64); echo ;;
+  *secretsmanager*DatabasePassword*) printf 'p%.0s' $(seq 40); echo ;;
+  *) echo "aws $*" >> "$FAKE_LOG" ;;
+esac""",
+    "cloud-init": """case "$2" in region) echo %s ;; v1.instance_id) echo i-0fake ;; *) exit 1 ;; esac""" % REGION,
+    "curl": """for a in "$@"; do url=$a; done
+case "$url" in
+  */api/token) echo token ;;
+  */instance-id) echo i-0fake ;;
+  */autoscaling/target-lifecycle-state)
+    echo "curl autoscaling/target-lifecycle-state" >> "$FAKE_LOG"
+    n=$(grep -c target-lifecycle-state "$FAKE_LOG")
+    if [ "$n" -lt 3 ]; then echo InService; else echo Terminated; fi ;;
+  *) exit 22 ;;
+esac""",
+    "systemctl": 'echo "systemctl $*" >> "$FAKE_LOG"',
+    "mount": 'echo "mount $*" >> "$FAKE_LOG"',
+    "mountpoint": 'echo "mountpoint $*" >> "$FAKE_LOG"',
+    "install": 'echo "install $*" >> "$FAKE_LOG"',
+    "sleep": """:""",
+}
+
+
+class Sandbox:
+    """A directory standing for / in which a user-data script runs with fake system commands;
+    every fake call is logged."""
+
+    def __init__(self, root):
+        self.root = root
+        os.makedirs(self.path("bin"))
+        for name, body in FAKES.items():
+            with open(self.path(f"bin/{name}"), "w") as f:
+                f.write("#!/bin/sh\n" + body + "\n")
+            os.chmod(self.path(f"bin/{name}"), 0o755)
+        open(self.path("calls"), "w").close()
+
+    def path(self, relative):
+        return os.path.join(self.root, relative)
+
+    def run(self, script):
+        moved = re.sub(r"(?<!file://)(?<![\w.])/(etc|mnt)/", self.root + r"/\1/", script)
+        env = {"PATH": self.path("bin") + ":/usr/bin:/bin", "FAKE_LOG": self.path("calls")}
+        run = subprocess.run(["sh", "-c", moved], env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, (run.returncode, run.stderr)
+
+    def read(self, relative):
+        with open(self.path(relative)) as f:
+            return f.read()
+
+    def calls(self):
+        return self.read("calls")
+
+
 def rocket_toml():
     import tomllib
 
@@ -634,6 +689,79 @@ class Moto(unittest.TestCase):
             for text in (script, drain):
                 run = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True)
                 self.assertEqual(run.returncode, 0, run.stderr)
+
+    def test_user_data_scripts_run_and_write_the_settings(self):
+        # Each level's filled-in scripts, run with fake aws, cloud-init, systemctl, mount and
+        # curl, in a directory standing for / (the scripts' /etc and /mnt moved under it).
+        for level, stack in self.each():
+            _, config = self.user_data(stack)
+            params = stack["params"]
+            with tempfile.TemporaryDirectory(prefix="stratus-userdata-") as root:
+                boot = Sandbox(root)
+                boot.run(config["runcmd"][0])
+                env = dict(line.split("=", 1) for line in boot.read("etc/stratus/stratus.env").splitlines())
+                self.assertEqual(oct(os.stat(boot.path("etc/stratus/stratus.env")).st_mode & 0o777), "0o600")
+                site = dict(re.findall(r"^([a-z_]+)=(.*)$", config["runcmd"][0], re.M))
+                expected = {
+                    "ROCKET_PROFILE": "fleet",
+                    "STRATUS_LEVEL": str(level),
+                    "ROCKET_ADDRESS": "0.0.0.0",
+                    "ROCKET_PORT": "8000",
+                    "ROCKET_INSTANCE_ID": "i-0fake",
+                    "ROCKET_SECRET_KEY": "k" * 64,
+                    "ROCKET_DATABASE_URL": f"mysql://stratus:{'p' * 40}@{site['db_host']}:3306/stratus",
+                    "ROCKET_STORAGE_URL": site["storage_url"],
+                    "ROCKET_CACHE_URL": site["cache_url"],
+                    "ROCKET_SESSION_URL": f"redis://{site['redis_host']}:6379",
+                    "ROCKET_TRUSTED_PROXIES": f"[{params['VpcCidr']}]",
+                    "ROCKET_DRAIN_SECS": params["DrainSeconds"],
+                    "ROCKET_LATENCY_MS": params["FrontPageDelayMs"],
+                    "ROCKET_COOKIE_SECURE": "true" if params["CertificateArn"] else "false",
+                    "ROCKET_ACCESS_LOG": "/var/log/stratus/access.log",
+                    "AWS_REGION": REGION,
+                }
+                if level >= 5:
+                    expected["ROCKET_MEDIA_BASE_URL"] = site["media_base_url"]
+                if level == 6:
+                    expected["ROCKET_ACCESS_LOG_STREAM"] = f"kinesis://{stack['ids']['AccessLogStream']}"
+                self.assertEqual(env, expected)
+                stop = int(params["DrainSeconds"]) + 15
+                self.assertEqual(boot.read("etc/systemd/system/stratus.service.d/drain.conf"),
+                                 f"[Service]\nTimeoutStopSec={stop}\n")
+                self.assertEqual(boot.read("etc/stratus/drain.env"),
+                                 f"ASG_NAME={stack['ids']['WebGroup']}\nHOOK_NAME=drain\nAWS_REGION={REGION}\n")
+                calls = boot.calls()
+                self.assertIn("systemctl enable --now stratus", calls)
+                self.assertIn("systemctl enable --now stratus-drain.service", calls)
+                shared = boot.path("etc/systemd/system/stratus.service.d/shared-disk.conf")
+                if level == 1:
+                    self.assertIn(f"{site['shared_disk']}:/ {root}/mnt/shared nfs4", boot.read("etc/fstab"))
+                    self.assertIn(f"mount {root}/mnt/shared", calls)
+                    self.assertIn(f"ReadWritePaths={root}/mnt/shared/stratus", boot.read(shared))
+                else:
+                    self.assertFalse(os.path.exists(shared))
+                    self.assertFalse(any(c.startswith("mount") for c in calls.splitlines()))
+
+    def test_drain_script_waits_for_the_hook_then_stops_and_completes_it(self):
+        _, config = self.user_data(self.stacks["level3"])
+        drain = next(f["content"] for f in config["write_files"] if f["path"] == "/usr/local/sbin/stratus-drain")
+        with tempfile.TemporaryDirectory(prefix="stratus-drain-") as root:
+            boot = Sandbox(root)
+            os.makedirs(boot.path("etc/stratus"))
+            with open(boot.path("etc/stratus/drain.env"), "w") as f:
+                f.write(f"ASG_NAME=stratus-level3-web\nHOOK_NAME=drain\nAWS_REGION={REGION}\n")
+            boot.run(drain)
+            calls = boot.calls().splitlines()
+        # InService twice (polling), then Terminated: stop first, then release the hook.
+        self.assertEqual(calls.count("curl autoscaling/target-lifecycle-state"), 3)
+        stop = calls.index("systemctl stop stratus.service")
+        complete = next(i for i, c in enumerate(calls) if c.startswith("aws autoscaling complete-lifecycle-action"))
+        self.assertLess(stop, complete)
+        self.assertEqual(
+            calls[complete],
+            f"aws autoscaling complete-lifecycle-action --region {REGION} --auto-scaling-group-name stratus-level3-web "
+            "--lifecycle-hook-name drain --instance-id i-0fake --lifecycle-action-result CONTINUE",
+        )
 
     def test_instance_role_is_least_privilege(self):
         iam = self.moto.client("iam")
