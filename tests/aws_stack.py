@@ -221,7 +221,7 @@ FAKES = {
   *secretsmanager*DatabasePassword*) printf 'p%.0s' $(seq 40); echo ;;
   *) echo "aws $*" >> "$FAKE_LOG" ;;
 esac""",
-    "cloud-init": """case "$2" in region) echo %s ;; v1.instance_id) echo i-0fake ;; *) exit 1 ;; esac""" % REGION,
+    "cloud-init": """case "$2" in v1.region) echo %s ;; v1.instance_id) echo i-0fake ;; *) exit 1 ;; esac""" % REGION,
     "curl": """for a in "$@"; do url=$a; done
 case "$url" in
   */api/token) echo token ;;
