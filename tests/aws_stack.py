@@ -3,8 +3,9 @@
 
 1. cfn-lint (informational checks included) passes on deploy/aws/stratus.yaml.
 2. `packer validate` (Debian's packer) passes on deploy/aws/stratus.pkr.hcl.
-3. deploy/cloud-init.yaml is the launch template's user data with its placeholders unfilled, and
-   both its shell scripts parse (`sh -n`).
+3. deploy/cloud-init.yaml is the launch template's user data with its placeholders unfilled; its
+   scripts, filled in per level, parse (`sh -n`) and run against fake aws, cloud-init, systemctl,
+   mount and curl, and the env file they write is read by `stratus config` (the binary).
 4. The stack is created in moto's CloudFormation once per level (1-6) and what moto models is
    read back through the AWS APIs: network, security groups, load balancer and health check,
    launch template and user data, instance role (least privilege), Auto Scaling group, RDS,
@@ -741,6 +742,33 @@ class Moto(unittest.TestCase):
                 else:
                     self.assertFalse(os.path.exists(shared))
                     self.assertFalse(any(c.startswith("mount") for c in calls.splitlines()))
+
+    def test_stratus_reads_every_setting_the_user_data_writes(self):
+        # The env file each level's user data writes, read by the real binary (`stratus config`
+        # validates the settings, then says where each came from). Levels 1-5: level 6's
+        # kinesis:// access_log_stream is the Kinesis sink's to accept (issue 13's other half).
+        binary = os.environ.get("STRATUS_BIN") or str(ROOT / "target" / "debug" / "stratus")
+        for level, stack in self.each():
+            if level == 6:
+                continue
+            _, config = self.user_data(stack)
+            with tempfile.TemporaryDirectory(prefix="stratus-config-") as root:
+                boot = Sandbox(root)
+                boot.run(config["runcmd"][0])
+                env = dict(line.split("=", 1) for line in boot.read("etc/stratus/stratus.env").splitlines())
+                run = subprocess.run([binary, "config"], env={"PATH": "/usr/bin:/bin", **env}, cwd=root,
+                                     capture_output=True, text=True, timeout=60)
+            self.assertEqual(run.returncode, 0, (level, run.stderr))
+            self.assertIn("# profile: fleet (from env ROCKET_PROFILE)", run.stdout)
+            self.assertRegex(run.stdout, rf'(?m)^stratus_level = "{level}" +# profiles/level{level}\.toml')
+            for name, value in env.items():
+                if not name.startswith("ROCKET_") or name == "ROCKET_PROFILE":
+                    continue
+                key = name.removeprefix("ROCKET_").lower()
+                (line,) = [l for l in run.stdout.splitlines() if l.startswith(key + " = ")]
+                self.assertTrue(line.endswith("# env " + name), (level, line))
+                if key in ("secret_key", "database_url"):
+                    self.assertNotIn(value.split("@")[0].rsplit(":", 1)[-1], line)
 
     def test_drain_script_waits_for_the_hook_then_stops_and_completes_it(self):
         _, config = self.user_data(self.stacks["level3"])
