@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command. It installs what the tests need when it is missing, starts the
 # shared servers the fleet backends are tested against (tests/services.sh), then runs:
+#   0. tests/aws_stack.sh    — cfn-lint, packer validate and the AWS stack (deploy/aws) in moto
 #   1. cargo test            — unit tests, the contract tests of every backend (fleet ones
 #                              included), and the HTTP suite once per profile: single, then
 #                              fleet with Redis and fleet with memcached
