@@ -124,6 +124,9 @@ class UserData(unittest.TestCase):
         template = load_template()
         for name in template["Parameters"]:
             self.assertNotRegex(name.lower(), "password|secret|key$", name)
+        outputs = json.dumps(template["Outputs"])
+        self.assertNotIn("DatabasePassword", outputs)
+        self.assertNotIn("SecretKey", outputs)
         script = user_data_text(template)
         self.assertIn("secret_key=$(secret \"$secret_key_secret\")", script)
         self.assertIn("db_password=$(secret \"$db_password_secret\")", script)
