@@ -157,6 +157,16 @@ pub fn level_changes(number: usize) -> Option<NextLevel> {
     Some(NextLevel { number, summary: level_summary(source), detail: level_detail(source), changes })
 }
 
+/// A key's value exactly as level `number`'s file writes it (strings as written, other
+/// values as TOML would print them); `None` when the file leaves the key to its default.
+pub fn level_value(number: usize, key: &str) -> Option<String> {
+    let keys = level_keys(LEVELS.get(number)?);
+    match keys.get(key)? {
+        Value::String(_, s) => Some(s.clone()),
+        other => serde_json::to_string(other).ok(),
+    }
+}
+
 /// The counters the live figures are differences of, at one moment.
 #[derive(Debug, Clone)]
 struct Sample {
