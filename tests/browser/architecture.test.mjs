@@ -27,6 +27,7 @@ const processes = [];
 let browser;
 let page;
 let lb;
+let ports;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -58,8 +59,7 @@ function required(name) {
   return process.env[name];
 }
 
-async function startInstance(id) {
-  const port = await freePort();
+async function startInstance(id, port) {
   const child = spawn(bin, [], {
     env: {
       ...process.env,
@@ -83,12 +83,14 @@ async function startInstance(id) {
   });
   processes.push(child);
   await waitFor(`http://127.0.0.1:${port}/readyz`);
-  return port;
 }
 
 before(async () => {
   mariadb(`CREATE DATABASE ${database} CHARACTER SET utf8mb4`);
-  const ports = [await startInstance("web-1"), await startInstance("web-2")];
+  // Three servers behind haproxy; the third starts later, in a test, while the page is open.
+  ports = [await freePort(), await freePort(), await freePort()];
+  await startInstance("web-1", ports[0]);
+  await startInstance("web-2", ports[1]);
   const lbPort = await freePort();
   writeFileSync(
     path.join(dir, "haproxy.cfg"),
@@ -98,6 +100,10 @@ before(async () => {
       "    timeout connect 2s",
       "    timeout client 30s",
       "    timeout server 30s",
+      // Until its first health check marks web-3 down, a request sent there is sent elsewhere.
+      "    retries 2",
+      "    option redispatch",
+      "    retry-on conn-failure empty-response",
       "frontend site",
       `    bind 127.0.0.1:${lbPort}`,
       "    option forwardfor",
@@ -105,7 +111,9 @@ before(async () => {
       "backend web",
       "    source 127.0.0.2",
       "    balance roundrobin",
-      ...ports.map((port, i) => `    server web-${i + 1} 127.0.0.1:${port}`),
+      "    option httpchk GET /readyz",
+      "    default-server inter 500ms fall 1 rise 1",
+      ...ports.map((port, i) => `    server web-${i + 1} 127.0.0.1:${port} check`),
       "",
     ].join("\n"),
   );
@@ -157,7 +165,7 @@ test("an instance that starts while the page is open appears without a reload", 
   await page.waitForFunction(() => document.querySelectorAll("#instances tbody tr").length === 2, null, { timeout: 15000 });
   const navigations = [];
   page.on("framenavigated", (frame) => frame === page.mainFrame() && navigations.push(frame.url()));
-  await startInstance("web-3");
+  await startInstance("web-3", ports[2]);
   await page.waitForFunction(() => document.querySelectorAll("#instances tbody tr").length === 3, null, { timeout: 15000 });
   assert.deepEqual(await rosterIds(), ["web-1", "web-2", "web-3"]);
   assert.deepEqual(navigations, [], "the script swapped the diagram in place");
@@ -169,4 +177,21 @@ test("an instance that starts while the page is open appears without a reload", 
   if (process.env.STRATUS_UPDATE_DOCS === "1") {
     copyFileSync(path.join(shots, "architecture-fleet.png"), path.join(root, "docs/architecture-fleet.png"));
   }
+});
+
+test("on the single profile, one instance and no load balancer", async () => {
+  const port = await freePort();
+  const data = path.join(dir, "single");
+  const env = { ...process.env, ROCKET_PORT: String(port), ROCKET_DATA_DIR: data, ROCKET_SEED_DEMO: "false",
+    ROCKET_LOG_LEVEL: "off", STRATUS_LOG: "warn" };
+  for (const key of Object.keys(env)) if (/^ROCKET_(DATABASE|STORAGE|CACHE|SESSION)_URL$/.test(key)) delete env[key];
+  processes.push(spawn(bin, ["--level", "0"], { env, stdio: ["ignore", "ignore", "inherit"] }));
+  await waitFor(`http://127.0.0.1:${port}/readyz`);
+  await page.goto(`http://127.0.0.1:${port}/architecture`);
+  assert.equal(await page.locator("#instances tbody tr").count(), 1);
+  const drawn = await page.locator("#architecture svg g.box text.head").allTextContents();
+  assert.ok(!drawn.includes("Load balancer"), drawn.join(" | "));
+  assert.match(await page.locator("#architecture svg title").textContent(), /Architecture diagram/);
+  assert.match(await page.locator("#architecture svg desc").textContent(), /^1 instance .*Database: SQLite file/);
+  assert.match(await page.locator(".architecture .meta").first().innerText(), /Profile single · tutorial level 0/);
 });
