@@ -34,6 +34,7 @@ CDN_PORT=$((LAB_PORT + 9))
 DB_NAME=stratus_${LAB_NAME//[^A-Za-z0-9_]/_}
 RUN=$LAB_DIR/run
 LOGS=$LAB_DIR/logs
+[[ $LAB_NAME =~ ^[A-Za-z0-9_-]+$ ]] || { echo "lab.sh: LAB_NAME may hold letters, digits, _ and - only" >&2; exit 2; }
 NAMES=("One server" "Load balancer" "S3" "Auto scaling" "Cache" "CDN" "Log analysis")
 
 say() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
@@ -196,7 +197,7 @@ haproxy_config() { # level
         echo "    bind 127.0.0.1:$CDN_PORT"
         echo "    default_backend edge"
         echo "backend edge"
-        echo "    http-request replace-path ^/$LAB_NAME/photos/(.*) /media/\\1"
+        printf '    http-request replace-path ^/%s/photos/(.*) /media/\\1\n' "$LAB_NAME"
         echo "    http-request cache-use edge"
         echo "    http-response cache-store edge"
         echo "    source 127.0.0.2"
