@@ -750,5 +750,9 @@ mod tests {
         assert!(one.changes.iter().any(|c| c.key == "storage_url" && c.to == "file:///mnt/shared/stratus/photos"));
         assert_eq!(all[3].summary, "auto scaling.");
         assert!(one.detail.ends_with("while you stay logged in."), "{}", one.detail);
+        assert_eq!(level_value(3, "latency_ms").as_deref(), Some("500"));
+        assert_eq!(level_value(1, "database_url").as_deref(), Some("mysql://root@127.0.0.1:3306/stratus"));
+        assert_eq!(level_value(0, "database_url"), None, "level 0 leaves it to the default");
+        assert_eq!(level_value(7, "database_url"), None);
     }
 }
