@@ -17,6 +17,8 @@ fn purge_freed_memory_immediately() {
     // starts any other thread, so nothing reads the option concurrently.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
 }
+mod cli_levels;
+
 use stratus::config::StorageUrl;
 use stratus::service::MigrationPlan;
 use stratus::{App, ConfigError, Settings};
@@ -89,6 +91,12 @@ enum Command {
         /// Remove the orphan blobs and the leftovers (never a row).
         #[arg(long)]
         repair: bool,
+    },
+    /// The tutorial's seven levels, one line each; with N, the keys level N changes against
+    /// level N-1 and the commands that move a running site there.
+    Levels {
+        /// A level, 0 to 6.
+        number: Option<usize>,
     },
     /// Benchmark helper: add COUNT photo rows that reuse the newest photo's blobs.
     SeedRows {
@@ -211,6 +219,21 @@ async fn traffic(settings: &Settings, args: TrafficArgs) -> ExitCode {
     }
 }
 
+/// `stratus levels [N]`: reads only the level files built into the binary.
+fn levels(number: Option<usize>, data_dir: &std::path::Path) -> ExitCode {
+    let text = match number {
+        None => Some(cli_levels::list()),
+        Some(n) => cli_levels::detail(n, data_dir),
+    };
+    match text {
+        Some(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        None => fail(format!("no level {} (the levels are 0 to 6; `stratus levels` lists them)", number.unwrap_or(0))),
+    }
+}
+
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("stratus: {e}");
     ExitCode::from(2)
@@ -298,6 +321,7 @@ async fn run() -> ExitCode {
         Command::Backup { to } => return backup(&settings, &to).await,
         Command::Restore { from } => return restore(&settings, &from).await,
         Command::Check { repair } => return check(&settings, repair).await,
+        Command::Levels { number } => return levels(number, &settings.data_dir),
         Command::SeedRows { count } => Some(count),
         Command::Serve => None,
     };

@@ -7,6 +7,8 @@
 #                              fleet with Redis and fleet with memcached
 #   2. tests/browser         — real-browser tests in Debian's chromium (playwright-core) and
 #                              W3C Nu validation of every page (vnu-jar, run with Java)
+#   3. tests/walkthrough.sh  — the teacher's walkthrough (docs/levels.md) as written, level 0
+#                              to 6 through deploy/local/lab.sh
 # Idempotent: run it as often as you like. Installing uses apt-get (as root) and npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,3 +58,6 @@ command -v npm >/dev/null || apt_install nodejs npm
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 cargo build --locked --bin stratus
 (cd tests/browser && STRATUS_BIN="$PWD/../../target/debug/stratus" node --test)
+
+echo "== the teacher's walkthrough: every command of docs/levels.md, levels 0 to 6 (deploy/local/lab.sh)"
+STRATUS_BIN="$PWD/target/debug/stratus" tests/walkthrough.sh

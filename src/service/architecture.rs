@@ -157,6 +157,16 @@ pub fn level_changes(number: usize) -> Option<NextLevel> {
     Some(NextLevel { number, summary: level_summary(source), detail: level_detail(source), changes })
 }
 
+/// A key's value exactly as level `number`'s file writes it (strings as written, other
+/// values as TOML would print them); `None` when the file leaves the key to its default.
+pub fn level_value(number: usize, key: &str) -> Option<String> {
+    let keys = level_keys(LEVELS.get(number)?);
+    match keys.get(key)? {
+        Value::String(_, s) => Some(s.clone()),
+        other => serde_json::to_string(other).ok(),
+    }
+}
+
 /// The counters the live figures are differences of, at one moment.
 #[derive(Debug, Clone)]
 struct Sample {
@@ -740,5 +750,9 @@ mod tests {
         assert!(one.changes.iter().any(|c| c.key == "storage_url" && c.to == "file:///mnt/shared/stratus/photos"));
         assert_eq!(all[3].summary, "auto scaling.");
         assert!(one.detail.ends_with("while you stay logged in."), "{}", one.detail);
+        assert_eq!(level_value(3, "latency_ms").as_deref(), Some("500"));
+        assert_eq!(level_value(1, "database_url").as_deref(), Some("mysql://root@127.0.0.1:3306/stratus"));
+        assert_eq!(level_value(0, "database_url"), None, "level 0 leaves it to the default");
+        assert_eq!(level_value(7, "database_url"), None);
     }
 }

@@ -10,7 +10,9 @@ mod photos;
 mod traffic;
 
 pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
-pub use architecture::{ArchitectureService, ArchitectureView, BEAT, MISSED_BEATS, level_changes, levels, url_hosts};
+pub use architecture::{
+    ArchitectureService, ArchitectureView, BEAT, MISSED_BEATS, level_changes, level_value, levels, url_hosts,
+};
 pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, STALE_BOUND, Timings, format_time};
 pub use migrate::{MigrationPlan, MigrationReport};
 pub use photos::{DeleteRejected, PhotoService};
