@@ -68,6 +68,12 @@ impl TrustedProxies {
         self.header
     }
 
+    /// Whether a request came through a trusted proxy: the peer is one, and it said whom it
+    /// forwarded for. Comparing addresses instead would miss a proxy on the client's own host.
+    pub fn forwarded_by_proxy<'a>(&self, peer: IpAddr, mut header_lines: impl Iterator<Item = &'a str>) -> bool {
+        self.trusts(peer.to_canonical()) && header_lines.any(|line| !line.trim().is_empty())
+    }
+
     fn trusts(&self, ip: IpAddr) -> bool {
         self.networks.iter().any(|net| net.contains(&ip))
     }
@@ -172,6 +178,17 @@ mod tests {
         assert_eq!(lb.client_ip(ip("127.0.0.1"), []), ip("127.0.0.1"));
         assert_eq!(lb.client_ip(ip("127.0.0.1"), ["10.1.1.1"]), ip("10.1.1.1"), "all trusted: the farthest");
         assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
+    }
+
+    #[test]
+    fn a_request_came_through_a_proxy_only_when_a_trusted_peer_forwarded_it() {
+        let lb = proxies(&["127.0.0.1"]);
+        // A proxy on the client's own host forwards for the same address it connects from.
+        assert!(lb.forwarded_by_proxy(ip("127.0.0.1"), ["127.0.0.1"].into_iter()));
+        assert!(lb.forwarded_by_proxy(ip("::ffff:127.0.0.1"), ["203.0.113.9"].into_iter()));
+        assert!(!lb.forwarded_by_proxy(ip("127.0.0.1"), std::iter::empty()));
+        assert!(!lb.forwarded_by_proxy(ip("127.0.0.1"), [" "].into_iter()));
+        assert!(!lb.forwarded_by_proxy(ip("203.0.113.9"), ["198.51.100.1"].into_iter()));
     }
 
     #[test]

@@ -95,6 +95,13 @@ impl AccessLog {
         self.trusted.client_ip(peer, request.headers().get(self.trusted.header().name()))
     }
 
+    /// Whether the request reached this instance through a trusted proxy (a load balancer).
+    pub fn via_proxy(&self, request: &Request<'_>) -> bool {
+        request.remote().is_some_and(|peer| {
+            self.trusted.forwarded_by_proxy(peer.ip(), request.headers().get(self.trusted.header().name()))
+        })
+    }
+
     fn send(&self, queue: &Option<mpsc::Sender<String>>, destination: &str, line: &str) {
         if let Some(queue) = queue
             && queue.try_send(line.to_owned()).is_err()

@@ -8,8 +8,7 @@ use crate::auth::Visitor;
 use crate::error::AppError;
 use crate::state::App;
 
-/// Whether the request reached this instance through a trusted proxy (a load balancer): the
-/// client address then comes from the forwarded header, not the peer.
+/// Whether the request reached this instance through a trusted proxy (a load balancer).
 pub struct ViaProxy(bool);
 
 #[rocket::async_trait]
@@ -17,10 +16,7 @@ impl<'r> FromRequest<'r> for ViaProxy {
     type Error = std::convert::Infallible;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let via = match (request.rocket().state::<App>(), request.remote()) {
-            (Some(app), Some(peer)) => app.access_log.client_ip(request) != peer.ip().to_canonical(),
-            _ => false,
-        };
+        let via = request.rocket().state::<App>().is_some_and(|app| app.access_log.via_proxy(request));
         Outcome::Success(ViaProxy(via))
     }
 }
