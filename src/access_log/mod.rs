@@ -1,9 +1,11 @@
 //! Level 6: one JSON line per request in the tutorial's field layout (all values strings),
-//! written to stdout or a file and, in a fleet, appended to a Redis Stream that
-//! `stratus traffic` and `/admin/traffic` read. Lines leave the request path through bounded
-//! channels: a slow disk or a dead Redis drops lines (counted in `/metrics`), never requests.
+//! written to stdout or a file and, in a fleet, appended to a Redis Stream or a Kinesis Data
+//! Stream that `stratus traffic` and `/admin/traffic` read. Lines leave the request path
+//! through bounded channels: a slow disk or a dead Redis or Kinesis drops lines (counted in
+//! `/metrics`), never requests.
 
 mod field;
+mod kinesis;
 mod refused;
 mod sink;
 mod stream;
@@ -21,6 +23,7 @@ use crate::net::TrustedProxies;
 use crate::state::App;
 
 pub use field::{FIELD_CAP, MAX_LINE_BYTES, TRUNCATION_MARK};
+pub use kinesis::{KinesisSink, Retry};
 pub use refused::{RefusalHook, record_refused_before_routing};
 pub use sink::Destination;
 pub use stream::StreamSink;
@@ -65,6 +68,21 @@ pub fn parse_apache_time(text: &str) -> Option<i64> {
     time::OffsetDateTime::parse(text, APACHE_TIME).ok().map(|t| t.unix_timestamp())
 }
 
+/// The stream every instance appends its lines to.
+pub enum SharedSink {
+    Redis(StreamSink),
+    Kinesis(KinesisSink),
+}
+
+impl SharedSink {
+    fn spawn(self, metrics: Arc<Metrics>) -> mpsc::Sender<String> {
+        match self {
+            SharedSink::Redis(sink) => sink.spawn(metrics),
+            SharedSink::Kinesis(sink) => sink.spawn(metrics),
+        }
+    }
+}
+
 /// Where lines go: the queues of the writer tasks, and how a line's addresses are found.
 pub struct AccessLog {
     file: Option<mpsc::Sender<String>>,
@@ -75,10 +93,10 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// Starts the writer tasks for `destination` and, when given, the Redis Stream.
+    /// Starts the writer tasks for `destination` and, when given, the shared stream.
     pub fn start(
         destination: Destination,
-        stream: Option<StreamSink>,
+        stream: Option<SharedSink>,
         trusted: TrustedProxies,
         server_ip: IpAddr,
         metrics: Arc<Metrics>,
