@@ -469,7 +469,9 @@ mod tests {
         let e = settings(&[("access_log_stream", "memcache://m:11211")]).expect_err("memcached has no streams");
         assert_eq!(e.key, "access_log_stream");
         let s = settings(&[("access_log_stream", "kinesis://stratus-access")]).expect("kinesis");
-        assert!(matches!(&s.access_log_stream, Some(AccessLogStream::Kinesis(name)) if name.as_str() == "stratus-access"));
+        assert!(
+            matches!(&s.access_log_stream, Some(AccessLogStream::Kinesis(name)) if name.as_str() == "stratus-access")
+        );
         let e = settings(&[("access_log_stream", "kinesis://no/such name")]).expect_err("not a stream name");
         assert!(e.to_string().contains("not a Kinesis stream name"), "{e}");
         assert!(settings(&[("access_log_stream", "")]).expect("empty is off").access_log_stream.is_none());

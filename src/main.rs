@@ -187,15 +187,19 @@ fn access_log_stream(text: &str) -> Result<stratus::config::AccessLogStream, Str
 async fn traffic(settings: &Settings, args: TrafficArgs) -> ExitCode {
     let TrafficArgs { file, stream, key, follow, window, grace, format } = args;
     use stratus::access_log::Destination;
-    use stratus::traffic::read::{Printer, Source};
     use stratus::config::AccessLogStream;
+    use stratus::traffic::read::{Printer, Source};
     let stream = stream.or_else(|| settings.access_log_stream.clone());
     let source = match (file, stream, &settings.access_log) {
         (Some(path), _, _) => Source::File(path),
-        (None, Some(AccessLogStream::Redis(url)), _) => match stratus::remote::redis::Redis::connect(url.expose()).await {
-            Ok(redis) => Source::Stream { redis, key: key.unwrap_or_else(|| settings.access_log_stream_key.clone()) },
-            Err(e) => return fail(format!("--stream {}: {e}", url.redacted())),
-        },
+        (None, Some(AccessLogStream::Redis(url)), _) => {
+            match stratus::remote::redis::Redis::connect(url.expose()).await {
+                Ok(redis) => {
+                    Source::Stream { redis, key: key.unwrap_or_else(|| settings.access_log_stream_key.clone()) }
+                }
+                Err(e) => return fail(format!("--stream {}: {e}", url.redacted())),
+            }
+        }
         (None, Some(AccessLogStream::Kinesis(name)), _) => {
             match stratus::remote::kinesis::Kinesis::connect(name.clone(), None).await {
                 Ok(kinesis) => Source::Kinesis(kinesis),
@@ -203,7 +207,11 @@ async fn traffic(settings: &Settings, args: TrafficArgs) -> ExitCode {
             }
         }
         (None, None, Destination::File(path)) => Source::File(path.clone()),
-        _ => return fail("nothing to read: give --file PATH (or -), --stream redis://HOST:6379 or --stream kinesis://STREAM"),
+        _ => {
+            return fail(
+                "nothing to read: give --file PATH (or -), --stream redis://HOST:6379 or --stream kinesis://STREAM",
+            );
+        }
     };
     let mut printer = Printer::new(std::io::stdout(), format);
     match stratus::traffic::read::run(source, follow, stratus::traffic::Windows::new(window, grace), &mut printer).await
@@ -328,7 +336,11 @@ async fn run() -> ExitCode {
         },
         None => {
             refusals.attach(app.access_log.clone());
-            match stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await {
+            let access_log = app.access_log.clone();
+            let served = stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await;
+            // The last requests' lines may still be waiting for a fuller batch.
+            access_log.close(std::time::Duration::from_secs(5)).await;
+            match served {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }

@@ -302,8 +302,11 @@ async fn follow_on_kinesis_counts_from_now_and_prints_each_window_once_final() {
         .expect("run");
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let arriving = stratus::domain::now_unix();
-    common::kinesis::put(&stream, &[line(arriving, "192.0.2.2").into_bytes(), line(arriving, "192.0.2.2").into_bytes()])
-        .await;
+    common::kinesis::put(
+        &stream,
+        &[line(arriving, "192.0.2.2").into_bytes(), line(arriving, "192.0.2.2").into_bytes()],
+    )
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(4000)).await;
     child.kill().ok();
     let output = child.wait_with_output().expect("wait");
@@ -311,4 +314,48 @@ async fn follow_on_kinesis_counts_from_now_and_prints_each_window_once_final() {
     let rows: Vec<&str> = printed.lines().collect();
     assert_eq!(rows.len(), 1, "only what arrived after the start: {printed}");
     assert!(rows[0].contains(r#""client_ip":"192.0.2.2","request_count":2"#), "{printed}");
+}
+
+/// Scale-in with Kinesis: the lines of the last requests, still waiting for a fuller batch
+/// when the server stops, are sent before the process exits.
+#[tokio::test]
+async fn a_stopping_server_sends_its_last_lines_to_kinesis_before_it_exits() {
+    let stream = common::kinesis::fresh_stream(1).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stratus"))
+        .current_dir(dir.path())
+        .env("ROCKET_DATA_DIR", dir.path().join("data"))
+        .env("ROCKET_PORT", port.to_string())
+        .env("ROCKET_ACCESS_LOG_STREAM", format!("kinesis://{stream}"))
+        .env("ROCKET_DRAIN_SECS", "0")
+        .env("ROCKET_SEED_DEMO", "false")
+        .env("STRATUS_LOG", "error")
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for path in ["/last-1", "/last-2", "/last-3"] {
+        reqwest::get(format!("{base}{path}")).await.ok();
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    assert!(up, "stratus did not start");
+    assert!(status.success(), "{status:?}");
+    let held: Vec<String> = common::kinesis::records(&stream)
+        .await
+        .into_iter()
+        .flat_map(|(_, records)| records)
+        .map(|r| String::from_utf8_lossy(&r).into_owned())
+        .collect();
+    for path in ["/last-1", "/last-2", "/last-3"] {
+        assert!(held.iter().any(|line| line.contains(&format!("\"request\":\"{path}\""))), "{path} missing: {held:?}");
+    }
 }

@@ -77,7 +77,10 @@ async fn serve(socket: tokio::net::TcpStream, decide: Arc<Decide>, seen: Arc<Mut
             .iter()
             .map(|r| {
                 let data = base64::engine::general_purpose::STANDARD.decode(r["Data"].as_str().expect("data"));
-                (r["PartitionKey"].as_str().expect("key").to_owned(), String::from_utf8(data.expect("b64")).expect("utf8"))
+                (
+                    r["PartitionKey"].as_str().expect("key").to_owned(),
+                    String::from_utf8(data.expect("b64")).expect("utf8"),
+                )
             })
             .collect();
         let lines: Vec<String> = records.iter().map(|(_, line)| line.clone()).collect();
@@ -122,7 +125,9 @@ async fn sink(url: &str, attempts: u32) -> (tokio::sync::mpsc::Sender<String>, A
     let kinesis = Kinesis::connect(StreamName::parse("fake-stream").expect("name"), Some(url)).await.expect("client");
     let metrics = Arc::new(Metrics::new("test", "t").expect("metrics"));
     let retry = Retry { first: Duration::from_millis(10), cap: Duration::from_millis(40), attempts };
-    (KinesisSink { kinesis, retry }.spawn(metrics.clone()), metrics)
+    // Never closing: the sender goes away at once, which must not end or spin the writer.
+    let (_, never) = tokio::sync::watch::channel(false);
+    (KinesisSink { kinesis, retry }.spawn(metrics.clone(), never).0, metrics)
 }
 
 fn dropped(metrics: &Metrics) -> u64 {
@@ -173,7 +178,11 @@ async fn refused_records_and_throttled_calls_are_retried_until_every_line_is_in_
     assert_eq!(seen.calls[0].len(), 500, "a batch is 500 records at most");
     assert!(seen.calls.iter().all(|call| call.len() <= 500));
     assert_eq!(seen.calls[1], seen.calls[2], "the throttled call was sent again as it was");
-    assert!(seen.calls[1].iter().any(|(_, line)| line == "line 0"), "refused records go first: {:?}", &seen.calls[1][..3]);
+    assert!(
+        seen.calls[1].iter().any(|(_, line)| line == "line 0"),
+        "refused records go first: {:?}",
+        &seen.calls[1][..3]
+    );
     let keys: std::collections::BTreeSet<&str> = seen.calls.iter().flatten().map(|(key, _)| key.as_str()).collect();
     assert!(keys.len() > 1400, "random partition keys, one per record sent: {}", keys.len());
     assert!(keys.iter().all(|key| key.len() == 32 && key.chars().all(|c| c.is_ascii_hexdigit())));
@@ -183,7 +192,8 @@ async fn refused_records_and_throttled_calls_are_retried_until_every_line_is_in_
 #[tokio::test]
 async fn calls_that_keep_failing_are_retried_with_backoff_and_lose_nothing() {
     // Four throttled calls in a row: more than the SDK retries on its own (three attempts).
-    let (url, seen) = fake(|call, lines| if call < 4 { Answer::Throttle } else { Answer::Refuse(vec![false; lines.len()]) }).await;
+    let (url, seen) =
+        fake(|call, lines| if call < 4 { Answer::Throttle } else { Answer::Refuse(vec![false; lines.len()]) }).await;
     let (queue, metrics) = sink(&url, 10).await;
     for i in 0..10 {
         queue.try_send(format!("line {i}")).expect("queued");
@@ -228,4 +238,58 @@ async fn a_lone_line_goes_out_within_a_second() {
     until(&seen, |s| s.accepted.len() == 2).await;
     let waited = started.elapsed();
     assert!(waited < Duration::from_millis(1500), "flushed within a second: {waited:?}");
+}
+
+#[tokio::test]
+async fn a_kinesis_that_never_answers_costs_a_request_nothing_and_the_overflow_is_counted() {
+    // Takes connections and requests, and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let kinesis = Kinesis::connect(StreamName::parse("fake-stream").expect("name"), Some(&url)).await.expect("client");
+    let metrics = Arc::new(Metrics::new("test", "t").expect("metrics"));
+    let log = stratus::access_log::AccessLog::start(
+        stratus::access_log::Destination::Off,
+        Some(stratus::access_log::SharedSink::Kinesis(KinesisSink { kinesis, retry: Retry::default() })),
+        stratus::net::TrustedProxies::parse(&[]).expect("no proxies"),
+        [127, 0, 0, 1].into(),
+        metrics.clone(),
+    );
+    let started = Instant::now();
+    for _ in 0..20_000 {
+        log.record_refused(400, None, Some("GET"), Some("/"));
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "20,000 lines logged in {took:?}");
+    // The queue holds 16,384 lines and the writer has taken one batch of at most 500 from it.
+    let overflow = dropped(&metrics);
+    assert!((20_000 - 16_384 - 500..=20_000 - 16_384).contains(&overflow), "dropped {overflow}");
+}
+
+#[tokio::test]
+async fn at_exit_the_lines_held_for_a_batch_are_sent_at_once() {
+    let (url, seen) = fake(|_, lines| Answer::Refuse(vec![false; lines.len()])).await;
+    let kinesis = Kinesis::connect(StreamName::parse("fake-stream").expect("name"), Some(&url)).await.expect("client");
+    let metrics = Arc::new(Metrics::new("test", "t").expect("metrics"));
+    let log = stratus::access_log::AccessLog::start(
+        stratus::access_log::Destination::Off,
+        Some(stratus::access_log::SharedSink::Kinesis(KinesisSink { kinesis, retry: Retry::default() })),
+        stratus::net::TrustedProxies::parse(&[]).expect("no proxies"),
+        [127, 0, 0, 1].into(),
+        metrics.clone(),
+    );
+    for path in ["/a", "/b", "/c"] {
+        log.record_refused(400, None, Some("GET"), Some(path));
+    }
+    let started = Instant::now();
+    log.close(Duration::from_secs(5)).await;
+    let took = started.elapsed();
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.accepted.len(), 3, "every line was sent before close returned");
+    assert!(took < Duration::from_millis(900), "without waiting for a fuller batch: {took:?}");
 }

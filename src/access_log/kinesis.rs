@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::IntCounter;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
@@ -67,6 +68,13 @@ struct Pending {
     failures: u32,
 }
 
+/// Resolves once `closing` turns true; never when its sender is gone without that.
+async fn closed_signal(closing: &mut watch::Receiver<bool>) {
+    if closing.wait_for(|closed| *closed).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// A random partition key: the records of a flood from one client spread over every shard
 /// (the windows are counted by each line's own time, so no order between records is needed).
 fn partition_key() -> String {
@@ -76,31 +84,48 @@ fn partition_key() -> String {
 impl KinesisSink {
     /// Starts the writer task; its queue is bounded, and what does not fit, or does not get
     /// into the stream after `retry.attempts` tries, is counted in
-    /// `stratus_access_log_dropped_total{destination="stream"}`.
-    pub fn spawn(self, metrics: Arc<Metrics>) -> mpsc::Sender<String> {
+    /// `stratus_access_log_dropped_total{destination="stream"}`. Once `closing` turns true
+    /// the task sends what is queued without waiting for fuller batches, then ends.
+    pub fn spawn(
+        self,
+        metrics: Arc<Metrics>,
+        closing: watch::Receiver<bool>,
+    ) -> (mpsc::Sender<String>, JoinHandle<()>) {
         let (sender, lines) = mpsc::channel::<String>(super::QUEUE_LINES);
         let dropped = metrics.access_log_dropped.with_label_values(&["stream"]);
-        tokio::spawn(self.run(lines, dropped));
-        sender
+        (sender, tokio::spawn(self.run(lines, dropped, closing)))
     }
 
-    async fn run(self, mut lines: mpsc::Receiver<String>, dropped: IntCounter) {
+    async fn run(self, mut lines: mpsc::Receiver<String>, dropped: IntCounter, mut closing: watch::Receiver<bool>) {
         let mut batch: Vec<Pending> = Vec::with_capacity(MAX_RECORDS);
         let mut failing_calls = 0;
         loop {
             let retrying = !batch.is_empty();
+            let closed = *closing.borrow();
             if !retrying {
-                match lines.recv().await {
+                let first = if closed {
+                    lines.try_recv().ok()
+                } else {
+                    tokio::select! {
+                        line = lines.recv() => line,
+                        () = closed_signal(&mut closing) => continue,
+                    }
+                };
+                match first {
                     Some(line) => batch.push(Pending { line, failures: 0 }),
                     None => return,
                 }
             }
-            // A batch being retried has waited already: it takes only what is queued now.
-            let flush_at = if retrying { Instant::now() } else { Instant::now() + FLUSH_EVERY };
+            // A batch being retried has waited already, and at exit nothing waits: they take
+            // only what is queued now.
+            let flush_at = if retrying || closed { Instant::now() } else { Instant::now() + FLUSH_EVERY };
             while batch.len() < MAX_RECORDS {
-                match tokio::time::timeout_at(flush_at, lines.recv()).await {
-                    Ok(Some(line)) => batch.push(Pending { line, failures: 0 }),
-                    Ok(None) | Err(_) => break,
+                tokio::select! {
+                    line = tokio::time::timeout_at(flush_at, lines.recv()) => match line {
+                        Ok(Some(line)) => batch.push(Pending { line, failures: 0 }),
+                        Ok(None) | Err(_) => break,
+                    },
+                    () = closed_signal(&mut closing), if !closed => break,
                 }
             }
             batch = self.send(batch, &dropped).await;

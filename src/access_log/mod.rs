@@ -16,7 +16,8 @@ use std::sync::Arc;
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Request, Response};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::metrics::{Arrival, Metrics};
 use crate::net::TrustedProxies;
@@ -75,10 +76,18 @@ pub enum SharedSink {
 }
 
 impl SharedSink {
-    fn spawn(self, metrics: Arc<Metrics>) -> mpsc::Sender<String> {
+    /// The writer's queue, and the task to wait for at exit when it holds lines back.
+    fn spawn(
+        self,
+        metrics: Arc<Metrics>,
+        closing: watch::Receiver<bool>,
+    ) -> (mpsc::Sender<String>, Option<JoinHandle<()>>) {
         match self {
-            SharedSink::Redis(sink) => sink.spawn(metrics),
-            SharedSink::Kinesis(sink) => sink.spawn(metrics),
+            SharedSink::Redis(sink) => (sink.spawn(metrics), None),
+            SharedSink::Kinesis(sink) => {
+                let (queue, writer) = sink.spawn(metrics, closing);
+                (queue, Some(writer))
+            }
         }
     }
 }
@@ -90,6 +99,8 @@ pub struct AccessLog {
     trusted: TrustedProxies,
     server_ip: String,
     metrics: Arc<Metrics>,
+    closing: watch::Sender<bool>,
+    writers: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl AccessLog {
@@ -102,8 +113,23 @@ impl AccessLog {
         metrics: Arc<Metrics>,
     ) -> Self {
         let file = sink::spawn(destination, metrics.clone());
-        let stream = stream.map(|sink| sink.spawn(metrics.clone()));
-        Self { file, stream, trusted, server_ip: server_ip.to_string(), metrics }
+        let (closing, closed) = watch::channel(false);
+        let (stream, writer) = match stream.map(|sink| sink.spawn(metrics.clone(), closed)) {
+            Some((queue, writer)) => (Some(queue), writer),
+            None => (None, None),
+        };
+        let writers = std::sync::Mutex::new(writer.into_iter().collect());
+        Self { file, stream, trusted, server_ip: server_ip.to_string(), metrics, closing, writers }
+    }
+
+    /// At exit: lets the writers that hold lines back for fuller batches (Kinesis) send what
+    /// they hold and what is queued now, and waits for them up to `within`.
+    pub async fn close(&self, within: std::time::Duration) {
+        self.closing.send_replace(true);
+        let writers = std::mem::take(&mut *self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if tokio::time::timeout(within, futures::future::join_all(writers)).await.is_err() {
+            tracing::warn!(within = ?within, "access log: lines still unsent at exit are lost");
+        }
     }
 
     /// The client address: the forwarded-address header (every line of it) believed from

@@ -310,8 +310,9 @@ fn components(settings: &Settings) -> Vec<Component> {
         Destination::File(path) => destinations.push(format!("file {}", path.display())),
     }
     match &settings.access_log_stream {
-        Some(AccessLogStream::Redis(url)) => destinations
-            .push(format!("Redis Stream {} on {}", settings.access_log_stream_key, url_hosts(url.expose()))),
+        Some(AccessLogStream::Redis(url)) => {
+            destinations.push(format!("Redis Stream {} on {}", settings.access_log_stream_key, url_hosts(url.expose())))
+        }
         // The name only: the region and credentials come from the AWS chain, not the settings.
         Some(AccessLogStream::Kinesis(name)) => destinations.push(format!("Kinesis Data Stream {name}")),
         None => {}

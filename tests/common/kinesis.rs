@@ -48,7 +48,11 @@ pub async fn put(stream: &str, records: &[Vec<u8>]) {
             .iter()
             .map(|data| {
                 let key = super::services::unique("k");
-                PutRecordsRequestEntry::builder().partition_key(key).data(Blob::new(data.clone())).build().expect("entry")
+                PutRecordsRequestEntry::builder()
+                    .partition_key(key)
+                    .data(Blob::new(data.clone()))
+                    .build()
+                    .expect("entry")
             })
             .collect();
         let output = client.put_records().stream_name(stream).set_records(Some(entries)).send().await.expect("put");
