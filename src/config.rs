@@ -187,6 +187,34 @@ fn shared_server(url: &str) -> Option<SharedServer> {
     }
 }
 
+/// Where every instance appends its access log lines (`access_log_stream`).
+#[derive(Debug, Clone)]
+pub enum AccessLogStream {
+    /// A Redis Stream under `access_log_stream_key`: `redis://`, `rediss://`, `redis+cluster://`.
+    Redis(ServerUrl),
+    /// A Kinesis Data Stream, `kinesis://NAME`; region and credentials from the standard AWS chain.
+    Kinesis(crate::remote::kinesis::StreamName),
+}
+
+impl AccessLogStream {
+    /// `None` for an empty value (no stream).
+    pub fn parse(value: &str) -> Result<Option<Self>, String> {
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if let Some(name) = value.strip_prefix("kinesis://") {
+            return crate::remote::kinesis::StreamName::parse(name).map(|name| Some(Self::Kinesis(name)));
+        }
+        match shared_server(value) {
+            Some(SharedServer::Redis(url)) => Ok(Some(Self::Redis(url))),
+            _ => Err(format!(
+                "expected redis://HOST:6379 or kinesis://STREAM, not {:?}",
+                ServerUrl(value.to_owned()).redacted()
+            )),
+        }
+    }
+}
+
 /// Validated settings. The secret key is not here: `state` resolves it (config or generated).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -231,8 +259,8 @@ pub struct Settings {
     pub drain: Duration,
     /// Level 6's JSON access log: stdout, a file, or off.
     pub access_log: crate::access_log::Destination,
-    /// A Redis server every instance appends its access log lines to (a Stream).
-    pub access_log_stream: Option<ServerUrl>,
+    /// The stream every instance appends its access log lines to: Redis or Kinesis.
+    pub access_log_stream: Option<AccessLogStream>,
     /// The Stream's key (default `<key_prefix>access-log`).
     pub access_log_stream_key: String,
     /// The Stream is trimmed to about this many lines.
@@ -332,16 +360,8 @@ impl Settings {
             metrics: raw.metrics,
             drain: Duration::from_secs(raw.drain_secs),
             access_log: crate::access_log::Destination::parse(&raw.access_log),
-            access_log_stream: match raw.access_log_stream.filter(|u| !u.is_empty()).map(|u| (shared_server(&u), u)) {
-                Some((Some(SharedServer::Redis(url)), _)) => Some(url),
-                Some((_, other)) => {
-                    return Err(ConfigError::new(
-                        "access_log_stream",
-                        format!("expected redis://HOST:6379, not {:?}", ServerUrl(other).redacted()),
-                    ));
-                }
-                None => None,
-            },
+            access_log_stream: AccessLogStream::parse(raw.access_log_stream.as_deref().unwrap_or_default())
+                .map_err(|problem| ConfigError::new("access_log_stream", problem))?,
             access_log_stream_key: raw.access_log_stream_key.unwrap_or_else(|| format!("{}access-log", raw.key_prefix)),
             access_log_stream_maxlen: raw.access_log_stream_maxlen.max(1000),
             access_log_stream_max_bytes: raw.access_log_stream_max_mb.max(1) * 1024 * 1024,
@@ -443,11 +463,17 @@ mod tests {
     }
 
     #[test]
-    fn the_access_log_stream_is_a_redis_server() {
+    fn the_access_log_stream_is_a_redis_server_or_a_kinesis_stream() {
         let s = settings(&[("access_log_stream", "redis+cluster://r1:6379,r2:6379")]).expect("cluster");
         assert!(s.access_log_stream.is_some());
         let e = settings(&[("access_log_stream", "memcache://m:11211")]).expect_err("memcached has no streams");
         assert_eq!(e.key, "access_log_stream");
+        let s = settings(&[("access_log_stream", "kinesis://stratus-access")]).expect("kinesis");
+        assert!(
+            matches!(&s.access_log_stream, Some(AccessLogStream::Kinesis(name)) if name.as_str() == "stratus-access")
+        );
+        let e = settings(&[("access_log_stream", "kinesis://no/such name")]).expect_err("not a stream name");
+        assert!(e.to_string().contains("not a Kinesis stream name"), "{e}");
         assert!(settings(&[("access_log_stream", "")]).expect("empty is off").access_log_stream.is_none());
     }
 

@@ -148,10 +148,12 @@ struct TrafficArgs {
     /// An access log file (`-` for stdin).
     #[arg(long, conflicts_with = "stream")]
     file: Option<std::path::PathBuf>,
-    /// A Redis server holding the stream, e.g. redis://127.0.0.1:6379
-    #[arg(long)]
-    stream: Option<String>,
-    /// The stream's key (default: the configured access_log_stream_key).
+    /// A Redis server holding the stream, e.g. redis://127.0.0.1:6379, or a Kinesis Data
+    /// Stream, kinesis://NAME (region and credentials from the standard AWS chain; every
+    /// shard is read, from the oldest record, or from now with --follow).
+    #[arg(long, value_parser = access_log_stream)]
+    stream: Option<stratus::config::AccessLogStream>,
+    /// The Redis Stream's key (default: the configured access_log_stream_key).
     #[arg(long)]
     key: Option<String>,
     /// Keep reading as lines arrive, printing each window once final.
@@ -186,19 +188,38 @@ fn seconds(text: &str) -> Result<u64, String> {
     Ok(n * scale)
 }
 
+fn access_log_stream(text: &str) -> Result<stratus::config::AccessLogStream, String> {
+    stratus::config::AccessLogStream::parse(text)?.ok_or_else(|| "give redis://HOST:6379 or kinesis://STREAM".into())
+}
+
 async fn traffic(settings: &Settings, args: TrafficArgs) -> ExitCode {
     let TrafficArgs { file, stream, key, follow, window, grace, format } = args;
     use stratus::access_log::Destination;
+    use stratus::config::AccessLogStream;
     use stratus::traffic::read::{Printer, Source};
-    let stream = stream.or_else(|| settings.access_log_stream.as_ref().map(|u| u.expose().to_owned()));
+    let stream = stream.or_else(|| settings.access_log_stream.clone());
     let source = match (file, stream, &settings.access_log) {
         (Some(path), _, _) => Source::File(path),
-        (None, Some(url), _) => match stratus::remote::redis::Redis::connect(&url).await {
-            Ok(redis) => Source::Stream { redis, key: key.unwrap_or_else(|| settings.access_log_stream_key.clone()) },
-            Err(e) => return fail(format!("--stream {}: {e}", stratus::config::ServerUrl::new(&url).redacted())),
-        },
+        (None, Some(AccessLogStream::Redis(url)), _) => {
+            match stratus::remote::redis::Redis::connect(url.expose()).await {
+                Ok(redis) => {
+                    Source::Stream { redis, key: key.unwrap_or_else(|| settings.access_log_stream_key.clone()) }
+                }
+                Err(e) => return fail(format!("--stream {}: {e}", url.redacted())),
+            }
+        }
+        (None, Some(AccessLogStream::Kinesis(name)), _) => {
+            match stratus::remote::kinesis::Kinesis::connect(name.clone(), None).await {
+                Ok(kinesis) => Source::Kinesis(kinesis),
+                Err(e) => return fail(format!("--stream kinesis://{name}: {e}")),
+            }
+        }
         (None, None, Destination::File(path)) => Source::File(path.clone()),
-        _ => return fail("nothing to read: give --file PATH (or -) or --stream redis://HOST:6379"),
+        _ => {
+            return fail(
+                "nothing to read: give --file PATH (or -), --stream redis://HOST:6379 or --stream kinesis://STREAM",
+            );
+        }
     };
     let mut printer = Printer::new(std::io::stdout(), format);
     match stratus::traffic::read::run(source, follow, stratus::traffic::Windows::new(window, grace), &mut printer).await
@@ -339,7 +360,11 @@ async fn run() -> ExitCode {
         },
         None => {
             refusals.attach(app.access_log.clone());
-            match stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await {
+            let access_log = app.access_log.clone();
+            let served = stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await;
+            // The last requests' lines may still be waiting for a fuller batch.
+            access_log.close(std::time::Duration::from_secs(5)).await;
+            match served {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }

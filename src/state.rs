@@ -10,16 +10,17 @@ use base64::engine::general_purpose::STANDARD;
 
 use std::net::IpAddr;
 
-use crate::access_log::{AccessLog, Destination, StreamSink};
+use crate::access_log::{AccessLog, Destination, KinesisSink, Retry, SharedSink, StreamSink};
 use crate::assets::StaticAssets;
 use crate::auth::{CsrfKey, LoginThrottle, PasswordHasher};
 use crate::cache::{Cache, MemcachedCache, MemoryCache, NoCache, RedisCache};
-use crate::config::{CacheUrl, ConfigError, DatabaseUrl, ServerUrl, SessionUrl, Settings, StorageUrl};
+use crate::config::{AccessLogStream, CacheUrl, ConfigError, DatabaseUrl, ServerUrl, SessionUrl, Settings, StorageUrl};
 use crate::db::{MysqlRepo, Repo, SqliteRepo};
 use crate::domain::BlobKey;
 use crate::metrics::{Metrics, ObservedRepo, ObservedSessions, ObservedStore};
 use crate::photos::{Pipeline, PixelLimits};
 use crate::remote::RemoteError;
+use crate::remote::kinesis::Kinesis;
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
 use crate::service::{
@@ -264,21 +265,30 @@ async fn open_access_log(
         ensure_writable_dir("access_log", dir)?;
     }
     let stream = match &settings.access_log_stream {
-        Some(url) => {
+        Some(AccessLogStream::Redis(url)) => {
             let redis = Redis::connect(url.expose())
                 .await
                 .map_err(|e| ConfigError::new("access_log_stream", format!("{}: {e}", url.redacted())))?;
-            Some(StreamSink {
+            Some(SharedSink::Redis(StreamSink {
                 redis,
                 key: settings.access_log_stream_key.clone(),
                 max_entries: settings.access_log_stream_maxlen,
                 max_bytes: settings.access_log_stream_max_bytes,
-            })
+            }))
+        }
+        Some(AccessLogStream::Kinesis(name)) => {
+            let kinesis = Kinesis::connect(name.clone(), None)
+                .await
+                .map_err(|e| ConfigError::new("access_log_stream", format!("kinesis://{name}: {e}")))?;
+            Some(SharedSink::Kinesis(KinesisSink { kinesis, retry: Retry::default() }))
         }
         None => None,
     };
     let traffic_source = match (&stream, &settings.access_log) {
-        (Some(sink), _) => Some(TrafficSource::Stream { redis: sink.redis.clone(), key: sink.key.clone() }),
+        (Some(SharedSink::Redis(sink)), _) => {
+            Some(TrafficSource::Stream { redis: sink.redis.clone(), key: sink.key.clone() })
+        }
+        (Some(SharedSink::Kinesis(sink)), _) => Some(TrafficSource::Kinesis(sink.kinesis.clone())),
         (None, Destination::File(path)) => Some(TrafficSource::File(path.clone())),
         _ => None,
     };

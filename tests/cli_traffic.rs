@@ -233,3 +233,145 @@ fn follow_prints_each_window_once_the_clock_has_passed_it() {
         .collect();
     assert_eq!(ips, ["192.0.2.1", "192.0.2.2"], "{printed}");
 }
+
+/// `lines` put as records of a fresh three-shard Kinesis stream; its name.
+async fn kinesis_stream_of(records: &[Vec<u8>]) -> String {
+    let stream = common::kinesis::fresh_stream(3).await;
+    common::kinesis::put(&stream, records).await;
+    stream
+}
+
+/// Runs `stratus traffic --stream kinesis://STREAM` (moto is found as on any machine, through
+/// `AWS_ENDPOINT_URL_KINESIS`).
+async fn traffic_from_kinesis(stream: String) -> (String, String) {
+    let url = format!("kinesis://{stream}");
+    tokio::task::spawn_blocking(move || traffic(&["--stream", &url, "--format", "json"], None)).await.expect("run")
+}
+
+#[tokio::test]
+async fn counts_are_the_same_read_from_every_shard_of_a_kinesis_stream() {
+    let log = known_log();
+    let lines: Vec<&str> = log.lines().collect();
+    // The sink sends a record per line; other shippers batch lines into one record.
+    let mut records: Vec<Vec<u8>> = vec![lines[..10].join("\n").into_bytes()];
+    records.extend(lines[10..].iter().map(|l| l.as_bytes().to_vec()));
+    let stream = kinesis_stream_of(&records).await;
+    let held = common::kinesis::records(&stream).await;
+    assert!(held.iter().filter(|(_, records)| !records.is_empty()).count() >= 2, "spread over shards: {held:?}");
+    let (json, said) = traffic_from_kinesis(stream).await;
+    assert_eq!(json, EXPECTED_10S);
+    assert!(said.contains("skipped 1 lines that are not access log lines"), "{said}");
+}
+
+#[tokio::test]
+async fn hostile_records_of_a_kinesis_stream_are_skipped_and_counted() {
+    let log = hostile_log();
+    let records: Vec<Vec<u8>> = log.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    let stream = kinesis_stream_of(&records).await;
+    let (json, said) = traffic_from_kinesis(stream).await;
+    assert_eq!(json, EXPECTED_HOSTILE);
+    assert!(said.contains(SKIPPED_HOSTILE), "{said}");
+}
+
+#[tokio::test]
+async fn a_missing_kinesis_stream_is_a_clear_error() {
+    let url = format!("kinesis://{}", common::services::unique("stratus-t-missing-"));
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_stratus")).args(["traffic", "--stream", &url]).output().expect("run")
+    })
+    .await
+    .expect("run");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(said.contains("reading the Kinesis stream") && said.contains("ResourceNotFound"), "{said}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_stratus")).args(["traffic", "--stream", "kinesis://a b"]).output();
+    let bad = bad.expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a Kinesis stream name"));
+    let dir = tempfile::tempdir().expect("dir");
+    let nowhere = Command::new(env!("CARGO_BIN_EXE_stratus"))
+        .args(["traffic", "--stream", "kinesis://s"])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run");
+    assert_eq!(nowhere.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("no AWS region"), "{nowhere:?}");
+}
+
+#[tokio::test]
+async fn follow_on_kinesis_counts_from_now_and_prints_each_window_once_final() {
+    let now = stratus::domain::now_unix();
+    let stream = kinesis_stream_of(&[line(now - 30, "192.0.2.1").into_bytes()]).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stratus"))
+        .args(["traffic", "--follow", "--window", "1s", "--grace", "1s", "--format", "json", "--stream"])
+        .arg(format!("kinesis://{stream}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let arriving = stratus::domain::now_unix();
+    common::kinesis::put(
+        &stream,
+        &[line(arriving, "192.0.2.2").into_bytes(), line(arriving, "192.0.2.2").into_bytes()],
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(4000)).await;
+    child.kill().ok();
+    let output = child.wait_with_output().expect("wait");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let rows: Vec<&str> = printed.lines().collect();
+    assert_eq!(rows.len(), 1, "only what arrived after the start: {printed}");
+    assert!(rows[0].contains(r#""client_ip":"192.0.2.2","request_count":2"#), "{printed}");
+}
+
+/// Scale-in with Kinesis: the lines of the last requests, still waiting for a fuller batch
+/// when the server stops, are sent before the process exits.
+#[tokio::test]
+async fn a_stopping_server_sends_its_last_lines_to_kinesis_before_it_exits() {
+    let stream = common::kinesis::fresh_stream(1).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stratus"))
+        .current_dir(dir.path())
+        .env("ROCKET_DATA_DIR", dir.path().join("data"))
+        .env("ROCKET_PORT", port.to_string())
+        .env("ROCKET_ACCESS_LOG_STREAM", format!("kinesis://{stream}"))
+        .env("ROCKET_DRAIN_SECS", "0")
+        .env("ROCKET_SEED_DEMO", "false")
+        .env("STRATUS_LOG", "error")
+        // Its 404s for the marked paths are logged as errors: not this test's output.
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for path in ["/last-1", "/last-2", "/last-3"] {
+        reqwest::get(format!("{base}{path}")).await.ok();
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    assert!(up, "stratus did not start");
+    assert!(status.success(), "{status:?}");
+    let held: Vec<String> = common::kinesis::records(&stream)
+        .await
+        .into_iter()
+        .flat_map(|(_, records)| records)
+        .map(|r| String::from_utf8_lossy(&r).into_owned())
+        .collect();
+    for path in ["/last-1", "/last-2", "/last-3"] {
+        assert!(held.iter().any(|line| line.contains(&format!("\"request\":\"{path}\""))), "{path} missing: {held:?}");
+    }
+}

@@ -86,3 +86,15 @@ bucket_ready() {
     [ "$code" = 200 ] || [ "$code" = 409 ]
 }
 wait_for "the S3 test bucket" bucket_ready
+
+# moto's server: a local Kinesis (level 6's access-log stream) and other AWS APIs. Only
+# AWS_ENDPOINT_URL_KINESIS points at it, so the S3 endpoint above (AWS_ENDPOINT) stays SeaweedFS.
+export STRATUS_TEST_KINESIS_ENDPOINT=${STRATUS_TEST_KINESIS_ENDPOINT:-http://127.0.0.1:5000}
+export AWS_ENDPOINT_URL_KINESIS=$STRATUS_TEST_KINESIS_ENDPOINT
+moto_ready() { curl -sf -o /dev/null "$STRATUS_TEST_KINESIS_ENDPOINT/moto-api/data.json"; }
+if ! moto_ready; then
+    command -v moto_server >/dev/null || python3 -m pip install --quiet "moto[server]"
+    moto_port=${STRATUS_TEST_KINESIS_ENDPOINT##*:}
+    nohup moto_server -H 127.0.0.1 -p "$moto_port" >"$SERVICES_DIR/moto.log" 2>&1 &
+    wait_for "moto's server (log: $SERVICES_DIR/moto.log)" moto_ready
+fi

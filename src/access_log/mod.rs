@@ -1,9 +1,11 @@
 //! Level 6: one JSON line per request in the tutorial's field layout (all values strings),
-//! written to stdout or a file and, in a fleet, appended to a Redis Stream that
-//! `stratus traffic` and `/admin/traffic` read. Lines leave the request path through bounded
-//! channels: a slow disk or a dead Redis drops lines (counted in `/metrics`), never requests.
+//! written to stdout or a file and, in a fleet, appended to a Redis Stream or a Kinesis Data
+//! Stream that `stratus traffic` and `/admin/traffic` read. Lines leave the request path
+//! through bounded channels: a slow disk or a dead Redis or Kinesis drops lines (counted in
+//! `/metrics`), never requests.
 
 mod field;
+mod kinesis;
 mod refused;
 mod sink;
 mod stream;
@@ -14,13 +16,15 @@ use std::sync::Arc;
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Request, Response};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::metrics::{Arrival, Metrics};
 use crate::net::TrustedProxies;
 use crate::state::App;
 
 pub use field::{FIELD_CAP, MAX_LINE_BYTES, TRUNCATION_MARK};
+pub use kinesis::{KinesisSink, Retry};
 pub use refused::{RefusalHook, record_refused_before_routing};
 pub use sink::Destination;
 pub use stream::StreamSink;
@@ -65,6 +69,29 @@ pub fn parse_apache_time(text: &str) -> Option<i64> {
     time::OffsetDateTime::parse(text, APACHE_TIME).ok().map(|t| t.unix_timestamp())
 }
 
+/// The stream every instance appends its lines to.
+pub enum SharedSink {
+    Redis(StreamSink),
+    Kinesis(KinesisSink),
+}
+
+impl SharedSink {
+    /// The writer's queue, and the task to wait for at exit when it holds lines back.
+    fn spawn(
+        self,
+        metrics: Arc<Metrics>,
+        closing: watch::Receiver<bool>,
+    ) -> (mpsc::Sender<String>, Option<JoinHandle<()>>) {
+        match self {
+            SharedSink::Redis(sink) => (sink.spawn(metrics), None),
+            SharedSink::Kinesis(sink) => {
+                let (queue, writer) = sink.spawn(metrics, closing);
+                (queue, Some(writer))
+            }
+        }
+    }
+}
+
 /// Where lines go: the queues of the writer tasks, and how a line's addresses are found.
 pub struct AccessLog {
     file: Option<mpsc::Sender<String>>,
@@ -72,20 +99,37 @@ pub struct AccessLog {
     trusted: TrustedProxies,
     server_ip: String,
     metrics: Arc<Metrics>,
+    closing: watch::Sender<bool>,
+    writers: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl AccessLog {
-    /// Starts the writer tasks for `destination` and, when given, the Redis Stream.
+    /// Starts the writer tasks for `destination` and, when given, the shared stream.
     pub fn start(
         destination: Destination,
-        stream: Option<StreamSink>,
+        stream: Option<SharedSink>,
         trusted: TrustedProxies,
         server_ip: IpAddr,
         metrics: Arc<Metrics>,
     ) -> Self {
         let file = sink::spawn(destination, metrics.clone());
-        let stream = stream.map(|sink| sink.spawn(metrics.clone()));
-        Self { file, stream, trusted, server_ip: server_ip.to_string(), metrics }
+        let (closing, closed) = watch::channel(false);
+        let (stream, writer) = match stream.map(|sink| sink.spawn(metrics.clone(), closed)) {
+            Some((queue, writer)) => (Some(queue), writer),
+            None => (None, None),
+        };
+        let writers = std::sync::Mutex::new(writer.into_iter().collect());
+        Self { file, stream, trusted, server_ip: server_ip.to_string(), metrics, closing, writers }
+    }
+
+    /// At exit: lets the writers that hold lines back for fuller batches (Kinesis) send what
+    /// they hold and what is queued now, and waits for them up to `within`.
+    pub async fn close(&self, within: std::time::Duration) {
+        self.closing.send_replace(true);
+        let writers = std::mem::take(&mut *self.writers.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if tokio::time::timeout(within, futures::future::join_all(writers)).await.is_err() {
+            tracing::warn!(within = ?within, "access log: lines still unsent at exit are lost");
+        }
     }
 
     /// The client address: the forwarded-address header (every line of it) believed from

@@ -1,5 +1,7 @@
-//! Connections to shared key-value servers, used by both the cache and the session backends.
+//! Connections to shared key-value servers, used by both the cache and the session backends,
+//! and to the Kinesis stream of level 6 on AWS.
 
+pub mod kinesis;
 pub mod memcached;
 pub mod redis;
 
@@ -15,6 +17,8 @@ pub enum RemoteError {
     Redis(#[from] ::redis::RedisError),
     #[error("memcached: {0}")]
     Memcached(String),
+    #[error("kinesis: {0}")]
+    Kinesis(String),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     #[error("bad server URL: {0}")]

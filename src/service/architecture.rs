@@ -12,7 +12,7 @@ use prometheus::core::Collector;
 use serde::Serialize;
 
 use crate::access_log::Destination;
-use crate::config::{CacheUrl, DatabaseUrl, SessionUrl, Settings, StorageUrl};
+use crate::config::{AccessLogStream, CacheUrl, DatabaseUrl, SessionUrl, Settings, StorageUrl};
 use crate::metrics::Metrics;
 use crate::session::{InstanceBeat, Roster};
 
@@ -319,8 +319,13 @@ fn components(settings: &Settings) -> Vec<Component> {
         Destination::Stdout => destinations.push("stdout".to_owned()),
         Destination::File(path) => destinations.push(format!("file {}", path.display())),
     }
-    if let Some(url) = &settings.access_log_stream {
-        destinations.push(format!("Redis Stream {} on {}", settings.access_log_stream_key, url_hosts(url.expose())));
+    match &settings.access_log_stream {
+        Some(AccessLogStream::Redis(url)) => {
+            destinations.push(format!("Redis Stream {} on {}", settings.access_log_stream_key, url_hosts(url.expose())))
+        }
+        // The name only: the region and credentials come from the AWS chain, not the settings.
+        Some(AccessLogStream::Kinesis(name)) => destinations.push(format!("Kinesis Data Stream {name}")),
+        None => {}
     }
     let (kind, place) = if destinations.is_empty() {
         ("off".to_owned(), "no access log is kept".to_owned())

@@ -1,6 +1,6 @@
 //! `/admin/traffic`: the latest windows of requests per client, read from where the access
-//! log goes (the fleet's Redis Stream, or this instance's log file) with `stratus traffic`'s
-//! window computation.
+//! log goes (the fleet's Redis Stream or Kinesis Data Stream, or this instance's log file)
+//! with `stratus traffic`'s window computation.
 
 use std::io::SeekFrom;
 use std::path::PathBuf;
@@ -8,19 +8,25 @@ use std::path::PathBuf;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::remote::kinesis::{Kinesis, Start};
 use crate::remote::redis::Redis;
+use crate::traffic::kinesis::ShardReader;
 use crate::traffic::{Event, Windows, stream_page};
 
 /// How much of the end of a log file is read for the page.
 const FILE_TAIL_BYTES: u64 = 4 * 1024 * 1024;
 /// At most this many stream entries per refresh.
 const STREAM_ENTRIES: usize = 50_000;
+/// A refresh reads a Kinesis stream's shards for at most this long (each page is one call per
+/// shard), so that a busy stream costs the page a bounded wait.
+const KINESIS_READING: std::time::Duration = std::time::Duration::from_secs(3);
 /// Windows shown, and clients per window.
 const WINDOWS_SHOWN: usize = 6;
 const CLIENTS_SHOWN: usize = 10;
 
 pub enum TrafficSource {
     Stream { redis: Redis, key: String },
+    Kinesis(Kinesis),
     File(PathBuf),
 }
 
@@ -47,6 +53,20 @@ pub enum TrafficError {
     File(#[from] std::io::Error),
 }
 
+/// The lines of every shard that arrived since `since`, as many as [`KINESIS_READING`] and
+/// [`STREAM_ENTRIES`] allow.
+async fn read_kinesis(kinesis: &Kinesis, since: i64) -> Result<Vec<Vec<u8>>, crate::remote::RemoteError> {
+    let stop_at = tokio::time::Instant::now() + KINESIS_READING;
+    let mut shards = ShardReader::open(kinesis.clone(), Start::Since(since)).await?;
+    let mut lines = Vec::new();
+    while !shards.caught_up() && lines.len() < STREAM_ENTRIES && tokio::time::Instant::now() < stop_at {
+        for record in shards.read(STREAM_ENTRIES - lines.len()).await? {
+            lines.extend(record.split(|&b| b == b'\n').map(<[u8]>::to_vec));
+        }
+    }
+    Ok(lines)
+}
+
 pub struct TrafficService {
     source: Option<TrafficSource>,
     window_secs: u64,
@@ -65,6 +85,9 @@ impl TrafficService {
     pub fn source_name(&self) -> Option<String> {
         match &self.source {
             Some(TrafficSource::Stream { key, .. }) => Some(format!("Redis Stream {key} (every instance)")),
+            Some(TrafficSource::Kinesis(kinesis)) => {
+                Some(format!("Kinesis Data Stream {} (every instance)", kinesis.stream()))
+            }
             Some(TrafficSource::File(path)) => Some(format!("{} (this instance)", path.display())),
             None => None,
         }
@@ -91,6 +114,7 @@ impl TrafficService {
                     .filter_map(|(_, line)| line)
                     .collect()
             }
+            TrafficSource::Kinesis(kinesis) => read_kinesis(kinesis, since).await?,
             TrafficSource::File(path) => {
                 let mut file = match tokio::fs::File::open(path).await {
                     Ok(file) => file,

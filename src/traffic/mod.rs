@@ -2,6 +2,7 @@
 //! per tumbling window, by event time (each line's `request_time`), windows aligned to
 //! multiples of their length since the Unix epoch (the query's `FLOOR`).
 
+pub mod kinesis;
 pub mod read;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,5 +1,5 @@
-//! Where `stratus traffic` reads lines from: a log file (or stdin), or the Redis Stream every
-//! instance appends to. `follow` keeps reading as lines arrive.
+//! Where `stratus traffic` reads lines from: a log file (or stdin), or the Redis Stream or
+//! Kinesis Data Stream every instance appends to. `follow` keeps reading as lines arrive.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncSeekExt, BufReader};
 
 use super::{Event, WindowCount, Windows};
+use crate::remote::kinesis::{Kinesis, Start};
 use crate::remote::redis::Redis;
 
 pub enum Source {
@@ -17,6 +18,8 @@ pub enum Source {
         redis: Redis,
         key: String,
     },
+    /// Every shard: from the oldest record, or with `follow` from now.
+    Kinesis(Kinesis),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,6 +30,9 @@ pub enum Format {
 
 /// How often a followed source is polled, and idle windows closed by the clock.
 const TICK: Duration = Duration::from_millis(500);
+
+/// How often a followed Kinesis stream is listed again for shards a resharding added.
+const RELIST_SHARDS: Duration = Duration::from_secs(30);
 
 fn now() -> i64 {
     crate::domain::now_unix()
@@ -227,6 +233,35 @@ pub async fn run<W: Write>(
                 }
                 printer.print(&windows.close_ready(now())).map_err(|e| e.to_string())?;
                 tokio::time::sleep(TICK).await;
+            }
+        }
+        Source::Kinesis(kinesis) => {
+            let name = kinesis.stream().clone();
+            let failed = |e: crate::remote::RemoteError| format!("reading the Kinesis stream {name}: {e}");
+            let start = if follow { Start::Latest } else { Start::Oldest };
+            let mut shards = super::kinesis::ShardReader::open(kinesis, start).await.map_err(failed)?;
+            let mut listed = tokio::time::Instant::now();
+            loop {
+                // One line per record as the sink sends them; a record of several lines (as
+                // other shippers batch them) is read line by line.
+                for record in shards.read(usize::MAX).await.map_err(failed)? {
+                    for line in record.split(|&b| b == b'\n') {
+                        take(&mut windows, line, &mut skipped);
+                    }
+                }
+                if !shards.caught_up() {
+                    continue;
+                }
+                if !follow {
+                    break;
+                }
+                printer.print(&windows.close_ready(now())).map_err(|e| e.to_string())?;
+                tokio::time::sleep(TICK).await;
+                if listed.elapsed() >= RELIST_SHARDS {
+                    shards.find_new_shards().await.map_err(failed)?;
+                    listed = tokio::time::Instant::now();
+                }
+                shards.rearm();
             }
         }
     }
