@@ -22,6 +22,7 @@ use crate::photos::{Pipeline, PixelLimits};
 use crate::remote::RemoteError;
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
+use crate::remote::tls::TlsTrust;
 use crate::service::{
     Accounts, ArchitectureService, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource,
 };
@@ -72,6 +73,9 @@ pub struct App {
     pub traffic: TrafficService,
     /// `/architecture`: the deployment drawn, and this instance's heartbeat in the roster.
     pub architecture: Arc<ArchitectureService>,
+    /// The backends whose last readiness check failed, and why: a change is logged once, not
+    /// per probe.
+    failing: std::sync::Mutex<std::collections::BTreeMap<&'static str, String>>,
 }
 
 fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
@@ -111,12 +115,12 @@ fn secret_key(settings: &Settings) -> Result<Vec<u8>, ConfigError> {
 }
 
 async fn open_repo(settings: &Settings) -> Result<Arc<dyn Repo>, ConfigError> {
-    open_database_at("database_url", &settings.database).await
+    open_database_at("database_url", &settings.database, &settings.tls).await
 }
 
 /// The database at `url`, migrated to the current schema (`key` names the setting or flag it
-/// came from, for errors).
-pub async fn open_database_at(key: &str, url: &DatabaseUrl) -> Result<Arc<dyn Repo>, ConfigError> {
+/// came from, for errors); a TLS connection verifies against `trust`.
+pub async fn open_database_at(key: &str, url: &DatabaseUrl, trust: &TlsTrust) -> Result<Arc<dyn Repo>, ConfigError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -128,7 +132,7 @@ pub async fn open_database_at(key: &str, url: &DatabaseUrl) -> Result<Arc<dyn Re
             Ok(Arc::new(repo))
         }
         DatabaseUrl::Mysql(url) => {
-            let repo = MysqlRepo::open(url.expose())
+            let repo = MysqlRepo::open_with(url.expose(), trust)
                 .await
                 .map_err(|e| ConfigError::new(key, format!("{}: {e}", url.redacted())))?;
             Ok(Arc::new(repo))
@@ -173,10 +177,10 @@ async fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>, ConfigError> 
         CacheUrl::Memory => Arc::new(MemoryCache::new(64 * 1024 * 1024)),
         CacheUrl::None => Arc::new(NoCache),
         CacheUrl::Redis(url) => {
-            Arc::new(RedisCache::new(Redis::connect(url.expose()).await.map_err(|e| unreachable(url, e))?))
+            Arc::new(RedisCache::new(Redis::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?))
         }
         CacheUrl::Memcached(url) => {
-            let memcached = Memcached::connect(url.expose()).await.map_err(|e| unreachable(url, e))?;
+            let memcached = Memcached::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?;
             Arc::new(MemcachedCache::new(Arc::new(memcached)))
         }
     })
@@ -196,7 +200,7 @@ async fn open_sessions(settings: &Settings) -> Result<SessionServer, ConfigError
             (Arc::new(MemorySessions::new()), Arc::new(MemoryCounters::default()), Arc::new(MemoryRoster::default()))
         }
         SessionUrl::Redis(url) => {
-            let redis = Redis::connect(url.expose()).await.map_err(|e| unreachable(url, e))?;
+            let redis = Redis::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?;
             (
                 Arc::new(RedisSessions::new(redis.clone(), prefix)),
                 Arc::new(RedisCounters::new(redis.clone(), prefix)),
@@ -204,7 +208,7 @@ async fn open_sessions(settings: &Settings) -> Result<SessionServer, ConfigError
             )
         }
         SessionUrl::Memcached(url) => {
-            let memcached = Arc::new(Memcached::connect(url.expose()).await.map_err(|e| unreachable(url, e))?);
+            let memcached = Arc::new(Memcached::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?);
             (
                 Arc::new(MemcachedSessions::new(memcached.clone(), prefix)),
                 Arc::new(MemcachedCounters::new(memcached.clone(), prefix)),
@@ -265,7 +269,7 @@ async fn open_access_log(
     }
     let stream = match &settings.access_log_stream {
         Some(url) => {
-            let redis = Redis::connect(url.expose())
+            let redis = Redis::connect_with(url.expose(), &settings.tls)
                 .await
                 .map_err(|e| ConfigError::new("access_log_stream", format!("{}: {e}", url.redacted())))?;
             Some(StreamSink {
@@ -432,6 +436,7 @@ impl App {
             access_log: Arc::new(access_log),
             traffic,
             architecture,
+            failing: std::sync::Mutex::default(),
         })
     }
 }
@@ -472,10 +477,42 @@ impl App {
         let b = &self.backends;
         let (database, store, cache, sessions) =
             tokio::join!(check(b.repo.ping()), check(b.store.ping()), check(b.cache.ping()), check(b.sessions.ping()));
-        let mut checks = vec![("database", database), ("store", store), ("cache", cache), ("sessions", sessions)];
+        let checks = vec![("database", database), ("store", store), ("cache", cache), ("sessions", sessions)];
+        self.log_changes(&checks);
+        let mut checks = checks;
         if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
             checks.push(("instance", Err("shutting down (SIGTERM): finishing requests in flight".into())));
         }
         Readiness { ready: checks.iter().all(|(_, r)| r.is_ok()), checks }
+    }
+
+    /// One line when a backend stops answering or fails for a new reason (naming its server
+    /// and the reason), one when it is back: a load balancer probing every few seconds must
+    /// not flood the log.
+    fn log_changes(&self, checks: &[(&'static str, Result<(), String>)]) {
+        let Ok(mut failing) = self.failing.lock() else { return };
+        for (name, result) in checks {
+            match result {
+                Err(e) if failing.get(name) != Some(e) => {
+                    tracing::error!("not ready: {name} at {}: {e}", server_of(&self.settings, name));
+                    failing.insert(*name, e.clone());
+                }
+                Ok(()) if failing.remove(name).is_some() => tracing::info!("ready again: {name}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Where backend `name` lives, passwords redacted.
+fn server_of(settings: &Settings, name: &str) -> String {
+    match (name, &settings.database, &settings.storage, &settings.cache, &settings.sessions) {
+        ("database", DatabaseUrl::Mysql(url), ..) => url.redacted(),
+        ("database", DatabaseUrl::Sqlite(path), ..) => path.display().to_string(),
+        ("store", _, StorageUrl::S3 { bucket, prefix }, ..) => format!("s3://{bucket}/{prefix}"),
+        ("store", _, StorageUrl::File(dir), ..) => dir.display().to_string(),
+        ("cache", _, _, CacheUrl::Redis(url) | CacheUrl::Memcached(url), _) => url.redacted(),
+        ("sessions", .., SessionUrl::Redis(url) | SessionUrl::Memcached(url)) => url.redacted(),
+        _ => "this process".into(),
     }
 }

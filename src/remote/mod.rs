@@ -1,7 +1,9 @@
 //! Connections to shared key-value servers, used by both the cache and the session backends.
 
 pub mod memcached;
+mod memcached_tls;
 pub mod redis;
+pub mod tls;
 
 use std::time::Duration;
 
