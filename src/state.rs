@@ -73,9 +73,9 @@ pub struct App {
     pub traffic: TrafficService,
     /// `/architecture`: the deployment drawn, and this instance's heartbeat in the roster.
     pub architecture: Arc<ArchitectureService>,
-    /// The backends whose last readiness check failed, and why: a change is logged once, not
-    /// per probe.
-    failing: std::sync::Mutex<std::collections::BTreeMap<&'static str, String>>,
+    /// The backends whose last readiness check failed, and the reasons logged since: each is
+    /// logged once per outage, not per probe.
+    failing: std::sync::Mutex<std::collections::BTreeMap<&'static str, std::collections::BTreeSet<String>>>,
 }
 
 fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
@@ -486,19 +486,23 @@ impl App {
         Readiness { ready: checks.iter().all(|(_, r)| r.is_ok()), checks }
     }
 
-    /// One line when a backend stops answering or fails for a new reason (naming its server
-    /// and the reason), one when it is back: a load balancer probing every few seconds must
-    /// not flood the log.
+    /// One line when a backend stops answering, naming its server and the reason, and one
+    /// for each other reason in the same outage (pooled connections to a restarted server
+    /// first fail as closed), one when it is back: a load balancer probing every few seconds
+    /// must not flood the log.
     fn log_changes(&self, checks: &[(&'static str, Result<(), String>)]) {
+        const REASONS_PER_OUTAGE: usize = 8;
         let Ok(mut failing) = self.failing.lock() else { return };
         for (name, result) in checks {
             match result {
-                Err(e) if failing.get(name) != Some(e) => {
-                    tracing::error!("not ready: {name} at {}: {e}", server_of(&self.settings, name));
-                    failing.insert(*name, e.clone());
+                Err(e) => {
+                    let logged = failing.entry(*name).or_default();
+                    if logged.len() < REASONS_PER_OUTAGE && logged.insert(e.clone()) {
+                        tracing::error!("not ready: {name} at {}: {e}", server_of(&self.settings, name));
+                    }
                 }
                 Ok(()) if failing.remove(name).is_some() => tracing::info!("ready again: {name}"),
-                _ => {}
+                Ok(()) => {}
             }
         }
     }

@@ -11,6 +11,10 @@ use std::time::Duration;
 /// a dead cache must cost a page milliseconds, not a hung worker.
 pub const ROUND_TRIP_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long opening a connection may take: a TLS handshake costs a few round trips and a
+/// certificate check, and a process starting beside others may wait for a core.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     #[error("redis: {0}")]
@@ -24,8 +28,15 @@ pub enum RemoteError {
 }
 
 pub async fn with_timeout<T, E: Into<RemoteError>>(work: impl Future<Output = Result<T, E>>) -> Result<T, RemoteError> {
-    match tokio::time::timeout(ROUND_TRIP_TIMEOUT, work).await {
+    within(ROUND_TRIP_TIMEOUT, work).await
+}
+
+pub async fn within<T, E: Into<RemoteError>>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, RemoteError> {
+    match tokio::time::timeout(limit, work).await {
         Ok(result) => result.map_err(Into::into),
-        Err(_) => Err(RemoteError::Timeout(ROUND_TRIP_TIMEOUT)),
+        Err(_) => Err(RemoteError::Timeout(limit)),
     }
 }

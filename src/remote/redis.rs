@@ -10,7 +10,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, TlsCertificates};
 
 use super::tls::TlsTrust;
-use super::{RemoteError, with_timeout};
+use super::{RemoteError, with_timeout, within};
 
 #[derive(Clone)]
 pub enum Redis {
@@ -48,13 +48,13 @@ impl Redis {
             let nodes: Vec<String> =
                 nodes.split(',').map(|n| format!("{scheme}://{userinfo}{}", n.trim_end_matches('/'))).collect();
             let mut builder = ClusterClient::builder(nodes)
-                .connection_timeout(super::ROUND_TRIP_TIMEOUT)
+                .connection_timeout(super::CONNECT_TIMEOUT)
                 .response_timeout(super::ROUND_TRIP_TIMEOUT);
             if scheme == "rediss" {
                 builder = builder.certs(certificates());
             }
             let client = builder.build()?;
-            return Ok(Redis::Cluster(with_timeout(client.get_async_connection()).await?));
+            return Ok(Redis::Cluster(within(super::CONNECT_TIMEOUT, client.get_async_connection()).await?));
         }
         let client = if url.starts_with("rediss://") {
             redis::Client::build_with_tls(url, certificates())?
@@ -62,10 +62,10 @@ impl Redis {
             redis::Client::open(url)?
         };
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(super::ROUND_TRIP_TIMEOUT))
+            .set_connection_timeout(Some(super::CONNECT_TIMEOUT))
             .set_response_timeout(Some(super::ROUND_TRIP_TIMEOUT))
             .set_number_of_retries(1);
-        Ok(Redis::Single(with_timeout(ConnectionManager::new_with_config(client, config)).await?))
+        Ok(Redis::Single(within(super::CONNECT_TIMEOUT, ConnectionManager::new_with_config(client, config)).await?))
     }
 
     /// Runs one command, within the round-trip timeout.
