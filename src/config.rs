@@ -463,6 +463,24 @@ mod tests {
     }
 
     #[test]
+    fn tls_urls_parse_and_their_secrets_stay_hidden() {
+        let s = settings(&[
+            ("cache_url", "rediss+cluster://app:cluster-s3cret@r1:6379,r2:6379"),
+            ("session_url", "memcache+tls://m1:11211,m2:11211"),
+            ("access_log_stream", "rediss://:auth-t0ken@r:6379"),
+        ])
+        .expect("TLS urls");
+        assert!(matches!(s.cache, CacheUrl::Redis(_)));
+        assert!(matches!(s.sessions, SessionUrl::Memcached(_)));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("cluster-s3cret") && !shown.contains("auth-t0ken"), "{shown}");
+        assert!(shown.contains("rediss://:[redacted]@r:6379"), "{shown}");
+        let e = settings(&[("tls_ca_file", "/nonexistent/rds-global-bundle.pem")]).expect_err("missing bundle");
+        assert_eq!(e.key, "tls_ca_file");
+        assert!(e.problem.contains("/nonexistent/rds-global-bundle.pem"), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let err = settings(&[("cache_url", "bogus://x")]).expect_err("unknown cache scheme");
         assert_eq!(err.key, "cache_url");

@@ -207,3 +207,53 @@ async fn a_certificate_that_stops_verifying_turns_readyz_503_with_one_log_line()
         assert_eq!(about.len(), 1, "one line for {backend}, whatever the number of probes: {lines:?}");
     }
 }
+
+/// `stratus traffic` with `tls_ca_file` = `ca`: exit code, stdout, stderr.
+fn traffic_reader(url: &str, key: &str, ca: &str) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_stratus"))
+        .args(["traffic", "--stream", url, "--key", key, "--format", "json"])
+        .env("ROCKET_TLS_CA_FILE", ca)
+        .env("STRATUS_LOG", "warn")
+        .output()
+        .expect("run stratus traffic");
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    (output.status.code(), text(output.stdout), text(output.stderr))
+}
+
+#[tokio::test]
+async fn the_access_log_stream_and_the_traffic_reader_use_the_same_trust() {
+    let (url, key) = (services::redis_tls_url(), services::unique("t:access-log:"));
+    let t = common::TestApp::with(|f| {
+        f.merge(("access_log_stream", url.clone()))
+            .merge(("access_log_stream_key", key.clone()))
+            .merge(("tls_ca_file", services::tls_ca_file()))
+    })
+    .await;
+    for _ in 0..3 {
+        t.get_text("/").await;
+    }
+    let redis = Redis::connect_with(&url, &services::tls_trust()).await.expect("Redis over TLS");
+    let mut written = 0;
+    for _ in 0..50 {
+        written = redis.query::<u64>(redis::cmd("XLEN").arg(&key)).await.expect("XLEN");
+        if written >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(written >= 3, "the access log reached the Stream over TLS ({written} lines)");
+
+    let (reader_url, reader_key) = (url.clone(), key.clone());
+    let (code, rows, said) =
+        tokio::task::spawn_blocking(move || traffic_reader(&reader_url, &reader_key, &services::tls_ca_file()))
+            .await
+            .expect("run");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(rows.contains("\"request_count\":"), "{rows}");
+
+    let (code, _, said) =
+        tokio::task::spawn_blocking(move || traffic_reader(&url, &key, &services::wrong_ca_file())).await.expect("run");
+    assert_eq!(code, Some(2), "{said}");
+    says_untrusted("stratus traffic", &said);
+    assert!(!said.contains("stratus-tls-token"), "the AUTH token is redacted: {said}");
+}
