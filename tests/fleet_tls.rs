@@ -39,7 +39,7 @@ async fn every_client_refuses_a_certificate_its_trust_did_not_sign() {
         let e = refused(name, Redis::connect_with(&services::redis_tls_url(), &trust)).await;
         says_untrusted(&format!("Redis, {name}"), &e);
         let e = refused(name, Redis::connect_with(&services::redis_cluster_tls_url(), &trust)).await;
-        assert!(!e.is_empty(), "Redis Cluster, {name}");
+        says_untrusted(&format!("Redis Cluster, {name}"), &e);
         let e = refused(name, Memcached::connect_with(&services::memcached_tls_url(), &trust)).await;
         says_untrusted(&format!("memcached, {name}"), &e);
         let url = services::fresh_mysql_tls_database().await;
