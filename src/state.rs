@@ -176,11 +176,12 @@ async fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>, ConfigError> 
     Ok(match &settings.cache {
         CacheUrl::Memory => Arc::new(MemoryCache::new(64 * 1024 * 1024)),
         CacheUrl::None => Arc::new(NoCache),
-        CacheUrl::Redis(url) => {
-            Arc::new(RedisCache::new(Redis::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?))
-        }
+        CacheUrl::Redis(url) => Arc::new(RedisCache::new(
+            Redis::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?,
+        )),
         CacheUrl::Memcached(url) => {
-            let memcached = Memcached::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?;
+            let memcached =
+                Memcached::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?;
             Arc::new(MemcachedCache::new(Arc::new(memcached)))
         }
     })
@@ -208,7 +209,8 @@ async fn open_sessions(settings: &Settings) -> Result<SessionServer, ConfigError
             )
         }
         SessionUrl::Memcached(url) => {
-            let memcached = Arc::new(Memcached::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?);
+            let memcached =
+                Arc::new(Memcached::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?);
             (
                 Arc::new(MemcachedSessions::new(memcached.clone(), prefix)),
                 Arc::new(MemcachedCounters::new(memcached.clone(), prefix)),
