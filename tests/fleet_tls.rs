@@ -135,13 +135,15 @@ async fn memcached_showing(port: u16, name: &str) -> Reaped {
         dir.join(format!("{name}.pem")).display(),
         dir.join(format!("{name}.key")).display()
     );
-    let child = Command::new("memcached")
-        .args(["-u", user.trim(), "-l", "127.0.0.1", "-p", &port.to_string(), "-m", "8", "-Z", "-o", &tls])
-        .spawn()
-        .expect("memcached (tests/services.sh installs it)");
+    let memcached = Reaped(
+        Command::new("memcached")
+            .args(["-u", user.trim(), "-l", "127.0.0.1", "-p", &port.to_string(), "-m", "8", "-Z", "-o", &tls])
+            .spawn()
+            .expect("memcached (tests/services.sh installs it)"),
+    );
     for _ in 0..50 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Reaped(child);
+            return memcached;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
