@@ -259,3 +259,30 @@ async fn the_access_log_stream_and_the_traffic_reader_use_the_same_trust() {
     says_untrusted("stratus traffic", &said);
     assert!(!said.contains("stratus-tls-token"), "the AUTH token is redacted: {said}");
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_the_handshake_is_given_up_on() {
+    // Accepts connections and never says a word: no greeting, no ServerHello.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = silent.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let limit = Duration::from_secs(8);
+    let trust = services::tls_trust();
+    let (redis_url, memcached_url) = (format!("rediss://{address}"), format!("memcache+tls://{address}"));
+    let mysql_url = format!("mysql://u:p@{address}/db?require_ssl=true");
+    let started = Instant::now();
+    let (redis, memcached, mysql) = tokio::join!(
+        tokio::time::timeout(limit, Redis::connect_with(&redis_url, &trust)),
+        tokio::time::timeout(limit, Memcached::connect_with(&memcached_url, &trust)),
+        tokio::time::timeout(limit, MysqlRepo::open_with(&mysql_url, &trust)),
+    );
+    assert!(matches!(redis, Ok(Err(_))), "Redis gives up by itself");
+    assert!(matches!(memcached, Ok(Err(_))), "memcached gives up by itself");
+    assert!(matches!(mysql, Ok(Err(_))), "MySQL gives up by itself");
+    assert!(started.elapsed() < limit);
+}

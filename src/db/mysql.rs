@@ -113,8 +113,19 @@ pub struct MysqlRepo {
 /// is what MariaDB answers a plain connection when it requires secure transport.
 const MAYBE_TLS_REQUIRED: [u16; 2] = [3159, 1045];
 
-fn may_require_tls(err: &mysql_async::Error) -> bool {
-    matches!(err, mysql_async::Error::Server(e) if MAYBE_TLS_REQUIRED.contains(&e.code))
+/// How long the first connection may take (TCP, greeting, TLS handshake, authentication):
+/// mysql_async itself would wait for as long as the server keeps the socket open.
+const FIRST_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn first_conn(pool: &Pool) -> Result<Conn, DbError> {
+    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, pool.get_conn()).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(DbError::Open(format!("no answer within {FIRST_CONNECT_TIMEOUT:?}"))),
+    }
+}
+
+fn may_require_tls(err: &DbError) -> bool {
+    matches!(err, DbError::Mysql(mysql_async::Error::Server(e)) if MAYBE_TLS_REQUIRED.contains(&e.code))
 }
 
 /// `opts` over TLS verified against the platform's roots and `trust`; a URL that switches
@@ -148,29 +159,31 @@ impl MysqlRepo {
         };
         let tls = opts.ssl_opts().is_some();
         let pool = Pool::new(opts.clone());
-        let (pool, mut conn) = match pool.get_conn().await {
+        let (pool, mut conn) = match first_conn(&pool).await {
             Ok(conn) => (pool, conn),
             Err(plain) if !tls && may_require_tls(&plain) => {
                 pool.disconnect().await.ok();
                 // Refused in plain text: a server requiring TLS, or a wrong password. Over TLS
                 // the first connects and the second fails again, reported as it was in plain.
                 let pool = Pool::new(with_verified_tls(opts, trust)?);
-                match pool.get_conn().await {
+                match first_conn(&pool).await {
                     Ok(conn) => {
                         tracing::info!("the database requires TLS: connected over verified TLS");
                         (pool, conn)
                     }
-                    Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)) => {
+                    Err(DbError::Mysql(mysql_async::Error::Driver(
+                        mysql_async::DriverError::NoClientSslFlagFromServer,
+                    ))) => {
                         pool.disconnect().await.ok();
-                        return Err(plain.into());
+                        return Err(plain);
                     }
                     Err(e) => {
                         pool.disconnect().await.ok();
-                        return Err(e.into());
+                        return Err(e);
                     }
                 }
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         migrate(&mut conn).await?;
         drop(conn);
