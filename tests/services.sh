@@ -94,6 +94,7 @@ wait_for "the S3 test bucket" bucket_ready
 # tests that trust it instead of ca.pem must be refused. The server certificate is a client
 # one too: the cluster's nodes present it to each other on the (TLS) cluster bus.
 TLS_DIR="$SERVICES_DIR/tls"
+command -v openssl >/dev/null || apt_install openssl
 if [ ! -s "$TLS_DIR/server.pem" ]; then
     rm -rf "$TLS_DIR"
     mkdir -p "$TLS_DIR"
