@@ -111,6 +111,16 @@ if [ ! -s "$TLS_DIR/server.pem" ]; then
             -extfile server.ext -out server.pem 2>/dev/null
         chmod 0644 server.key
     )
+    # Servers still showing certificates of an earlier CA are stopped, to start afresh below.
+    [ -s "$SERVICES_DIR/mariadb-tls/mariadb.pid" ] && kill "$(cat "$SERVICES_DIR/mariadb-tls/mariadb.pid")" 2>/dev/null || true
+    [ -s "$SERVICES_DIR/memcached-tls.pid" ] && kill "$(cat "$SERVICES_DIR/memcached-tls.pid")" 2>/dev/null || true
+    redis-cli --tls --insecure -p 6380 -a stratus-tls-token --no-auth-warning shutdown nosave >/dev/null 2>&1 || true
+    for port in 7200 7201 7202; do
+        redis-cli --tls --insecure -p "$port" --user stratus --pass stratus-tls-password --no-auth-warning \
+            shutdown nosave >/dev/null 2>&1 || true
+    done
+    port_closed() { ! port_open "$1"; }
+    for port in 3307 6380 7200 7201 7202 11212; do wait_for "port $port to close" port_closed "$port"; done
 fi
 if [ ! -s "$TLS_DIR/wrong-server.pem" ]; then
     # What a server shows after its certificate was replaced by one the suite does not trust.
@@ -184,7 +194,7 @@ fi
 
 if ! port_open 11212; then
     command -v memcached >/dev/null || apt_install memcached
-    memcached -d -u "$(id -un)" -l 127.0.0.1 -p 11212 -m 64 -Z \
+    memcached -d -u "$(id -un)" -l 127.0.0.1 -p 11212 -m 64 -P "$SERVICES_DIR/memcached-tls.pid" -Z \
         -o ssl_chain_cert="$TLS_DIR/server.pem",ssl_key="$TLS_DIR/server.key"
     wait_for "memcached with TLS" port_open 11212
 fi
