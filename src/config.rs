@@ -64,6 +64,7 @@ pub(crate) struct RawSettings {
     #[serde(skip_serializing)]
     admin_user: Option<String>,
     traffic_window_secs: u64,
+    tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for RawSettings {
@@ -107,6 +108,7 @@ impl Default for RawSettings {
             forwarded_header: "X-Forwarded-For".into(),
             admin_user: None,
             traffic_window_secs: 10,
+            tls_ca_file: None,
         }
     }
 }
@@ -172,7 +174,8 @@ pub enum SessionUrl {
     Memcached(ServerUrl),
 }
 
-/// `redis://`, `rediss://`, `redis+cluster://` or `memcache://`.
+/// `redis://`, `rediss://`, `redis+cluster://`, `rediss+cluster://`, `memcache://` or
+/// `memcache+tls://`.
 enum SharedServer {
     Redis(ServerUrl),
     Memcached(ServerUrl),
@@ -181,8 +184,8 @@ enum SharedServer {
 fn shared_server(url: &str) -> Option<SharedServer> {
     let scheme = url.split_once("://")?.0;
     match scheme {
-        "redis" | "rediss" | "redis+cluster" => Some(SharedServer::Redis(ServerUrl(url.to_owned()))),
-        "memcache" => Some(SharedServer::Memcached(ServerUrl(url.to_owned()))),
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => Some(SharedServer::Redis(ServerUrl(url.to_owned()))),
+        "memcache" | "memcache+tls" => Some(SharedServer::Memcached(ServerUrl(url.to_owned()))),
         _ => None,
     }
 }
@@ -274,6 +277,9 @@ pub struct Settings {
     pub address: std::net::IpAddr,
     /// The window of `/admin/traffic`.
     pub traffic_window_secs: u64,
+    /// Whom TLS connections to MySQL, Redis and memcached trust: the platform's roots plus
+    /// `tls_ca_file` (a PEM bundle, e.g. Amazon RDS's).
+    pub tls: crate::remote::tls::TlsTrust,
 }
 
 impl Settings {
@@ -373,6 +379,11 @@ impl Settings {
                 ),
             address: raw.address,
             traffic_window_secs: raw.traffic_window_secs.max(1),
+            tls: match raw.tls_ca_file.filter(|p| !p.as_os_str().is_empty()) {
+                Some(path) => crate::remote::tls::TlsTrust::from_pem_file(&path)
+                    .map_err(|problem| ConfigError::new("tls_ca_file", problem))?,
+                None => crate::remote::tls::TlsTrust::default(),
+            },
         })
     }
 }
@@ -475,6 +486,24 @@ mod tests {
         let e = settings(&[("access_log_stream", "kinesis://no/such name")]).expect_err("not a stream name");
         assert!(e.to_string().contains("not a Kinesis stream name"), "{e}");
         assert!(settings(&[("access_log_stream", "")]).expect("empty is off").access_log_stream.is_none());
+    }
+
+    #[test]
+    fn tls_urls_parse_and_their_secrets_stay_hidden() {
+        let s = settings(&[
+            ("cache_url", "rediss+cluster://app:cluster-s3cret@r1:6379,r2:6379"),
+            ("session_url", "memcache+tls://m1:11211,m2:11211"),
+            ("access_log_stream", "rediss://:auth-t0ken@r:6379"),
+        ])
+        .expect("TLS urls");
+        assert!(matches!(s.cache, CacheUrl::Redis(_)));
+        assert!(matches!(s.sessions, SessionUrl::Memcached(_)));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("cluster-s3cret") && !shown.contains("auth-t0ken"), "{shown}");
+        assert!(shown.contains("rediss://:[redacted]@r:6379"), "{shown}");
+        let e = settings(&[("tls_ca_file", "/nonexistent/rds-global-bundle.pem")]).expect_err("missing bundle");
+        assert_eq!(e.key, "tls_ca_file");
+        assert!(e.problem.contains("/nonexistent/rds-global-bundle.pem"), "{e}");
     }
 
     #[test]

@@ -201,7 +201,7 @@ async fn traffic(settings: &Settings, args: TrafficArgs) -> ExitCode {
     let source = match (file, stream, &settings.access_log) {
         (Some(path), _, _) => Source::File(path),
         (None, Some(AccessLogStream::Redis(url)), _) => {
-            match stratus::remote::redis::Redis::connect(url.expose()).await {
+            match stratus::remote::redis::Redis::connect_with(url.expose(), &settings.tls).await {
                 Ok(redis) => {
                     Source::Stream { redis, key: key.unwrap_or_else(|| settings.access_log_stream_key.clone()) }
                 }
@@ -338,7 +338,7 @@ async fn run() -> ExitCode {
         Command::MigrateStorage { from, to, concurrency } => return migrate_storage(&from, &to, concurrency).await,
         Command::Traffic(args) => return traffic(&settings, args).await,
         Command::Admin { action } => return admin(&settings, action).await,
-        Command::MigrateDb { from, to } => return migrate_db(&from, &to).await,
+        Command::MigrateDb { from, to } => return migrate_db(&from, &to, &settings.tls).await,
         Command::Backup { to } => return backup(&settings, &to).await,
         Command::Restore { from } => return restore(&settings, &from).await,
         Command::Check { repair } => return check(&settings, repair).await,
@@ -395,11 +395,11 @@ fn is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-async fn migrate_db(from: &str, to: &str) -> ExitCode {
+async fn migrate_db(from: &str, to: &str, trust: &stratus::remote::tls::TlsTrust) -> ExitCode {
     use stratus::config::DatabaseUrl;
     let open = |flag: &'static str, url: &str| {
         let url = DatabaseUrl::parse(url).map_err(|problem| ConfigError::new(flag, problem));
-        async move { stratus::state::open_database_at(flag, &url?).await }
+        async move { stratus::state::open_database_at(flag, &url?, trust).await }
     };
     // The source first: an unreachable source must not leave a new, empty destination behind.
     let source = match open("--from", from).await {

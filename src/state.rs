@@ -23,6 +23,7 @@ use crate::remote::RemoteError;
 use crate::remote::kinesis::Kinesis;
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
+use crate::remote::tls::TlsTrust;
 use crate::service::{
     Accounts, ArchitectureService, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource,
 };
@@ -73,6 +74,9 @@ pub struct App {
     pub traffic: TrafficService,
     /// `/architecture`: the deployment drawn, and this instance's heartbeat in the roster.
     pub architecture: Arc<ArchitectureService>,
+    /// The backends whose last readiness check failed, and the reasons logged since: each is
+    /// logged once per outage, not per probe.
+    failing: std::sync::Mutex<std::collections::BTreeMap<&'static str, std::collections::BTreeSet<String>>>,
 }
 
 fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
@@ -112,12 +116,12 @@ fn secret_key(settings: &Settings) -> Result<Vec<u8>, ConfigError> {
 }
 
 async fn open_repo(settings: &Settings) -> Result<Arc<dyn Repo>, ConfigError> {
-    open_database_at("database_url", &settings.database).await
+    open_database_at("database_url", &settings.database, &settings.tls).await
 }
 
 /// The database at `url`, migrated to the current schema (`key` names the setting or flag it
-/// came from, for errors).
-pub async fn open_database_at(key: &str, url: &DatabaseUrl) -> Result<Arc<dyn Repo>, ConfigError> {
+/// came from, for errors); a TLS connection verifies against `trust`.
+pub async fn open_database_at(key: &str, url: &DatabaseUrl, trust: &TlsTrust) -> Result<Arc<dyn Repo>, ConfigError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -129,7 +133,7 @@ pub async fn open_database_at(key: &str, url: &DatabaseUrl) -> Result<Arc<dyn Re
             Ok(Arc::new(repo))
         }
         DatabaseUrl::Mysql(url) => {
-            let repo = MysqlRepo::open(url.expose())
+            let repo = MysqlRepo::open_with(url.expose(), trust)
                 .await
                 .map_err(|e| ConfigError::new(key, format!("{}: {e}", url.redacted())))?;
             Ok(Arc::new(repo))
@@ -173,11 +177,12 @@ async fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>, ConfigError> 
     Ok(match &settings.cache {
         CacheUrl::Memory => Arc::new(MemoryCache::new(64 * 1024 * 1024)),
         CacheUrl::None => Arc::new(NoCache),
-        CacheUrl::Redis(url) => {
-            Arc::new(RedisCache::new(Redis::connect(url.expose()).await.map_err(|e| unreachable(url, e))?))
-        }
+        CacheUrl::Redis(url) => Arc::new(RedisCache::new(
+            Redis::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?,
+        )),
         CacheUrl::Memcached(url) => {
-            let memcached = Memcached::connect(url.expose()).await.map_err(|e| unreachable(url, e))?;
+            let memcached =
+                Memcached::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?;
             Arc::new(MemcachedCache::new(Arc::new(memcached)))
         }
     })
@@ -197,7 +202,7 @@ async fn open_sessions(settings: &Settings) -> Result<SessionServer, ConfigError
             (Arc::new(MemorySessions::new()), Arc::new(MemoryCounters::default()), Arc::new(MemoryRoster::default()))
         }
         SessionUrl::Redis(url) => {
-            let redis = Redis::connect(url.expose()).await.map_err(|e| unreachable(url, e))?;
+            let redis = Redis::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?;
             (
                 Arc::new(RedisSessions::new(redis.clone(), prefix)),
                 Arc::new(RedisCounters::new(redis.clone(), prefix)),
@@ -205,7 +210,8 @@ async fn open_sessions(settings: &Settings) -> Result<SessionServer, ConfigError
             )
         }
         SessionUrl::Memcached(url) => {
-            let memcached = Arc::new(Memcached::connect(url.expose()).await.map_err(|e| unreachable(url, e))?);
+            let memcached =
+                Arc::new(Memcached::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?);
             (
                 Arc::new(MemcachedSessions::new(memcached.clone(), prefix)),
                 Arc::new(MemcachedCounters::new(memcached.clone(), prefix)),
@@ -266,7 +272,7 @@ async fn open_access_log(
     }
     let stream = match &settings.access_log_stream {
         Some(AccessLogStream::Redis(url)) => {
-            let redis = Redis::connect(url.expose())
+            let redis = Redis::connect_with(url.expose(), &settings.tls)
                 .await
                 .map_err(|e| ConfigError::new("access_log_stream", format!("{}: {e}", url.redacted())))?;
             Some(SharedSink::Redis(StreamSink {
@@ -442,6 +448,7 @@ impl App {
             access_log: Arc::new(access_log),
             traffic,
             architecture,
+            failing: std::sync::Mutex::default(),
         })
     }
 }
@@ -482,10 +489,46 @@ impl App {
         let b = &self.backends;
         let (database, store, cache, sessions) =
             tokio::join!(check(b.repo.ping()), check(b.store.ping()), check(b.cache.ping()), check(b.sessions.ping()));
-        let mut checks = vec![("database", database), ("store", store), ("cache", cache), ("sessions", sessions)];
+        let checks = vec![("database", database), ("store", store), ("cache", cache), ("sessions", sessions)];
+        self.log_changes(&checks);
+        let mut checks = checks;
         if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
             checks.push(("instance", Err("shutting down (SIGTERM): finishing requests in flight".into())));
         }
         Readiness { ready: checks.iter().all(|(_, r)| r.is_ok()), checks }
+    }
+
+    /// One line when a backend stops answering, naming its server and the reason, and one
+    /// for each other reason in the same outage (pooled connections to a restarted server
+    /// first fail as closed), one when it is back: a load balancer probing every few seconds
+    /// must not flood the log.
+    fn log_changes(&self, checks: &[(&'static str, Result<(), String>)]) {
+        const REASONS_PER_OUTAGE: usize = 8;
+        let Ok(mut failing) = self.failing.lock() else { return };
+        for (name, result) in checks {
+            match result {
+                Err(e) => {
+                    let logged = failing.entry(*name).or_default();
+                    if logged.len() < REASONS_PER_OUTAGE && logged.insert(e.clone()) {
+                        tracing::error!("not ready: {name} at {}: {e}", server_of(&self.settings, name));
+                    }
+                }
+                Ok(()) if failing.remove(name).is_some() => tracing::info!("ready again: {name}"),
+                Ok(()) => {}
+            }
+        }
+    }
+}
+
+/// Where backend `name` lives, passwords redacted.
+fn server_of(settings: &Settings, name: &str) -> String {
+    match (name, &settings.database, &settings.storage, &settings.cache, &settings.sessions) {
+        ("database", DatabaseUrl::Mysql(url), ..) => url.redacted(),
+        ("database", DatabaseUrl::Sqlite(path), ..) => path.display().to_string(),
+        ("store", _, StorageUrl::S3 { bucket, prefix }, ..) => format!("s3://{bucket}/{prefix}"),
+        ("store", _, StorageUrl::File(dir), ..) => dir.display().to_string(),
+        ("cache", _, _, CacheUrl::Redis(url) | CacheUrl::Memcached(url), _) => url.redacted(),
+        ("sessions", .., SessionUrl::Redis(url) | SessionUrl::Memcached(url)) => url.redacted(),
+        _ => "this process".into(),
     }
 }

@@ -92,3 +92,25 @@ async fn memcached_spreads_keys_over_servers() {
         assert_eq!(cache.get(&format!("{prefix}{i}")).await.expect("get").as_deref(), Some(&[i as u8][..]));
     }
 }
+
+#[tokio::test]
+async fn redis_cache_over_tls_meets_the_contract() {
+    let (url, trust) = (common::services::redis_tls_url(), common::services::tls_trust());
+    let redis = stratus::remote::redis::Redis::connect_with(&url, &trust).await.expect("Redis over TLS");
+    cache_contract(Arc::new(stratus::cache::RedisCache::new(redis)), &common::services::unique("t:")).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_cache_over_tls_meets_the_contract() {
+    let (url, trust) = (common::services::redis_cluster_tls_url(), common::services::tls_trust());
+    let redis = stratus::remote::redis::Redis::connect_with(&url, &trust).await.expect("Redis Cluster over TLS");
+    cache_contract(Arc::new(stratus::cache::RedisCache::new(redis)), &common::services::unique("t:")).await;
+}
+
+#[tokio::test]
+async fn memcached_cache_over_tls_meets_the_contract() {
+    let (url, trust) = (common::services::memcached_tls_url(), common::services::tls_trust());
+    let memcached = stratus::remote::memcached::Memcached::connect_with(&url, &trust).await.expect("memcached TLS");
+    let cache = stratus::cache::MemcachedCache::new(Arc::new(memcached));
+    cache_contract(Arc::new(cache), &common::services::unique("t:")).await;
+}

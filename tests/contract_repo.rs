@@ -213,6 +213,16 @@ async fn mysql_repo_meets_the_contract() {
 }
 
 #[tokio::test]
+async fn mysql_repo_over_tls_meets_the_contract() {
+    // The URL does not ask for TLS; the server (--require-secure-transport=ON) does.
+    let url = common::services::fresh_mysql_tls_database().await;
+    let repo = stratus::db::MysqlRepo::open_with(&url, &common::services::tls_trust()).await.expect("open over TLS");
+    repo_contract(Arc::new(repo)).await;
+    let asked = format!("{url}?require_ssl=true");
+    stratus::db::MysqlRepo::open_with(&asked, &common::services::tls_trust()).await.expect("asked for TLS");
+}
+
+#[tokio::test]
 async fn mysql_migrations_apply_once_when_instances_start_together() {
     let url = common::services::fresh_mysql_database().await;
     let opens = (0..4).map(|_| stratus::db::MysqlRepo::open(&url));

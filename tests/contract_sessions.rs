@@ -68,3 +68,27 @@ async fn memcached_sessions_meet_the_contract() {
     let prefix = common::services::unique("t:");
     session_contract(Arc::new(stratus::session::MemcachedSessions::new(Arc::new(memcached), &prefix)), "").await;
 }
+
+#[tokio::test]
+async fn redis_sessions_over_tls_meet_the_contract() {
+    let (url, trust) = (common::services::redis_tls_url(), common::services::tls_trust());
+    let redis = stratus::remote::redis::Redis::connect_with(&url, &trust).await.expect("Redis over TLS");
+    let prefix = common::services::unique("t:");
+    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "").await;
+}
+
+#[tokio::test]
+async fn redis_cluster_sessions_over_tls_meet_the_contract() {
+    let (url, trust) = (common::services::redis_cluster_tls_url(), common::services::tls_trust());
+    let redis = stratus::remote::redis::Redis::connect_with(&url, &trust).await.expect("Redis Cluster over TLS");
+    let prefix = common::services::unique("t:");
+    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "").await;
+}
+
+#[tokio::test]
+async fn memcached_sessions_over_tls_meet_the_contract() {
+    let (url, trust) = (common::services::memcached_tls_url(), common::services::tls_trust());
+    let memcached = stratus::remote::memcached::Memcached::connect_with(&url, &trust).await.expect("memcached TLS");
+    let prefix = common::services::unique("t:");
+    session_contract(Arc::new(stratus::session::MemcachedSessions::new(Arc::new(memcached), &prefix)), "").await;
+}

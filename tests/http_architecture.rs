@@ -41,17 +41,22 @@ async fn the_page_draws_this_instance_and_its_backends() {
     assert!(html.contains("<tr class=\"this\">\n      <td>teacher-1 <strong>(drew this page)</strong></td>"));
     assert!(!html.contains("Load balancer"), "no proxy in front of a direct request");
 
-    let expected: &[&str] = if is_fleet() {
+    let expected: Vec<String> = if is_fleet() {
+        let tls = std::env::var("TEST_FLEET_TLS").is_ok_and(|v| v == "1");
+        let over_tls = |kind: &str| if tls { format!("{kind} over TLS") } else { kind.to_owned() };
         let kv = match std::env::var("TEST_FLEET_KV").as_deref() {
-            Ok("memcached") => "memcached",
-            Ok("redis-cluster") => "Redis Cluster",
-            _ => "Redis",
+            Ok("memcached") => vec![over_tls("memcached")],
+            Ok("redis-cluster") => vec![over_tls("Redis Cluster")],
+            Ok("mixed") => vec![over_tls("Redis Cluster"), over_tls("memcached")],
+            _ => vec![over_tls("Redis")],
         };
-        &["MySQL (MariaDB)", "S3 bucket", "127.0.0.1:3306, database stratus_t_", kv]
+        let port = if tls { 3307 } else { 3306 };
+        let database = format!("127.0.0.1:{port}, database stratus_t_");
+        [vec!["MySQL (MariaDB)".to_owned(), "S3 bucket".to_owned(), database], kv].concat()
     } else {
-        &["SQLite file", "Local directory", "moka, in this process", "in this process"]
+        ["SQLite file", "Local directory", "moka, in this process", "in this process"].map(str::to_owned).to_vec()
     };
-    for text in expected {
+    for text in &expected {
         assert!(html.contains(text), "the page names {text:?}");
     }
     assert!(html.contains("Access log</td><td>off</td>"));

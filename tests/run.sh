@@ -4,7 +4,7 @@
 #   0. tests/aws_stack.sh    — cfn-lint, packer validate and the AWS stack (deploy/aws) in moto
 #   1. cargo test            — unit tests, the contract tests of every backend (fleet ones
 #                              included), and the HTTP suite once per profile: single, then
-#                              fleet with Redis and fleet with memcached
+#                              fleet with Redis and fleet with memcached, and fleet over TLS
 #   2. tests/browser         — real-browser tests in Debian's chromium (playwright-core) and
 #                              W3C Nu validation of every page (vnu-jar, run with Java)
 #   3. tests/walkthrough.sh  — the teacher's walkthrough (docs/levels.md) as written, level 0
@@ -50,6 +50,9 @@ echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS
 TEST_PROFILE=fleet TEST_FLEET_KV=memcached cargo test --locked --test 'http_*'
 echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and a Redis Cluster"
 TEST_PROFILE=fleet TEST_FLEET_KV=redis-cluster cargo test --locked --test 'http_*'
+
+echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite over TLS: MariaDB requiring secure transport, a TLS Redis Cluster (cache), memcached -Z (sessions)"
+TEST_PROFILE=fleet TEST_FLEET_KV=mixed TEST_FLEET_TLS=1 cargo test --locked --test 'http_*'
 
 echo "== browser tests (chromium) and HTML validation (vnu)"
 [ -x /usr/bin/chromium ] || apt_install chromium

@@ -2,11 +2,12 @@
 //! a named lock, so N instances starting together migrate exactly once.
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Opts, Pool, Row, TxOpts};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, Row, TxOpts};
 use rust_embed::RustEmbed;
 
 use super::{DbError, PhotoRow, Repo, SnapshotBatch, UserRecord, UserRow};
 use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
+use crate::remote::tls::TlsTrust;
 
 #[derive(RustEmbed)]
 #[folder = "sql/mysql"]
@@ -108,13 +109,82 @@ pub struct MysqlRepo {
     pool: Pool,
 }
 
+/// MySQL's "Connections using insecure transport are prohibited", and "Access denied", which
+/// is what MariaDB answers a plain connection when it requires secure transport.
+const MAYBE_TLS_REQUIRED: [u16; 2] = [3159, 1045];
+
+/// How long the first connection may take (TCP, greeting, TLS handshake, authentication):
+/// mysql_async itself would wait for as long as the server keeps the socket open.
+const FIRST_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn first_conn(pool: &Pool) -> Result<Conn, DbError> {
+    match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, pool.get_conn()).await {
+        Ok(conn) => Ok(conn?),
+        Err(_) => Err(DbError::Open(format!("no answer within {FIRST_CONNECT_TIMEOUT:?}"))),
+    }
+}
+
+fn may_require_tls(err: &DbError) -> bool {
+    matches!(err, DbError::Mysql(mysql_async::Error::Server(e)) if MAYBE_TLS_REQUIRED.contains(&e.code))
+}
+
+/// `opts` over TLS verified against the platform's roots and `trust`; a URL that switches
+/// verification off (`verify_ca=false`, `verify_identity=false`) is refused.
+fn with_verified_tls(opts: Opts, trust: &TlsTrust) -> Result<Opts, DbError> {
+    let ssl = opts.ssl_opts().cloned().unwrap_or_default();
+    if ssl.accept_invalid_certs() || ssl.skip_domain_validation() {
+        return Err(DbError::Open(
+            "verify_ca=false and verify_identity=false are not accepted: certificates and host names are always verified (trust a private CA with tls_ca_file)".into(),
+        ));
+    }
+    let ssl = ssl.with_root_certs(vec![trust.pem_bundle().into()]);
+    Ok(OptsBuilder::from_opts(opts).ssl_opts(ssl).into())
+}
+
 impl MysqlRepo {
-    /// Connects with `url` (`mysql://user:pass@host:3306/db`, pool options as URL
-    /// parameters) and applies pending migrations.
+    /// Connects with `url` trusting the platform's roots only; see `open_with`.
     pub async fn open(url: &str) -> Result<Self, DbError> {
+        Self::open_with(url, &TlsTrust::default()).await
+    }
+
+    /// Connects with `url` (`mysql://user:pass@host:3306/db`, pool options as URL
+    /// parameters) and applies pending migrations. TLS, verified against `trust`, when the
+    /// URL asks for it (`require_ssl=true`) or the server refuses plain connections; never
+    /// the other way round.
+    pub async fn open_with(url: &str, trust: &TlsTrust) -> Result<Self, DbError> {
         let opts = Opts::from_url(url).map_err(|e| DbError::Open(e.to_string()))?;
-        let pool = Pool::new(opts);
-        let mut conn = pool.get_conn().await?;
+        let opts = match opts.ssl_opts() {
+            Some(_) => with_verified_tls(opts, trust)?,
+            None => opts,
+        };
+        let tls = opts.ssl_opts().is_some();
+        let pool = Pool::new(opts.clone());
+        let (pool, mut conn) = match first_conn(&pool).await {
+            Ok(conn) => (pool, conn),
+            Err(plain) if !tls && may_require_tls(&plain) => {
+                pool.disconnect().await.ok();
+                // Refused in plain text: a server requiring TLS, or a wrong password. Over TLS
+                // the first connects and the second fails again, reported as it was in plain.
+                let pool = Pool::new(with_verified_tls(opts, trust)?);
+                match first_conn(&pool).await {
+                    Ok(conn) => {
+                        tracing::info!("the database requires TLS: connected over verified TLS");
+                        (pool, conn)
+                    }
+                    Err(DbError::Mysql(mysql_async::Error::Driver(
+                        mysql_async::DriverError::NoClientSslFlagFromServer,
+                    ))) => {
+                        pool.disconnect().await.ok();
+                        return Err(plain);
+                    }
+                    Err(e) => {
+                        pool.disconnect().await.ok();
+                        return Err(e);
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
         migrate(&mut conn).await?;
         drop(conn);
         Ok(Self { pool })

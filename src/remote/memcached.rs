@@ -1,20 +1,30 @@
 //! memcached over its text protocol (async-memcached), for one or many servers
-//! (`memcache://host:11211,host2:11211`): each key lives on the server its hash picks, and each
-//! server gets a few connections, re-opened after any failure.
+//! (`memcache://host:11211,host2:11211`, or `memcache+tls://...` over TLS): each key lives on
+//! the server its hash picks, and each server gets a few connections, re-opened after any
+//! failure.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_memcached::{AsciiProtocol, Client, Error, MetaProtocol, Status};
 use tokio::sync::Mutex;
 
+use super::memcached_tls::TlsDialer;
+use super::tls::TlsTrust;
 use super::{RemoteError, with_timeout};
 
 const CONNECTIONS_PER_SERVER: usize = 4;
 /// memcached reads a TTL above 30 days as an absolute Unix time.
 const MAX_RELATIVE_TTL: u64 = 30 * 24 * 3600;
 
+/// How a connection to one server is opened.
+enum Dialer {
+    Plain,
+    Tls(TlsDialer),
+}
+
 struct Server {
     address: String,
+    dialer: Dialer,
     connections: Vec<Mutex<Option<Client>>>,
     next: AtomicUsize,
 }
@@ -38,19 +48,32 @@ fn ttl_field(ttl_secs: u64) -> i64 {
 }
 
 impl Memcached {
-    /// Parses `memcache://host:port[,host:port...]` and checks that every server answers.
+    /// Connects to `url` trusting the platform's roots only; see `connect_with`.
     pub async fn connect(url: &str) -> Result<Self, RemoteError> {
-        let list = url.strip_prefix("memcache://").ok_or_else(|| RemoteError::Url(url.to_owned()))?;
-        let servers: Vec<Server> = list
-            .trim_end_matches('/')
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(|address| Server {
+        Self::connect_with(url, &TlsTrust::default()).await
+    }
+
+    /// Parses `memcache://host:port[,host:port...]` (or `memcache+tls://`, verified against
+    /// `trust`) and checks that every server answers.
+    pub async fn connect_with(url: &str, trust: &TlsTrust) -> Result<Self, RemoteError> {
+        let (list, tls) = match (url.strip_prefix("memcache://"), url.strip_prefix("memcache+tls://")) {
+            (Some(list), _) => (list, None),
+            (None, Some(list)) => (list, Some(trust.client_config())),
+            (None, None) => return Err(RemoteError::Url(url.to_owned())),
+        };
+        let mut servers = Vec::new();
+        for address in list.trim_end_matches('/').split(',').filter(|a| !a.is_empty()) {
+            let dialer = match &tls {
+                Some(config) => Dialer::Tls(TlsDialer::new(address, config.clone())?),
+                None => Dialer::Plain,
+            };
+            servers.push(Server {
                 address: address.to_owned(),
+                dialer,
                 connections: (0..CONNECTIONS_PER_SERVER).map(|_| Mutex::new(None)).collect(),
                 next: AtomicUsize::new(0),
-            })
-            .collect();
+            });
+        }
         if servers.is_empty() {
             return Err(RemoteError::Url(url.to_owned()));
         }
@@ -74,7 +97,13 @@ impl Memcached {
         let mut guard = server.connections[slot].lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
             *guard = Some(
-                with_timeout(async { Client::new(format!("tcp://{}", server.address)).await.map_err(remote) }).await?,
+                with_timeout(async {
+                    match &server.dialer {
+                        Dialer::Plain => Client::new(format!("tcp://{}", server.address)).await.map_err(remote),
+                        Dialer::Tls(dialer) => dialer.connect().await,
+                    }
+                })
+                .await?,
             );
         }
         let Some(client) = guard.as_mut() else { return Err(RemoteError::Memcached("no connection".into())) };

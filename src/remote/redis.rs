@@ -1,13 +1,16 @@
 //! One Redis connection for the process: a single server (`redis://`, reconnecting on its own
 //! through redis' `ConnectionManager`) or a cluster (`redis+cluster://host:port,host:port`, as
-//! ElastiCache's cluster mode).
+//! ElastiCache's cluster mode). `rediss://` and `rediss+cluster://` are the same over TLS,
+//! verified against `TlsTrust`; an AUTH token or ACL user goes in the URL
+//! (`rediss://:TOKEN@host`, `rediss+cluster://USER:PASSWORD@host:port,host:port`).
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, Pipeline};
+use redis::{Cmd, FromRedisValue, Pipeline, TlsCertificates};
 
-use super::{RemoteError, with_timeout};
+use super::tls::TlsTrust;
+use super::{RemoteError, with_timeout, within};
 
 #[derive(Clone)]
 pub enum Redis {
@@ -16,23 +19,53 @@ pub enum Redis {
 }
 
 impl Redis {
-    /// Connects to `url`. Fails when the server does not answer now; later outages are
-    /// per-command errors, and the connection recovers when the server is back.
+    /// Connects to `url` trusting the platform's roots only; see `connect_with`.
     pub async fn connect(url: &str) -> Result<Self, RemoteError> {
-        if let Some(nodes) = url.strip_prefix("redis+cluster://") {
-            let nodes: Vec<String> = nodes.split(',').map(|n| format!("redis://{}", n.trim_end_matches('/'))).collect();
-            let client = ClusterClient::builder(nodes)
-                .connection_timeout(super::ROUND_TRIP_TIMEOUT)
-                .response_timeout(super::ROUND_TRIP_TIMEOUT)
-                .build()?;
-            return Ok(Redis::Cluster(with_timeout(client.get_async_connection()).await?));
+        Self::connect_with(url, &TlsTrust::default()).await
+    }
+
+    /// Connects to `url`, verifying TLS servers against `trust`. Fails when the server does
+    /// not answer now or its certificate does not verify; later outages are per-command
+    /// errors, and the connection recovers when the server is back.
+    pub async fn connect_with(url: &str, trust: &TlsTrust) -> Result<Self, RemoteError> {
+        if url.contains('#') {
+            // redis reads `#insecure` as "skip certificate checks": never accepted here.
+            return Err(RemoteError::Url(format!(
+                "{}: a URL fragment (#...) is not accepted; certificates are always verified",
+                crate::config::ServerUrl::new(url).redacted()
+            )));
         }
-        let client = redis::Client::open(url)?;
+        let certificates = || TlsCertificates { client_tls: None, root_cert: Some(trust.pem_bundle()) };
+        let cluster = [("redis+cluster://", "redis"), ("rediss+cluster://", "rediss")]
+            .into_iter()
+            .find_map(|(prefix, scheme)| url.strip_prefix(prefix).map(|rest| (rest, scheme)));
+        if let Some((rest, scheme)) = cluster {
+            // Every node gets the URL's user and password (ElastiCache's AUTH token or ACL user).
+            let (userinfo, nodes) = match rest.rsplit_once('@') {
+                Some((userinfo, nodes)) => (format!("{userinfo}@"), nodes),
+                None => (String::new(), rest),
+            };
+            let nodes: Vec<String> =
+                nodes.split(',').map(|n| format!("{scheme}://{userinfo}{}", n.trim_end_matches('/'))).collect();
+            let mut builder = ClusterClient::builder(nodes)
+                .connection_timeout(super::CONNECT_TIMEOUT)
+                .response_timeout(super::ROUND_TRIP_TIMEOUT);
+            if scheme == "rediss" {
+                builder = builder.certs(certificates());
+            }
+            let client = builder.build()?;
+            return Ok(Redis::Cluster(within(super::CONNECT_TIMEOUT, client.get_async_connection()).await?));
+        }
+        let client = if url.starts_with("rediss://") {
+            redis::Client::build_with_tls(url, certificates())?
+        } else {
+            redis::Client::open(url)?
+        };
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(super::ROUND_TRIP_TIMEOUT))
+            .set_connection_timeout(Some(super::CONNECT_TIMEOUT))
             .set_response_timeout(Some(super::ROUND_TRIP_TIMEOUT))
             .set_number_of_retries(1);
-        Ok(Redis::Single(with_timeout(ConnectionManager::new_with_config(client, config)).await?))
+        Ok(Redis::Single(within(super::CONNECT_TIMEOUT, ConnectionManager::new_with_config(client, config)).await?))
     }
 
     /// Runs one command, within the round-trip timeout.

@@ -293,12 +293,13 @@ fn components(settings: &Settings) -> Vec<Component> {
         out.push(Component { role: "cdn", title: "CDN", kind: "Image URLs".into(), place: url_hosts(base) });
     }
     let server = |url: &str| {
-        let kind = if url.starts_with("redis+cluster://") {
-            "Redis Cluster"
-        } else if url.starts_with("memcache://") {
-            "memcached"
-        } else {
-            "Redis"
+        let kind = match url.split_once("://").map_or("", |(scheme, _)| scheme) {
+            "redis+cluster" => "Redis Cluster",
+            "rediss+cluster" => "Redis Cluster over TLS",
+            "memcache" => "memcached",
+            "memcache+tls" => "memcached over TLS",
+            "rediss" => "Redis over TLS",
+            _ => "Redis",
         };
         (kind.to_owned(), url_hosts(url))
     };

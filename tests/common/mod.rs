@@ -39,23 +39,39 @@ pub fn base_figment(dir: &Path) -> Figment {
 
 /// The settings for `TEST_PROFILE`: in the fleet profile, a fresh MySQL database, an S3
 /// prefix, Redis (or memcached, with `TEST_FLEET_KV=memcached`) for cache and sessions under
-/// a unique key prefix, and a configured secret.
+/// a unique key prefix, and a configured secret; with `TEST_FLEET_TLS=1` the TLS servers.
 pub async fn profile_figment(dir: &Path) -> Figment {
     let figment = base_figment(dir);
     match profile().as_str() {
         "single" => figment,
         "fleet" => {
-            let shared = match std::env::var("TEST_FLEET_KV").as_deref() {
-                Ok("memcached") => services::memcached_url(),
-                Ok("redis-cluster") => services::redis_cluster_url(),
-                Ok("redis") | Err(_) => services::redis_url(),
-                Ok(other) => panic!("TEST_FLEET_KV must be redis, redis-cluster or memcached, not {other:?}"),
+            // TEST_FLEET_TLS=1: every shared server over TLS, trusting the suite's own CA.
+            let tls = std::env::var("TEST_FLEET_TLS").is_ok_and(|v| v == "1");
+            let kv = |name: &str| match (name, tls) {
+                ("memcached", false) => services::memcached_url(),
+                ("memcached", true) => services::memcached_tls_url(),
+                ("redis-cluster", false) => services::redis_cluster_url(),
+                ("redis-cluster", true) => services::redis_cluster_tls_url(),
+                ("redis", false) => services::redis_url(),
+                ("redis", true) => services::redis_tls_url(),
+                (other, _) => panic!("TEST_FLEET_KV must be redis, redis-cluster, memcached or mixed, not {other:?}"),
+            };
+            // `mixed`: the cache on a Redis Cluster, the sessions on memcached.
+            let (cache, sessions) = match std::env::var("TEST_FLEET_KV").as_deref() {
+                Ok("mixed") => (kv("redis-cluster"), kv("memcached")),
+                Ok(name) => (kv(name), kv(name)),
+                Err(_) => (kv("redis"), kv("redis")),
+            };
+            let (database, ca_file) = match tls {
+                true => (services::fresh_mysql_tls_database().await, services::tls_ca_file()),
+                false => (services::fresh_mysql_database().await, String::new()),
             };
             figment
-                .merge(("database_url", services::fresh_mysql_database().await))
+                .merge(("tls_ca_file", ca_file))
+                .merge(("database_url", database))
                 .merge(("storage_url", format!("s3://{}/{}", services::s3_bucket(), services::unique("t-"))))
-                .merge(("cache_url", shared.clone()))
-                .merge(("session_url", shared))
+                .merge(("cache_url", cache))
+                .merge(("session_url", sessions))
                 .merge(("key_prefix", services::unique("t:") + ":"))
                 .merge(("secret_key", "fleet-test-secret-key-shared-by-all-instances"))
                 .select("fleet")

@@ -50,3 +50,58 @@ pub fn s3_bucket() -> String {
     );
     env_or("STRATUS_TEST_BUCKET", "stratus-test")
 }
+
+/// The certificate authority tests/services.sh made and signed the TLS servers' certificates
+/// with (`STRATUS_TEST_TLS_CA`), and one that signed none of them.
+pub fn tls_ca_file() -> String {
+    env_or("STRATUS_TEST_TLS_CA", "/tmp/stratus-test-services/tls/ca.pem")
+}
+
+pub fn wrong_ca_file() -> String {
+    env_or("STRATUS_TEST_TLS_WRONG_CA", "/tmp/stratus-test-services/tls/wrong-ca.pem")
+}
+
+/// The platform's roots plus the test authority.
+pub fn tls_trust() -> stratus::remote::tls::TlsTrust {
+    let path = tls_ca_file();
+    stratus::remote::tls::TlsTrust::from_pem_file(path.as_ref()).unwrap_or_else(|e| panic!("{e}; {HOW}"))
+}
+
+/// Redis accepting only TLS, with an AUTH token in the URL.
+pub fn redis_tls_url() -> String {
+    env_or("STRATUS_TEST_REDIS_TLS", "rediss://:stratus-tls-token@127.0.0.1:6380")
+}
+
+/// A TLS-only Redis Cluster, with an ACL user and password in the URL.
+pub fn redis_cluster_tls_url() -> String {
+    env_or(
+        "STRATUS_TEST_REDIS_CLUSTER_TLS",
+        "rediss+cluster://stratus:stratus-tls-password@127.0.0.1:7200,127.0.0.1:7201,127.0.0.1:7202",
+    )
+}
+
+/// memcached started with `-Z`.
+pub fn memcached_tls_url() -> String {
+    env_or("STRATUS_TEST_MEMCACHED_TLS", "memcache+tls://127.0.0.1:11212")
+}
+
+/// MariaDB started with `--require-secure-transport=ON` (the URL does not ask for TLS: the
+/// server does).
+pub fn mysql_tls_server() -> String {
+    env_or("STRATUS_TEST_MYSQL_TLS", "mysql://stratus:stratus-tls-password@127.0.0.1:3307")
+}
+
+/// A fresh, empty database on the TLS-only MariaDB; returns its URL.
+pub async fn fresh_mysql_tls_database() -> String {
+    let server = mysql_tls_server();
+    let name = unique("stratus_t_");
+    let opts = mysql_async::Opts::from_url(&server).expect("TLS MariaDB URL");
+    let tls = mysql_async::SslOpts::default().with_root_certs(vec![std::path::PathBuf::from(tls_ca_file()).into()]);
+    let pool = mysql_async::Pool::new(mysql_async::OptsBuilder::from_opts(opts).ssl_opts(tls));
+    let mut conn =
+        pool.get_conn().await.unwrap_or_else(|e| panic!("the TLS MariaDB is not reachable at {server} ({e}); {HOW}"));
+    conn.query_drop(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")).await.expect("create database");
+    drop(conn);
+    pool.disconnect().await.ok();
+    format!("{}/{name}", server.trim_end_matches('/'))
+}
