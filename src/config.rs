@@ -65,6 +65,7 @@ pub(crate) struct RawSettings {
     admin_user: Option<String>,
     traffic_window_secs: u64,
     tls_ca_file: Option<PathBuf>,
+    teaching_panel: bool,
 }
 
 impl Default for RawSettings {
@@ -109,6 +110,7 @@ impl Default for RawSettings {
             admin_user: None,
             traffic_window_secs: 10,
             tls_ca_file: None,
+            teaching_panel: false,
         }
     }
 }
@@ -280,6 +282,8 @@ pub struct Settings {
     /// Whom TLS connections to MySQL, Redis and memcached trust: the platform's roots plus
     /// `tls_ca_file` (a PEM bundle, e.g. Amazon RDS's).
     pub tls: crate::remote::tls::TlsTrust,
+    /// Pages open their "How this page was served" panel (it always opens with a level).
+    pub teaching_panel: bool,
 }
 
 impl Settings {
@@ -384,6 +388,7 @@ impl Settings {
                     .map_err(|problem| ConfigError::new("tls_ca_file", problem))?,
                 None => crate::remote::tls::TlsTrust::default(),
             },
+            teaching_panel: raw.teaching_panel,
         })
     }
 }
