@@ -6,7 +6,7 @@ use minijinja::{AutoEscape, Environment, Value, context};
 use serde::Serialize;
 
 use crate::assets::{StaticAssets, Templates};
-use crate::service::{ArchitectureView, FeedPage, FeedSource, PhotoView, WindowView};
+use crate::service::{ArchitectureView, FeedPage, FeedSource, Neighbours, Newer, OwnerPage, PhotoView, WindowView};
 
 /// What every page's frame shows: who is logged in, the CSRF token for its forms, and the
 /// tutorial's teaching signals (which server answered, session fingerprint, list source).
@@ -23,6 +23,22 @@ pub struct Frame<'a> {
     pub profile: &'a str,
     pub level: Option<&'a str>,
     pub upload_limit_bytes: u64,
+}
+
+/// A refused account form: which field it concerns and what to do.
+#[derive(Debug, Serialize)]
+pub struct AccountProblem<'a> {
+    pub field: &'a str,
+    pub message: &'a str,
+}
+
+/// The query of the link back to newer photos (empty for the first page): templates put it
+/// after their own path, which they write literally so that escaping leaves it readable.
+fn newer_query(newer: Option<Newer>) -> Option<String> {
+    newer.map(|newer| match newer {
+        Newer::First => String::new(),
+        Newer::Before(id) => format!("?before={id}"),
+    })
 }
 
 pub struct ErrorPage<'a> {
@@ -76,15 +92,39 @@ impl Views {
             return Ok(memo.html.clone());
         }
         let older = feed.older.map(|id| id.to_string());
-        let html = self.render("index.html", context! { frame, photos => feed.photos.as_slice(), older })?;
+        let newer = newer_query(feed.newer);
+        let html = self.render("index.html", context! { frame, photos => feed.photos.as_slice(), older, newer })?;
         if anonymous && let Ok(mut memo) = self.anonymous_front.lock() {
             *memo = Some(RenderedFront { photos: feed.photos.clone(), source: feed.source, html: html.clone() });
         }
         Ok(html)
     }
 
-    pub fn photo_page(&self, frame: &Frame<'_>, photo: &PhotoView, is_owner: bool) -> Result<String, minijinja::Error> {
-        self.render("photo.html", context! { frame, photo, is_owner })
+    pub fn photo_page(
+        &self,
+        frame: &Frame<'_>,
+        photo: &PhotoView,
+        neighbours: Neighbours,
+        is_owner: bool,
+    ) -> Result<String, minijinja::Error> {
+        let newer = neighbours.newer.map(|id| id.to_string());
+        let older = neighbours.older.map(|id| id.to_string());
+        self.render("photo.html", context! { frame, photo, newer, older, is_owner })
+    }
+
+    pub fn user_page(&self, frame: &Frame<'_>, page: &OwnerPage) -> Result<String, minijinja::Error> {
+        let newer = newer_query(page.newer);
+        let older = page.older.map(|id| id.to_string());
+        let ctx = context! { frame, owner => page.owner.as_str(), photos => page.photos.as_slice(), older, newer };
+        self.render("user.html", ctx)
+    }
+
+    pub fn account_page(&self, frame: &Frame<'_>, problem: Option<AccountProblem<'_>>) -> Result<String, minijinja::Error> {
+        let (error_field, error) = match problem {
+            Some(problem) => (Some(problem.field), Some(problem.message)),
+            None => (None, None),
+        };
+        self.render("account.html", context! { frame, error_field, error })
     }
 
     pub fn account_form(

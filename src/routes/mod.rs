@@ -8,6 +8,7 @@ mod catchers;
 mod guards;
 mod health;
 mod media;
+mod my_account;
 mod pages;
 mod photos;
 mod respond;
@@ -24,11 +25,16 @@ pub fn routes() -> Vec<Route> {
         pages::photo,
         pages::login_form,
         pages::register_form,
+        pages::user,
+        my_account::account,
+        my_account::change_password,
+        my_account::delete_account,
         account::register,
         account::login,
         account::logout,
         photos::upload,
         photos::delete,
+        photos::edit,
         api::photos,
         media::media,
         media::static_file,
