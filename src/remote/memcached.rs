@@ -101,9 +101,22 @@ impl Memcached {
     /// starts with that line, expiring after `ttl_secs` (an existing key keeps its expiry).
     pub async fn append_line(&self, key: &str, line: &str, ttl_secs: u64) -> Result<(), RemoteError> {
         let value = format!("{line}\n");
-        let vivify = format!("N{}", ttl_field(ttl_secs));
+        let ttl = format!("T{}", ttl_field(ttl_secs));
         self.on_server(self.server(key), async |c: &mut Client| {
-            c.meta_set(key, value.as_bytes(), false, None, Some(&["MA", vivify.as_str()])).await.map(drop)
+            // Append, else add; two instances may both miss and both add: the loser's add is
+            // NOT_STORED and it appends to the winner's value instead. (memcached before 1.6.21
+            // cannot append-or-create in one command.)
+            for _ in 0..3 {
+                match c.meta_set(key, value.as_bytes(), false, None, Some(&["MA"])).await {
+                    Err(Error::Protocol(Status::NotStored)) => {}
+                    other => return other.map(drop),
+                }
+                match c.meta_set(key, value.as_bytes(), false, None, Some(&["ME", ttl.as_str()])).await {
+                    Err(Error::Protocol(Status::NotStored)) => {}
+                    other => return other.map(drop),
+                }
+            }
+            Err(Error::Protocol(Status::NotStored))
         })
         .await
     }
