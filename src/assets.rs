@@ -3,8 +3,12 @@
 
 use std::collections::HashMap;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use rust_embed::RustEmbed;
 use sha2::{Digest, Sha256};
+
+use crate::compress::Encoded;
 
 #[derive(RustEmbed)]
 #[folder = "assets/templates"]
@@ -19,16 +23,20 @@ struct StaticFiles;
 struct DemoPhotos;
 
 /// An embedded static file under its hashed name.
-#[derive(Clone, Copy)]
 pub struct StaticAsset {
     pub bytes: &'static [u8],
     pub content_type: &'static str,
+    /// Its brotli and gzip forms when it is text, each compressed once at the best level.
+    pub encoded: Option<Encoded>,
 }
 
 pub struct StaticAssets {
     /// `app.css` → `app.1a2b3c4d.css`
     public_names: HashMap<String, String>,
     by_public_name: HashMap<String, StaticAsset>,
+    /// app.css, put inline in every page (no render-blocking request), and its CSP hash.
+    inline_css: &'static str,
+    inline_css_hash: String,
 }
 
 fn leak(data: std::borrow::Cow<'static, [u8]>) -> &'static [u8] {
@@ -59,10 +67,24 @@ impl StaticAssets {
                 Some("ico") => "image/x-icon",
                 _ => "application/octet-stream",
             };
-            by_public_name.insert(public.clone(), StaticAsset { bytes, content_type });
+            let encoded = (content_type.starts_with("text/") || content_type == "image/svg+xml").then(Encoded::default);
+            by_public_name.insert(public.clone(), StaticAsset { bytes, content_type, encoded });
             public_names.insert(name.to_string(), public);
         }
-        Self { public_names, by_public_name }
+        let inline_css =
+            StaticFiles::get("app.css").and_then(|file| std::str::from_utf8(leak(file.data)).ok()).unwrap_or_default();
+        let inline_css_hash = format!("'sha256-{}'", STANDARD.encode(Sha256::digest(inline_css.as_bytes())));
+        Self { public_names, by_public_name, inline_css, inline_css_hash }
+    }
+
+    /// The site's stylesheet, for a `<style>` element.
+    pub fn inline_css(&self) -> &'static str {
+        self.inline_css
+    }
+
+    /// The CSP source (`'sha256-…'`) that allows exactly that `<style>` element.
+    pub fn inline_css_hash(&self) -> &str {
+        &self.inline_css_hash
     }
 
     /// The URL path of the static file `name` (e.g. `app.css`).

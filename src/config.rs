@@ -64,6 +64,7 @@ pub(crate) struct RawSettings {
     #[serde(skip_serializing)]
     admin_user: Option<String>,
     traffic_window_secs: u64,
+    teaching_panel: bool,
 }
 
 impl Default for RawSettings {
@@ -107,6 +108,7 @@ impl Default for RawSettings {
             forwarded_header: "X-Forwarded-For".into(),
             admin_user: None,
             traffic_window_secs: 10,
+            teaching_panel: false,
         }
     }
 }
@@ -246,6 +248,8 @@ pub struct Settings {
     pub address: std::net::IpAddr,
     /// The window of `/admin/traffic`.
     pub traffic_window_secs: u64,
+    /// Pages open their "How this page was served" panel (it always opens with a level).
+    pub teaching_panel: bool,
 }
 
 impl Settings {
@@ -353,6 +357,7 @@ impl Settings {
                 ),
             address: raw.address,
             traffic_window_secs: raw.traffic_window_secs.max(1),
+            teaching_panel: raw.teaching_panel,
         })
     }
 }

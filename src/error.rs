@@ -7,6 +7,7 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 
+use crate::auth::Visitor;
 use crate::service::ServiceError;
 use crate::state::App;
 use crate::views::ErrorPage;
@@ -113,6 +114,29 @@ impl AppError {
     }
 }
 
+/// The page title for an error, in the reader's words rather than HTTP's.
+pub fn title(status: Status) -> &'static str {
+    match status.code {
+        400 => "That request could not be read",
+        401 => "Please log in",
+        403 => "Not allowed",
+        404 => "Page not found",
+        409 => "Already taken",
+        413 => "Too large",
+        415 => "Not a kind of file we take",
+        422 => "Please check what you entered",
+        429 => "Too many attempts",
+        503 => "Temporarily unavailable",
+        500..=599 => "Something went wrong",
+        _ => "That did not work",
+    }
+}
+
+/// Scripts (the upload page's XHR) ask for JSON; so does everything under /api.
+pub fn wants_json(request: &Request<'_>) -> bool {
+    request.uri().path().starts_with("/api/") || request.accept().is_some_and(|accept| accept.preferred().is_json())
+}
+
 impl<'r> Responder<'r, 'static> for AppError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         self.log();
@@ -123,21 +147,14 @@ impl<'r> Responder<'r, 'static> for AppError {
         if status == Status::Unauthorized {
             response.header(Header::new("WWW-Authenticate", "Cookie realm=\"stratus\""));
         }
-        // Scripts (the upload page's XHR) ask for JSON; so does everything under /api.
-        let wants_json = request.uri().path().starts_with("/api/")
-            || request.accept().is_some_and(|accept| accept.preferred().is_json());
-        if wants_json {
+        if wants_json(request) {
             let body = serde_json::json!({ "error": message, "status": status.code }).to_string();
             return response.header(ContentType::JSON).sized_body(body.len(), Cursor::new(body)).ok();
         }
-        let html = match request.rocket().state::<App>() {
-            Some(app) => app.views.error_page(&ErrorPage {
-                status: status.code,
-                reason: status.reason_lossy(),
-                message: &message,
-            }),
-            None => None,
-        };
+        let html = request.rocket().state::<App>().and_then(|app| {
+            let frame = crate::routes::frame(app, Visitor::resolved(request), request.cookies(), false, None);
+            app.views.error_page(&frame, &ErrorPage { status: status.code, title: title(status), message: &message })
+        });
         let (content_type, body) = match html {
             Some(html) => (ContentType::HTML, html),
             None => (ContentType::Plain, format!("{} {}\n{}\n", status.code, status.reason_lossy(), message)),

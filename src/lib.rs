@@ -8,6 +8,7 @@ pub mod access_log;
 pub mod assets;
 pub mod auth;
 pub mod cache;
+pub mod compress;
 pub mod config;
 pub mod config_report;
 pub mod db;

@@ -59,7 +59,10 @@ async fn changing_the_password_ends_every_other_session_and_keeps_this_one_under
 
     let after = session_cookie(&t.client).expect("still signed in");
     assert_ne!(after, before, "a new session id");
-    assert_eq!(t.get_text("/account").await.0, Status::Ok, "this browser continues");
+    let (status, html) = t.get_text("/account").await;
+    assert_eq!(status, Status::Ok, "this browser continues");
+    assert!(html.contains("Your password is changed."), "and is told so, once");
+    assert!(!t.get_text("/account").await.1.contains("Your password is changed."));
     assert!(!token_authenticates(&t, &before).await, "the old id is dead");
     assert!(!token_authenticates(&t, &elsewhere).await, "the other device is signed out");
 
@@ -154,6 +157,11 @@ async fn deleting_the_account_removes_the_user_photos_blobs_sessions_and_cached_
     assert_eq!(response.headers().get_one("Location"), Some("/"));
     drop(response);
 
+    let front = t.client.get("/").dispatch().await;
+    assert_ne!(front.headers().get_one("X-Cache"), Some("HIT"), "the cached page was invalidated");
+    let html = front.into_string().await.unwrap_or_default();
+    assert!(html.contains("Your account and all your photos are deleted."), "said on the next page");
+    assert!(hers.iter().all(|id| !html.contains(id.as_str())) && html.contains(&bobs));
     assert_eq!(session_cookie(&t.client), None, "the cookie is removed");
     assert!(!token_authenticates(&t, &here).await && !token_authenticates(&t, &elsewhere).await, "sessions gone");
     let repo = &t.app().backends.repo;
@@ -166,10 +174,6 @@ async fn deleting_the_account_removes_the_user_photos_blobs_sessions_and_cached_
     for id in &hers {
         assert_eq!(t.get_text(&format!("/photos/{id}")).await.0, Status::NotFound);
     }
-    let front = t.client.get("/").dispatch().await;
-    assert_ne!(front.headers().get_one("X-Cache"), Some("HIT"), "the cached page was invalidated");
-    let html = front.into_string().await.unwrap_or_default();
-    assert!(hers.iter().all(|id| !html.contains(id.as_str())) && html.contains(&bobs));
     assert_eq!(t.get_text("/u/alice").await.0, Status::NotFound, "her page is gone");
 
     // The name is free again, and the old password opens nothing.
@@ -185,7 +189,7 @@ async fn a_wrong_password_deletes_nothing() {
     let csrf = t.csrf_from("/account").await;
     let response = t.post_form("/account/delete", &[("password", "not the password"), ("csrf", &csrf)]).await;
     assert_eq!(response.status(), Status::Forbidden);
-    assert!(response.into_string().await.unwrap_or_default().contains("id=\"delete-error\""));
+    assert!(response.into_string().await.unwrap_or_default().contains("id=\"password-error\""));
     let response = t.post_form("/account/delete", &[("password", PASSWORD), ("csrf", "forged")]).await;
     assert_eq!(response.status(), Status::Forbidden);
     drop(response);

@@ -153,6 +153,7 @@ async fn the_owner_edits_the_caption_and_text_alternative_and_nobody_else_can() 
     drop(response);
     let html = t.get_text(&page).await.1;
     assert!(html.contains("<h1>after</h1>") && html.contains("alt=\"A red boat\""), "{html}");
+    assert!(html.contains("The caption is saved."), "said once on the next page");
     let front = t.client.get("/").dispatch().await;
     assert_ne!(front.headers().get_one("X-Cache"), Some("HIT"), "the cached front page was dropped");
     assert!(front.into_string().await.unwrap_or_default().contains("alt=\"A red boat\""));

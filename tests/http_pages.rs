@@ -364,12 +364,12 @@ async fn media_etags_are_valid_and_if_none_match_follows_http() {
 async fn static_assets_are_hashed_and_immutable() {
     let t = TestApp::new().await;
     let html = t.get_text("/").await.1;
-    let href = html.split("rel=\"stylesheet\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("css link");
-    assert!(href.starts_with("/static/app.") && href.ends_with(".css"), "{href}");
+    let href = html.split("<script src=\"").nth(1).and_then(|s| s.split('"').next()).expect("script link");
+    assert!(href.starts_with("/static/app.") && href.ends_with(".js"), "{href}");
     let response = t.client.get(href.to_owned()).dispatch().await;
     assert_eq!(response.status(), Status::Ok);
     assert_eq!(response.headers().get_one("Cache-Control"), Some("public, max-age=31536000, immutable"));
-    assert_eq!(t.client.get("/static/app.css").dispatch().await.status(), Status::NotFound);
+    assert_eq!(t.client.get("/static/app.js").dispatch().await.status(), Status::NotFound);
 }
 
 #[rocket::async_test]

@@ -1,5 +1,7 @@
 // Progressive enhancement for Stratus pages: everything works without this file.
 // - Fills the teaching panel's timings from the Server-Timing header.
+// - Times (<time datetime>) read relative ("3 hours ago"), the reader's local time on hover.
+// - A link with data-dialog="ID" opens that <dialog> instead (delete asks first, in place).
 // - Upload: several files, drag and drop, a client-side check mirroring the server's limits,
 //   a progress bar per file, and the server's error next to the file, in words.
 "use strict";
@@ -138,6 +140,9 @@
     const maxBytes = Number(form.dataset.maxBytes) || 20 * 1048576;
     input.multiple = true;
     document.getElementById("drop-hint").hidden = false;
+    // Touch screens have nowhere to drop a file: they are told only about choosing several.
+    const canDrop = window.matchMedia("(hover: hover) and (pointer: fine)").matches;
+    document.getElementById("drop-anywhere").hidden = !canDrop;
 
     async function uploadAll(files, perFile) {
       const jobs = Array.from(files).map((file) => ({ file, ui: row(list, file) }));
@@ -177,7 +182,44 @@
     });
   }
 
+  const UNITS = [
+    ["year", 365 * 24 * 3600],
+    ["month", 30 * 24 * 3600],
+    ["week", 7 * 24 * 3600],
+    ["day", 24 * 3600],
+    ["hour", 3600],
+    ["minute", 60],
+  ];
+
+  function showTimes() {
+    if (!window.Intl || !Intl.RelativeTimeFormat) return;
+    const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+    const local = new Intl.DateTimeFormat(undefined, { dateStyle: "long", timeStyle: "short" });
+    for (const element of document.querySelectorAll("time[datetime]")) {
+      const when = new Date(element.getAttribute("datetime"));
+      if (Number.isNaN(when.getTime())) continue;
+      const seconds = (when.getTime() - Date.now()) / 1000;
+      const [unit, size] = UNITS.find(([, size]) => Math.abs(seconds) >= size) || ["second", 1];
+      element.textContent = Math.abs(seconds) < 60 ? relative.format(0, "second") : relative.format(Math.round(seconds / size), unit);
+      element.title = local.format(when);
+    }
+  }
+
+  function setUpDialogs() {
+    if (typeof HTMLDialogElement !== "function") return;
+    for (const link of document.querySelectorAll("a[data-dialog]")) {
+      const dialog = document.getElementById(link.dataset.dialog);
+      if (!dialog) continue;
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        dialog.showModal();
+      });
+    }
+  }
+
   showTimings();
+  showTimes();
+  setUpDialogs();
   setUpUploads();
 })();
 

@@ -111,6 +111,16 @@ impl Visitor {
     }
 }
 
+impl Visitor {
+    /// The visitor this request already resolved (through the guard), else an anonymous one:
+    /// for responders, which cannot wait on the session store. The catcher resolves the guard
+    /// first, so only a response built before any guard ran shows the signed-out header.
+    pub fn resolved<'r>(request: &'r Request<'_>) -> &'r Visitor {
+        let secure = request.rocket().state::<App>().is_some_and(|app| app.settings.cookie_secure);
+        request.local_cache(|| anonymous(request, secure, false))
+    }
+}
+
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for &'r Visitor {
     type Error = std::convert::Infallible;

@@ -5,11 +5,14 @@ use rocket::Catcher;
 use rocket::http::Status;
 use rocket::request::Request;
 
+use crate::auth::Visitor;
 use crate::error::AppError;
 
 #[rocket::catch(default)]
-fn default_catcher(status: Status, request: &Request<'_>) -> AppError {
+async fn default_catcher(status: Status, request: &Request<'_>) -> AppError {
     crate::access_log::record_refused_before_routing(status.code, request);
+    // So the error page's header shows who is signed in (the responder cannot wait for it).
+    let _ = request.guard::<&Visitor>().await;
     match status.code {
         401 => AppError::Unauthorized,
         403 => AppError::Forbidden("You are not allowed to do that.".into()),

@@ -86,3 +86,19 @@ impl<'r> FromRequest<'r> for IfNoneMatch {
         Outcome::Success(IfNoneMatch(request.headers().get_one("If-None-Match").map(str::to_owned)))
     }
 }
+
+/// `scheme://host` as this request named the site (`https` when cookies are marked secure,
+/// which says the site is served over HTTPS): for links that must be absolute.
+pub struct SiteOrigin(pub String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SiteOrigin {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let secure = request.rocket().state::<App>().is_some_and(|app| app.settings.cookie_secure);
+        let scheme = if secure { "https" } else { "http" };
+        let host = request.host().map_or_else(|| "localhost".to_owned(), |host| host.to_string());
+        Outcome::Success(SiteOrigin(format!("{scheme}://{host}")))
+    }
+}

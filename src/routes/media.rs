@@ -8,6 +8,7 @@ use rocket::response::{self, Responder, Response};
 
 use super::guards::IfNoneMatch;
 use crate::assets::StaticAsset;
+use crate::compress::Encoding;
 use crate::domain::BlobKey;
 use crate::error::AppError;
 use crate::state::App;
@@ -93,21 +94,30 @@ pub async fn media(app: &State<App>, path: PathBuf, if_none_match: IfNoneMatch) 
     Ok(Media { bytes: blob.bytes, content_type: blob.content_type, etag: blob.etag, not_modified })
 }
 
-pub struct Static(StaticAsset);
+pub struct Static<'a>(&'a StaticAsset);
 
-impl<'r> Responder<'r, 'static> for Static {
-    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        Response::build()
-            .raw_header("Content-Type", self.0.content_type)
-            .raw_header("Cache-Control", IMMUTABLE)
-            .sized_body(self.0.bytes.len(), Cursor::new(self.0.bytes))
-            .ok()
+impl<'r> Responder<'r, 'static> for Static<'r> {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let asset = self.0;
+        let mut response = Response::build();
+        response.raw_header("Content-Type", asset.content_type).raw_header("Cache-Control", IMMUTABLE);
+        let Some(encoded) = &asset.encoded else {
+            return response.sized_body(asset.bytes.len(), Cursor::new(asset.bytes)).ok();
+        };
+        response.raw_header("Vary", "Accept-Encoding");
+        let accepted = Encoding::negotiate(request.headers().get_one("Accept-Encoding"));
+        match accepted.and_then(|encoding| Some((encoding, encoded.get(asset.bytes, encoding)?))) {
+            Some((encoding, body)) => {
+                response.raw_header("Content-Encoding", encoding.token()).sized_body(body.len(), Cursor::new(body)).ok()
+            }
+            None => response.sized_body(asset.bytes.len(), Cursor::new(asset.bytes)).ok(),
+        }
     }
 }
 
 #[rocket::get("/static/<name>")]
-pub fn static_file(app: &State<App>, name: &str) -> Option<Static> {
-    app.assets.get(name).copied().map(Static)
+pub fn static_file<'r>(app: &'r State<App>, name: &str) -> Option<Static<'r>> {
+    app.assets.get(name).map(Static)
 }
 
 #[cfg(test)]

@@ -5,16 +5,19 @@ mod admin;
 mod api;
 mod architecture;
 mod catchers;
+pub mod flash;
 mod guards;
 mod health;
 mod media;
 mod my_account;
 mod pages;
 mod photos;
+mod refused;
 mod respond;
 mod upload_form;
 
 pub use catchers::catchers;
+pub(crate) use pages::frame;
 pub use respond::SecurityHeaders;
 
 use rocket::Route;
@@ -32,7 +35,9 @@ pub fn routes() -> Vec<Route> {
         account::register,
         account::login,
         account::logout,
+        photos::upload_page,
         photos::upload,
+        photos::confirm_delete,
         photos::delete,
         photos::edit,
         api::photos,

@@ -7,6 +7,7 @@ use rocket::form::{Form, FromForm};
 use rocket::http::{Cookie, CookieJar, Status};
 use rocket::response::Redirect;
 
+use super::flash::{self, Notice};
 use super::guards::{ClientIp, SignedIn};
 use super::pages::frame;
 use super::respond::Page;
@@ -15,7 +16,7 @@ use crate::domain::Password;
 use crate::error::AppError;
 use crate::service::{AccountRejected, Caller};
 use crate::state::App;
-use crate::views::AccountProblem;
+use crate::views::FieldError;
 
 #[derive(FromForm)]
 pub struct PasswordForm {
@@ -54,7 +55,7 @@ fn page_with(
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
     status: Status,
-    problem: Option<AccountProblem<'_>>,
+    problem: Option<FieldError<'_>>,
 ) -> Result<Page, AppError> {
     let html = app.views.account_page(&frame(app, visitor, cookies, true, None), problem)?;
     Ok(Page { status, ..Page::ok(html) })
@@ -81,18 +82,18 @@ pub async fn change_password(
 ) -> Result<Result<Redirect, Page>, AppError> {
     visitor.verify_csrf(app, form.csrf.as_deref())?;
     let Some(new) = Password::parse(form.new.as_deref().unwrap_or_default()) else {
-        let problem = AccountProblem { field: "new", message: Password::RULE };
+        let problem = FieldError { field: "new", message: Password::RULE };
         return page_with(app, visitor, cookies, Status::UnprocessableEntity, Some(problem)).map(Err);
     };
     let current = form.current.as_deref().and_then(Password::parse);
     match app.accounts.change_password(&caller(signed_in.0), current, &new, client.0).await? {
         Ok(session) => {
             set_session_cookie(cookies, session.token, app.settings.cookie_secure, app.accounts.absolute_timeout());
-            Ok(Ok(Redirect::to("/account")))
+            Ok(Ok(flash::redirect(cookies, Notice::PasswordChanged, "/account")))
         }
         Err(rejected) => {
             let (status, message) = refusal(rejected)?;
-            let problem = AccountProblem { field: "current", message };
+            let problem = FieldError { field: "current", message };
             page_with(app, visitor, cookies, status, Some(problem)).map(Err)
         }
     }
@@ -112,11 +113,11 @@ pub async fn delete_account(
     match app.accounts.delete_account(&caller(signed_in.0), password, client.0).await? {
         Ok(()) => {
             cookies.remove(Cookie::build(SESSION_COOKIE).path("/"));
-            Ok(Ok(Redirect::to("/")))
+            Ok(Ok(flash::redirect(cookies, Notice::AccountDeleted, "/")))
         }
         Err(rejected) => {
             let (status, message) = refusal(rejected)?;
-            let problem = AccountProblem { field: "password", message };
+            let problem = FieldError { field: "password", message };
             page_with(app, visitor, cookies, status, Some(problem)).map(Err)
         }
     }

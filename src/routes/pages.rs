@@ -1,6 +1,8 @@
 use rocket::State;
 use rocket::http::CookieJar;
 
+use super::flash::{self, Notice};
+use super::guards::SiteOrigin;
 use super::respond::Page;
 use crate::auth::Visitor;
 use crate::domain::{PhotoId, Username};
@@ -11,7 +13,7 @@ use crate::views::Frame;
 
 /// The page frame. A CSRF token is minted only where the page has a form, so an anonymous
 /// front page sets no cookie at all.
-pub(super) fn frame<'a>(
+pub(crate) fn frame<'a>(
     app: &'a App,
     visitor: &'a Visitor,
     cookies: &CookieJar<'_>,
@@ -29,6 +31,10 @@ pub(super) fn frame<'a>(
         profile: &app.settings.profile,
         level: app.settings.level.as_deref(),
         upload_limit_bytes: app.settings.upload_limit_bytes,
+        notice: flash::take(cookies).map(Notice::text),
+        origin: None,
+        timed: false,
+        teaching_open: app.settings.level.is_some() || app.settings.teaching_panel,
     }
 }
 
@@ -40,10 +46,10 @@ pub async fn index(
     before: Option<PhotoId>,
 ) -> Result<Page, AppError> {
     let feed = app.feed.front_page(before).await?;
-    let frame = frame(app, visitor, cookies, false, Some(feed.source));
+    let frame = Frame { timed: true, ..frame(app, visitor, cookies, false, Some(feed.source)) };
     let started = std::time::Instant::now();
-    let html = app.views.front_page(&frame, &feed)?;
-    Ok(Page::ok(html).with_source(feed.source).with_timings(feed.timings, started.elapsed()))
+    let rendered = app.views.front_page(&frame, &feed)?;
+    Ok(Page::rendered(rendered).with_source(feed.source).with_timings(feed.timings, started.elapsed()))
 }
 
 #[rocket::get("/photos/<id>")]
@@ -51,13 +57,14 @@ pub async fn photo(
     app: &State<App>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
+    origin: SiteOrigin,
     id: Result<PhotoId, &str>,
 ) -> Result<Page, AppError> {
     // A malformed id names no photo: 404, like an unknown one.
     let (photo, view, neighbours) =
         app.photos.page(id.map_err(|_| AppError::NotFound)?).await?.ok_or(AppError::NotFound)?;
     let is_owner = visitor.session.as_ref().is_some_and(|s| s.data.user_id == photo.owner_id);
-    let frame = frame(app, visitor, cookies, is_owner, None);
+    let frame = Frame { origin: Some(origin.0), ..frame(app, visitor, cookies, is_owner, None) };
     Ok(Page::ok(app.views.photo_page(&frame, &view, neighbours, is_owner)?))
 }
 

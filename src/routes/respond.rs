@@ -8,14 +8,21 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::request::Request;
 use rocket::response::{self, Body, Responder, Response};
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
+use crate::compress::{self, Effort, Encoded, Encoding};
 use crate::service::{FeedSource, Timings};
 use crate::state::App;
+use crate::views::Rendered;
 
-/// An HTML page, with `X-Cache` when it shows a cacheable list.
+/// An HTML page, with `X-Cache` when it shows a cacheable list; compressed when the client
+/// accepts it (from the memo of a memoised page, else on the spot).
 pub struct Page {
-    pub html: String,
+    pub html: Bytes,
+    pub encoded: Option<Arc<Encoded>>,
     pub status: Status,
     pub source: Option<FeedSource>,
     /// `Server-Timing`: where the list's time went, and rendering.
@@ -24,7 +31,16 @@ pub struct Page {
 
 impl Page {
     pub fn ok(html: String) -> Self {
-        Self { html, status: Status::Ok, source: None, timings: None }
+        Self::rendered(Rendered { html: html.into(), encoded: None })
+    }
+
+    pub fn rendered(page: Rendered) -> Self {
+        Self { html: page.html, encoded: page.encoded, status: Status::Ok, source: None, timings: None }
+    }
+
+    /// A page answering a refused form: the form again, with the refusal's status.
+    pub fn with_status(html: String, status: Status) -> Self {
+        Self { status, ..Self::ok(html) }
     }
 
     pub fn with_source(mut self, source: FeedSource) -> Self {
@@ -39,19 +55,32 @@ impl Page {
 }
 
 impl<'r> Responder<'r, 'static> for Page {
-    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
         let mut response = Response::build();
-        response.status(self.status).header(ContentType::HTML);
+        response.status(self.status).header(ContentType::HTML).raw_header("Vary", "Accept-Encoding");
         if let Some(source) = self.source {
             response.header(Header::new("X-Cache", source.header_value()));
         }
         if let Some((timings, render)) = self.timings {
             response.header(Header::new("Server-Timing", server_timing(&timings, render)));
         }
+        let mut body = self.html;
+        if body.len() >= compress::MIN_BYTES
+            && let Some(encoding) = Encoding::negotiate(request.headers().get_one("Accept-Encoding"))
+        {
+            let compressed = match &self.encoded {
+                Some(memo) => memo.get(&body, encoding),
+                None => encoding.compress(&body, Effort::Fast).map(Bytes::from),
+            };
+            if let Some(compressed) = compressed {
+                response.raw_header("Content-Encoding", encoding.token());
+                body = compressed;
+            }
+        }
         // One chunk for the whole page: Rocket's default 4 KiB chunks split a typical page in
         // two writes, which cost the front page a third of its throughput.
-        let len = self.html.len();
-        let mut response = response.sized_body(len, Cursor::new(self.html)).finalize();
+        let len = body.len();
+        let mut response = response.sized_body(len, Cursor::new(body)).finalize();
         response.set_max_chunk_size(len.max(Body::DEFAULT_MAX_CHUNK));
         Ok(response)
     }

@@ -148,14 +148,14 @@ test("refusals are explained next to the file", async () => {
 test("teaching panel shows the server, the session and the timings", async () => {
   await page.goto(`${base}/`);
   const panel = page.locator("details.teaching");
-  assert.ok(await panel.evaluate((d) => d.open));
+  assert.equal(await panel.evaluate((d) => d.open), false, "closed until asked for");
+  await panel.locator("summary").click();
   const text = await panel.innerText();
   assert.match(text, /Served by/);
   assert.match(text, /X-Cache: (HIT|MISS)/);
   await page.waitForFunction(() => /render \d/.test(document.getElementById("timings").textContent));
   await panel.locator("summary").click();
   assert.equal(await panel.evaluate((d) => d.open), false, "collapsible");
-  await panel.locator("summary").click();
 });
 
 test("keyboard users see where they are", async () => {
@@ -183,7 +183,8 @@ test("open a photo, delete it, log out", async () => {
   await first.click();
   await page.waitForURL(`${base}${href}`);
   assert.equal(await page.locator("article.photo h1").innerText(), "Dropped in");
-  await page.getByRole("button", { name: "Delete this photo" }).click();
+  await page.getByRole("link", { name: "Delete this photo" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete for good" }).click();
   await page.waitForURL(`${base}/`);
   assert.equal(await page.locator(`#photos a[href="${href}"]`).count(), 0, "gone from the front page");
   await page.getByRole("button", { name: "Log out" }).click();
