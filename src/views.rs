@@ -118,8 +118,7 @@ impl Views {
         }
         let older = feed.older.map(|id| id.to_string());
         let newer = newer_query(feed.newer);
-        let ctx =
-            context! { frame, photos => feed.photos.as_slice(), older, newer, caption => "", error => (), upload_heading => 2 };
+        let ctx = context! { frame, photos => feed.photos.as_slice(), older, newer, caption => "", error => (), upload_heading => 2 };
         let html = Bytes::from(self.render("index.html", ctx)?);
         if !anonymous {
             return Ok(Rendered { html, encoded: None });

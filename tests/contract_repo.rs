@@ -266,5 +266,8 @@ async fn mysql_migrations_apply_once_when_instances_start_together() {
     let mut conn = pool.get_conn().await.expect("conn");
     let applied: Vec<String> =
         mysql_async::prelude::Queryable::query(&mut conn, "SELECT name FROM schema_migrations").await.expect("query");
-    assert_eq!(applied, vec!["0001_init.sql".to_owned(), "0002_admin_role.sql".to_owned(), "0003_alt_text.sql".to_owned()]);
+    assert_eq!(
+        applied,
+        vec!["0001_init.sql".to_owned(), "0002_admin_role.sql".to_owned(), "0003_alt_text.sql".to_owned()]
+    );
 }

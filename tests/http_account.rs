@@ -78,15 +78,15 @@ async fn a_refused_password_change_changes_nothing_and_says_why_on_the_form() {
     let token = session_cookie(&t.client).expect("session");
     let csrf = t.csrf_from("/account").await;
 
-    let response =
-        t.post_form("/account/password", &[("current", "not my password"), ("new", NEW_PASSWORD), ("csrf", &csrf)]).await;
+    let response = t
+        .post_form("/account/password", &[("current", "not my password"), ("new", NEW_PASSWORD), ("csrf", &csrf)])
+        .await;
     assert_eq!(response.status(), Status::Forbidden);
     let html = response.into_string().await.unwrap_or_default();
     assert!(html.contains("id=\"current-error\"") && html.contains("not your current password"), "{html}");
     assert!(html.contains("action=\"/account/password\""), "the form is shown again");
 
-    let response =
-        t.post_form("/account/password", &[("current", PASSWORD), ("new", "short"), ("csrf", &csrf)]).await;
+    let response = t.post_form("/account/password", &[("current", PASSWORD), ("new", "short"), ("csrf", &csrf)]).await;
     assert_eq!(response.status(), Status::UnprocessableEntity);
     assert!(response.into_string().await.unwrap_or_default().contains("id=\"new-error\""));
 

@@ -130,8 +130,7 @@ async fn a_photo_page_links_its_neighbours_and_its_original() {
     let (full, download) = (href(">View full size</a>"), href(" download>Download original</a>"));
     assert!(full.contains(&format!("photos/{}", ids[2])), "the original's key: {full}");
     assert_eq!(full.split('?').next(), download.split('?').next(), "the same blob");
-    let json: serde_json::Value =
-        serde_json::from_str(&t.get_text("/api/photos?limit=1").await.1).expect("json");
+    let json: serde_json::Value = serde_json::from_str(&t.get_text("/api/photos?limit=1").await.1).expect("json");
     let (status, content_type, body) = t.fetch(&full).await;
     assert_eq!((status, content_type.as_deref()), (200, Some("image/jpeg")));
     assert_eq!(body.len() as u64, json["photos"][0]["bytes"].as_u64().expect("bytes"));
@@ -165,7 +164,8 @@ async fn the_owner_edits_the_caption_and_text_alternative_and_nobody_else_can() 
     assert_eq!(response.status(), Status::UnprocessableEntity);
     let response = t.post_form(&edit, &[("caption", "forged"), ("alt", ""), ("csrf", "nope")]).await;
     assert_eq!(response.status(), Status::Forbidden);
-    let response = t.post_form("/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV/caption", &[("caption", "x"), ("csrf", &csrf)]).await;
+    let response =
+        t.post_form("/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV/caption", &[("caption", "x"), ("csrf", &csrf)]).await;
     assert_eq!(response.status(), Status::NotFound);
     drop(response);
 

@@ -249,7 +249,10 @@ fn decode(encoding: Option<&str>, bytes: &[u8]) -> String {
     match encoding {
         Some("br") => brotli::Decompressor::new(bytes, 4096).read_to_string(&mut out).map(|_| ()),
         Some("gzip") => flate2::read::GzDecoder::new(bytes).read_to_string(&mut out).map(|_| ()),
-        None => Ok(out.push_str(&String::from_utf8_lossy(bytes))),
+        None => {
+            out.push_str(&String::from_utf8_lossy(bytes));
+            Ok(())
+        }
         Some(other) => panic!("unexpected encoding {other}"),
     }
     .expect("decodes");

@@ -151,12 +151,8 @@ pub trait Repo: Send + Sync + 'static {
 
     /// Up to `limit` ids of photos strictly newer than `after` (only `owner`'s when given),
     /// OLDEST first: the way back from an older page, and a photo's newer neighbour.
-    async fn newer_photo_ids(
-        &self,
-        after: PhotoId,
-        owner: Option<UserId>,
-        limit: u32,
-    ) -> Result<Vec<PhotoId>, DbError>;
+    async fn newer_photo_ids(&self, after: PhotoId, owner: Option<UserId>, limit: u32)
+    -> Result<Vec<PhotoId>, DbError>;
 
     /// Replaces the photo's caption and text alternative; `Ok(false)` when there is no such
     /// photo (and nothing changes).

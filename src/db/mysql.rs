@@ -291,14 +291,15 @@ impl Repo for MysqlRepo {
         let mut conn = self.conn().await?;
         let ids: Vec<String> = match owner {
             Some(owner) => {
-                conn.exec("SELECT id FROM photos WHERE id > ? AND owner_id = ? ORDER BY id LIMIT ?", (
-                    after.to_string(),
-                    owner.to_string(),
-                    limit,
-                ))
+                conn.exec(
+                    "SELECT id FROM photos WHERE id > ? AND owner_id = ? ORDER BY id LIMIT ?",
+                    (after.to_string(), owner.to_string(), limit),
+                )
                 .await?
             }
-            None => conn.exec("SELECT id FROM photos WHERE id > ? ORDER BY id LIMIT ?", (after.to_string(), limit)).await?,
+            None => {
+                conn.exec("SELECT id FROM photos WHERE id > ? ORDER BY id LIMIT ?", (after.to_string(), limit)).await?
+            }
         };
         photo_ids(ids)
     }
@@ -328,7 +329,8 @@ impl Repo for MysqlRepo {
         let mut conn = self.conn().await?;
         let mut tx = conn.start_transaction(TxOpts::default()).await?;
         // The user row locked first: an upload racing this waits, then fails its foreign key.
-        let found: Option<i64> = tx.exec_first("SELECT 1 FROM users WHERE id = ? FOR UPDATE", (id.to_string(),)).await?;
+        let found: Option<i64> =
+            tx.exec_first("SELECT 1 FROM users WHERE id = ? FOR UPDATE", (id.to_string(),)).await?;
         if found.is_none() {
             return Ok(None);
         }

@@ -361,8 +361,10 @@ impl Repo for SqliteRepo {
 
     async fn update_caption(&self, id: PhotoId, caption: &Caption, alt: &AltText) -> Result<bool, DbError> {
         let (caption, alt) = (caption.as_str().to_owned(), alt.as_str().to_owned());
-        self.with_conn(move |c| Ok(c.prepare_cached(UPDATE_CAPTION)?.execute(params![caption, alt, id.to_string()])? > 0))
-            .await
+        self.with_conn(move |c| {
+            Ok(c.prepare_cached(UPDATE_CAPTION)?.execute(params![caption, alt, id.to_string()])? > 0)
+        })
+        .await
     }
 
     async fn update_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool, DbError> {

@@ -131,7 +131,13 @@ impl Memcached {
 
     /// Replaces the value under `key` only if it is still the one `cas` was read with, with a
     /// new expiry; `false` when another write came first or the key is gone (nothing changes).
-    pub async fn replace_if_unchanged(&self, key: &str, value: &[u8], cas: u64, ttl_secs: u64) -> Result<bool, RemoteError> {
+    pub async fn replace_if_unchanged(
+        &self,
+        key: &str,
+        value: &[u8],
+        cas: u64,
+        ttl_secs: u64,
+    ) -> Result<bool, RemoteError> {
         let (compare, ttl) = (format!("C{cas}"), format!("T{}", ttl_field(ttl_secs)));
         self.on_server(self.server(key), async |c: &mut Client| {
             match c.meta_set(key, value, false, None, Some(&[compare.as_str(), ttl.as_str()])).await {

@@ -39,10 +39,9 @@ fn caller(session: &ActiveSession) -> Caller<'_> {
 fn refusal(rejected: AccountRejected) -> Result<(Status, &'static str), AppError> {
     match rejected {
         AccountRejected::WrongPassword => Ok((Status::Forbidden, "That is not your current password.")),
-        AccountRejected::Throttled => Ok((
-            Status::TooManyRequests,
-            "Too many wrong passwords from your address. Wait a minute and try again.",
-        )),
+        AccountRejected::Throttled => {
+            Ok((Status::TooManyRequests, "Too many wrong passwords from your address. Wait a minute and try again."))
+        }
         AccountRejected::AccountThrottled => {
             Ok((Status::TooManyRequests, "Too many wrong passwords for this account. Wait an hour and try again."))
         }

@@ -91,7 +91,8 @@ async fn try_upload(
         .as_ref()
         .ok_or_else(|| Refusal::on("photo", AppError::Unprocessable("Choose a photo to upload.".into())))?;
     let owner = &signed_in.0.data;
-    let uploaded = app.photos.upload(owner.user_id, &owner.username, UploadData::File(photo.path()), Words { caption, alt }).await;
+    let uploaded =
+        app.photos.upload(owner.user_id, &owner.username, UploadData::File(photo.path()), Words { caption, alt }).await;
     let id = uploaded.map_err(AppError::from)?.map_err(|rejection| Refusal::on("photo", rejection.into()))?;
     Ok(flash::redirect(cookies, Notice::PhotoUploaded, format!("/photos/{id}")))
 }

@@ -360,7 +360,7 @@ impl FeedService {
                     photos: decoded.photos.clone(),
                     source: FeedSource::Database,
                     older: decoded.older,
-                        newer: None,
+                    newer: None,
                     timings: Timings { cache: cache_time, db: db_time, store },
                 })
             }
@@ -383,7 +383,11 @@ impl FeedService {
 
     /// One person's photos, newest first, `page_size` at a time by keyset (`before`), read
     /// from the database; `Ok(None)` when nobody has that name.
-    pub async fn owner_page(&self, name: &Username, before: Option<PhotoId>) -> Result<Option<OwnerPage>, ServiceError> {
+    pub async fn owner_page(
+        &self,
+        name: &Username,
+        before: Option<PhotoId>,
+    ) -> Result<Option<OwnerPage>, ServiceError> {
         let Some(owner) = self.repo.user_by_name(name).await? else {
             return Ok(None);
         };

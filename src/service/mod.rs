@@ -12,7 +12,8 @@ mod traffic;
 pub use accounts::{AccountRejected, Accounts, Caller, Deletion, IssuedSession, LoginRejected, RegisterRejected};
 pub use architecture::{ArchitectureService, ArchitectureView, BEAT, MISSED_BEATS, level_changes, levels, url_hosts};
 pub use feed::{
-    FeedOptions, FeedPage, FeedService, FeedSource, Neighbours, Newer, OwnerPage, PhotoView, STALE_BOUND, Timings, format_time,
+    FeedOptions, FeedPage, FeedService, FeedSource, Neighbours, Newer, OwnerPage, PhotoView, STALE_BOUND, Timings,
+    format_time,
 };
 pub use migrate::{MigrationPlan, MigrationReport};
 pub use photos::{DeleteRejected, EditRejected, PhotoService, Words};

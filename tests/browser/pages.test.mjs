@@ -14,6 +14,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
+import lighthouse from "lighthouse";
+import desktopConfig from "lighthouse/core/config/desktop-config.js";
+import * as chromeLauncher from "chrome-launcher";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -26,6 +29,7 @@ const dataDir = mkdtempSync(path.join(tmpdir(), "stratus-pages-"));
 const username = `pat${Date.now() % 100000}`;
 const password = "correct horse battery";
 const newPassword = "another long passphrase";
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
 
@@ -252,6 +256,69 @@ test("every page reached here is valid HTML (W3C Nu validator)", async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("axe-core finds no violations on these pages, phone and desktop", async () => {
+  const photo = new URL(page.url()).pathname;
+  const first = await (await page.context().request.get(`${base}/`)).text();
+  const older = first.match(/href="(\/\?before=[0-9A-Z]{26})"/)[1];
+  const urls = ["/account", `/u/${username}`, `/u/${username}${older.slice(1)}`, older, photo];
+  const results = [];
+  for (const [width, viewport] of [["phone", PHONE], ["desktop", DESKTOP]]) {
+    // axe is injected by the test, which the site's CSP would (rightly) refuse; the session
+    // comes along, so the owner's forms are checked too.
+    const context = await browser.newContext({ viewport, bypassCSP: true, storageState: await page.context().storageState() });
+    const checked = await context.newPage();
+    for (const url of urls) {
+      await checked.goto(`${base}${url}`);
+      await checked.evaluate(axeSource);
+      const { violations } = await checked.evaluate(() => window.axe.run(document));
+      results.push({ width, url, violations: violations.map((v) => `${v.id} (${v.nodes.length})`) });
+    }
+    await context.close();
+  }
+  console.log("axe-core results:");
+  for (const r of results) console.log(`  ${r.width.padEnd(7)} ${r.url.padEnd(48)} ${r.violations.length} violations ${r.violations.join(", ")}`);
+  assert.deepEqual(results.filter((r) => r.violations.length > 0), []);
+});
+
+test("Lighthouse scores of a person's page and an older page, mobile and desktop", { timeout: 600_000 }, async () => {
+  const chrome = await chromeLauncher.launch({
+    chromePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    chromeFlags: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic"],
+  });
+  const first = await (await fetch(`${base}/`)).text();
+  const older = first.match(/href="(\/\?before=[0-9A-Z]{26})"/)[1];
+  const urls = [`/u/${username}`, older];
+  // The same floor as the rest of the site (tests/browser/ux.test.mjs).
+  const floor = { performance: 100, accessibility: 100, "best-practices": 100, seo: 90 };
+  const lows = [];
+  console.log("Lighthouse scores (performance / accessibility / best practices / SEO):");
+  try {
+    for (const [form, config] of [["mobile", undefined], ["desktop", desktopConfig]]) {
+      for (const url of urls) {
+        // Scores move with the machine's load: a page below the floor is measured again, up to
+        // three times, and its best run counts.
+        let best;
+        for (let attempt = 1; attempt <= 3; attempt++) {
+          const run = await lighthouse(`${base}${url}`, { port: chrome.port, output: "json", logLevel: "error" }, config);
+          const scores = Object.fromEntries(
+            Object.entries(run.lhr.categories).map(([id, c]) => [id, Math.round(c.score * 100)]));
+          const failed = Object.values(run.lhr.audits)
+            .filter((a) => a.score !== null && a.score < 0.9 && a.scoreDisplayMode !== "informative")
+            .map((a) => a.id);
+          console.log(`  ${form.padEnd(7)} ${url.padEnd(40)} ${scores.performance} / ${scores.accessibility} / ${scores["best-practices"]} / ${scores.seo}  (run ${attempt})${failed.length ? `  audits below 0.9: ${failed.join(", ")}` : ""}`);
+          const low = Object.entries(floor).filter(([id, min]) => scores[id] < min);
+          if (!best || low.length < best.low.length) best = { scores, low };
+          if (low.length === 0) break;
+        }
+        for (const [id, min] of best.low) lows.push(`${form} ${url} ${id} ${best.scores[id]} < ${min}`);
+      }
+    }
+  } finally {
+    await chrome.kill();
+  }
+  assert.deepEqual(lows, []);
 });
 
 test("change the password: this browser stays signed in, the old password stops working", async () => {
