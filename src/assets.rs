@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use rust_embed::RustEmbed;
 use sha2::{Digest, Sha256};
 
-use crate::compress::Encoded;
+use crate::compress::{Effort, Encoded};
 
 #[derive(RustEmbed)]
 #[folder = "assets/templates"]
@@ -67,7 +67,8 @@ impl StaticAssets {
                 Some("ico") => "image/x-icon",
                 _ => "application/octet-stream",
             };
-            let encoded = (content_type.starts_with("text/") || content_type == "image/svg+xml").then(Encoded::default);
+            let encoded = (content_type.starts_with("text/") || content_type == "image/svg+xml")
+                .then(|| Encoded::new(Effort::Best));
             by_public_name.insert(public.clone(), StaticAsset { bytes, content_type, encoded });
             public_names.insert(name.to_string(), public);
         }

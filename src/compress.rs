@@ -1,6 +1,6 @@
 //! Content-Encoding for text responses (pages, CSS, JS): brotli when the client accepts it,
-//! else gzip, else none. Static files are compressed once at startup at the best levels; a
-//! memoised page keeps its compressed forms beside it (`Encoded`), made on first ask.
+//! else gzip, else none. Static files are compressed once per process, on first request, at the
+//! best levels; a memoised page keeps its compressed forms beside it (`Encoded`), made on first ask.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -90,20 +90,27 @@ impl Encoding {
 }
 
 /// The compressed forms of one body that is sent many times, each made once, when first asked.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Encoded {
+    effort: Effort,
     brotli: OnceLock<Option<Bytes>>,
     gzip: OnceLock<Option<Bytes>>,
 }
 
 impl Encoded {
+    /// `Best` for what lives as long as the process (static files); `Fast` for a memoised page,
+    /// which is made anew whenever its list changes (with the cache off, on every request).
+    pub fn new(effort: Effort) -> Self {
+        Self { effort, brotli: OnceLock::new(), gzip: OnceLock::new() }
+    }
+
     /// `body` (which must be the body these forms are of) in `encoding`.
     pub fn get(&self, body: &[u8], encoding: Encoding) -> Option<Bytes> {
         let slot = match encoding {
             Encoding::Brotli => &self.brotli,
             Encoding::Gzip => &self.gzip,
         };
-        slot.get_or_init(|| encoding.compress(body, Effort::Best).map(Bytes::from)).clone()
+        slot.get_or_init(|| encoding.compress(body, self.effort).map(Bytes::from)).clone()
     }
 }
 
@@ -151,7 +158,7 @@ mod tests {
 
     #[test]
     fn encoded_forms_are_made_once() {
-        let encoded = Encoded::default();
+        let encoded = Encoded::new(Effort::Fast);
         let body = "x".repeat(4096);
         let first = encoded.get(body.as_bytes(), Encoding::Gzip).expect("gzip");
         // A different body would give different bytes: the memo answers without recompressing.

@@ -7,7 +7,7 @@ use minijinja::{AutoEscape, Environment, Value, context};
 use serde::Serialize;
 
 use crate::assets::{StaticAssets, Templates};
-use crate::compress::Encoded;
+use crate::compress::{Effort, Encoded};
 use crate::service::{ArchitectureView, FeedPage, FeedSource, Neighbours, Newer, OwnerPage, PhotoView, WindowView};
 
 /// What every page's frame shows: who is logged in, the CSRF token for its forms, and the
@@ -123,7 +123,7 @@ impl Views {
         if !anonymous {
             return Ok(Rendered { html, encoded: None });
         }
-        let page = Rendered { html, encoded: Some(Arc::default()) };
+        let page = Rendered { html, encoded: Some(Arc::new(Encoded::new(Effort::Fast))) };
         if let Ok(mut memo) = self.anonymous_front.lock() {
             *memo = Some(RenderedFront { photos: feed.photos.clone(), source: feed.source, page: page.clone() });
         }

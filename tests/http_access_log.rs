@@ -158,7 +158,16 @@ async fn the_admin_sees_requests_per_client_in_the_latest_windows() {
         t.client.get("/healthz").remote("203.0.113.7:1000".parse().expect("addr")).dispatch().await;
     }
     t.client.get("/healthz").remote("198.51.100.9:1000".parse().expect("addr")).dispatch().await;
-    lines_of(&log, 8).await;
+    // The eight lines before these already satisfy a count of 8: wait for these eight.
+    let from_test_clients = |lines: &[serde_json::Map<String, serde_json::Value>]| {
+        lines.iter().filter(|l| l["client_ip"] == "203.0.113.7" || l["client_ip"] == "198.51.100.9").count()
+    };
+    for _ in 0..50 {
+        if from_test_clients(&lines_of(&log, 1).await) >= 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let response = t.client.get("/admin/traffic").dispatch().await;
     assert_eq!(response.status().code, 200);

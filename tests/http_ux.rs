@@ -246,16 +246,13 @@ async fn pages_describe_themselves_and_photo_pages_share_their_photo() {
 
 fn decode(encoding: Option<&str>, bytes: &[u8]) -> String {
     let mut out = String::new();
-    match encoding {
-        Some("br") => brotli::Decompressor::new(bytes, 4096).read_to_string(&mut out).map(|_| ()),
-        Some("gzip") => flate2::read::GzDecoder::new(bytes).read_to_string(&mut out).map(|_| ()),
-        None => {
-            out.push_str(&String::from_utf8_lossy(bytes));
-            Ok(())
-        }
+    let decoded = match encoding {
+        Some("br") => brotli::Decompressor::new(bytes, 4096).read_to_string(&mut out),
+        Some("gzip") => flate2::read::GzDecoder::new(bytes).read_to_string(&mut out),
+        None => return String::from_utf8_lossy(bytes).into_owned(),
         Some(other) => panic!("unexpected encoding {other}"),
-    }
-    .expect("decodes");
+    };
+    decoded.expect("decodes");
     out
 }
 
