@@ -25,7 +25,7 @@ use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
 use crate::remote::tls::TlsTrust;
 use crate::service::{
-    Accounts, ArchitectureService, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource,
+    Accounts, ArchitectureService, Deletion, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource,
 };
 use crate::session::{
     Counters, MemcachedCounters, MemcachedRoster, MemcachedSessions, MemoryCounters, MemoryRoster, MemorySessions,
@@ -413,8 +413,8 @@ impl App {
             backends.sessions.clone(),
             PasswordHasher::new(cores),
             LoginThrottle::new(counters, settings.login_failures_per_minute),
-            settings.session_idle,
-            settings.session_absolute,
+            (settings.session_idle, settings.session_absolute),
+            Deletion { store: backends.store.clone(), feed: feed.clone() },
         );
         if settings.seed_demo {
             let seeded = photos.seed_demo(&PasswordHasher::new(1), crate::assets::demo_photos()).await?;

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::assets::{StaticAssets, Templates};
 use crate::compress::{Effort, Encoded};
-use crate::service::{ArchitectureView, FeedPage, FeedSource, PhotoView, WindowView};
+use crate::service::{ArchitectureView, FeedPage, FeedSource, Neighbours, Newer, OwnerPage, PhotoView, WindowView};
 
 /// What every page's frame shows: who is logged in, the CSRF token for its forms, and the
 /// tutorial's teaching signals (which server answered, session fingerprint, list source).
@@ -41,6 +41,15 @@ pub struct Frame<'a> {
 pub struct FieldError<'a> {
     pub field: &'a str,
     pub message: &'a str,
+}
+
+/// The query of the link back to newer photos (empty for the first page): templates put it
+/// after their own path, which they write literally so that escaping leaves it readable.
+fn newer_query(newer: Option<Newer>) -> Option<String> {
+    newer.map(|newer| match newer {
+        Newer::First => String::new(),
+        Newer::Before(id) => format!("?before={id}"),
+    })
 }
 
 pub struct ErrorPage<'a> {
@@ -108,7 +117,8 @@ impl Views {
             return Ok(memo.page.clone());
         }
         let older = feed.older.map(|id| id.to_string());
-        let ctx = context! { frame, photos => feed.photos.as_slice(), older, caption => "", error => (), upload_heading => 2 };
+        let newer = newer_query(feed.newer);
+        let ctx = context! { frame, photos => feed.photos.as_slice(), older, newer, caption => "", error => (), upload_heading => 2 };
         let html = Bytes::from(self.render("index.html", ctx)?);
         if !anonymous {
             return Ok(Rendered { html, encoded: None });
@@ -120,8 +130,27 @@ impl Views {
         Ok(page)
     }
 
-    pub fn photo_page(&self, frame: &Frame<'_>, photo: &PhotoView, is_owner: bool) -> Result<String, minijinja::Error> {
-        self.render("photo.html", context! { frame, photo, is_owner })
+    pub fn photo_page(
+        &self,
+        frame: &Frame<'_>,
+        photo: &PhotoView,
+        neighbours: Neighbours,
+        is_owner: bool,
+    ) -> Result<String, minijinja::Error> {
+        let newer = neighbours.newer.map(|id| id.to_string());
+        let older = neighbours.older.map(|id| id.to_string());
+        self.render("photo.html", context! { frame, photo, newer, older, is_owner })
+    }
+
+    pub fn user_page(&self, frame: &Frame<'_>, page: &OwnerPage) -> Result<String, minijinja::Error> {
+        let newer = newer_query(page.newer);
+        let older = page.older.map(|id| id.to_string());
+        let ctx = context! { frame, owner => page.owner.as_str(), photos => page.photos.as_slice(), older, newer };
+        self.render("user.html", ctx)
+    }
+
+    pub fn account_page(&self, frame: &Frame<'_>, error: Option<FieldError<'_>>) -> Result<String, minijinja::Error> {
+        self.render("account.html", context! { frame, error })
     }
 
     pub fn confirm_delete_page(&self, frame: &Frame<'_>, photo: &PhotoView) -> Result<String, minijinja::Error> {

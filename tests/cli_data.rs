@@ -225,6 +225,7 @@ async fn a_killed_migration_resumes_and_another_sites_database_is_refused() {
                 owner_id: owner.id,
                 owner: owner.username.clone(),
                 caption: stratus::domain::Caption::parse(&format!("row {i}")).expect("caption"),
+                alt: stratus::domain::AltText::default(),
                 kind: stratus::domain::ImageKind::Jpeg,
                 width: 10,
                 height: 10,

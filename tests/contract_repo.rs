@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use stratus::db::{Repo, SnapshotBatch, SqliteRepo, UserRecord};
-use stratus::domain::{BlobKey, Caption, ImageKind, Photo, PhotoId, User, UserId, Username};
+use stratus::domain::{AltText, BlobKey, Caption, ImageKind, Photo, PhotoId, User, UserId, Username};
 
 fn user(name: &str) -> User {
     User {
@@ -22,6 +22,7 @@ fn photo(owner: &User, id: PhotoId, caption: &str) -> Photo {
         owner_id: owner.id,
         owner: owner.username.clone(),
         caption: Caption::parse(caption).expect("caption"),
+        alt: AltText::parse(&format!("alt of {caption}")).expect("alt"),
         kind: ImageKind::Webp,
         width: 1200,
         height: 1600,
@@ -78,6 +79,49 @@ pub async fn repo_contract(repo: Arc<dyn Repo>) {
     let older: Vec<_> = repo.latest_photos(3, Some(ids[2])).await.expect("older").iter().map(|p| p.id).collect();
     assert_eq!(older, vec![ids[1], ids[0]]);
     assert!(repo.latest_photos(3, Some(ids[0])).await.expect("none older").is_empty());
+
+    // One owner's photos (alice has 0, 2 and 4), and the way back to newer ones.
+    let ids_of = |photos: Vec<Photo>| photos.iter().map(|p| p.id).collect::<Vec<_>>();
+    assert_eq!(ids_of(repo.owner_photos(alice.id, 2, None).await.expect("hers")), vec![ids[4], ids[2]]);
+    assert_eq!(ids_of(repo.owner_photos(alice.id, 2, Some(ids[2])).await.expect("older")), vec![ids[0]]);
+    assert_eq!(ids_of(repo.owner_photos(twin.id, 5, None).await.expect("his")), vec![ids[3], ids[1]]);
+    let nobody = UserId::from_ulid(ulid::Ulid::new());
+    assert!(repo.owner_photos(nobody, 5, None).await.expect("nobody's").is_empty());
+    assert_eq!(repo.newer_photo_ids(ids[1], None, 2).await.expect("newer"), vec![ids[2], ids[3]], "oldest first");
+    assert_eq!(repo.newer_photo_ids(ids[0], Some(alice.id), 5).await.expect("hers"), vec![ids[2], ids[4]]);
+    assert!(repo.newer_photo_ids(ids[4], None, 5).await.expect("none newer").is_empty());
+
+    // Words rewritten; an unchanged rewrite still finds its photo; an unknown photo is false.
+    let (caption, alt) = (Caption::parse("rewritten").expect("c"), AltText::parse("a new alt").expect("a"));
+    assert!(repo.update_caption(ids[1], &caption, &alt).await.expect("edit"));
+    assert!(repo.update_caption(ids[1], &caption, &alt).await.expect("same edit"), "unchanged still found");
+    let edited = repo.photo(ids[1]).await.expect("get").expect("present");
+    assert_eq!((edited.caption, edited.alt), (caption.clone(), alt.clone()));
+    assert!(!repo.update_caption(PhotoId::from_ulid(ulid::Ulid::new()), &caption, &alt).await.expect("edit"));
+
+    assert!(repo.update_password_hash(twin.id, "$argon2id$new").await.expect("password"));
+    assert!(repo.update_password_hash(twin.id, "$argon2id$new").await.expect("same password"));
+    assert_eq!(repo.user_by_id(twin.id).await.expect("get").map(|u| u.password_hash).as_deref(), Some("$argon2id$new"));
+    assert!(!repo.update_password_hash(nobody, "$argon2id$x").await.expect("unknown user"));
+
+    // Deleting a user takes their photo rows with them, in one step, and touches nobody else.
+    let doomed = user("doomed");
+    assert_eq!(repo.insert_user(&doomed).await.expect("insert"), Ok(()));
+    let doomed_ids: Vec<PhotoId> = (0..3).map(|_| PhotoId::from_ulid(generator.generate().expect("ulid"))).collect();
+    for id in &doomed_ids {
+        repo.insert_photo(&photo(&doomed, *id, "doomed")).await.expect("insert photo");
+    }
+    let removed = repo.delete_user(doomed.id).await.expect("delete user").expect("existed");
+    let mut removed_ids = ids_of(removed);
+    removed_ids.sort();
+    assert_eq!(removed_ids, doomed_ids, "the photos deleted come back, for their blobs");
+    assert!(repo.user_by_id(doomed.id).await.expect("get").is_none());
+    for id in &doomed_ids {
+        assert!(repo.photo(*id).await.expect("get").is_none(), "photo rows gone");
+    }
+    assert_eq!(repo.count_photos().await.expect("count"), 5, "nobody else's photos");
+    assert_eq!(repo.delete_user(doomed.id).await.expect("again"), None, "an unknown user: nothing");
+    assert_eq!(repo.insert_user(&user("DOOMED")).await.expect("insert"), Ok(()), "the name is free");
 
     assert!(repo.delete_photo(ids[4]).await.expect("delete"));
     assert!(!repo.delete_photo(ids[4]).await.expect("delete again"), "idempotent");
@@ -232,5 +276,8 @@ async fn mysql_migrations_apply_once_when_instances_start_together() {
     let mut conn = pool.get_conn().await.expect("conn");
     let applied: Vec<String> =
         mysql_async::prelude::Queryable::query(&mut conn, "SELECT name FROM schema_migrations").await.expect("query");
-    assert_eq!(applied, vec!["0001_init.sql".to_owned(), "0002_admin_role.sql".to_owned()]);
+    assert_eq!(
+        applied,
+        vec!["0001_init.sql".to_owned(), "0002_admin_role.sql".to_owned(), "0003_alt_text.sql".to_owned()]
+    );
 }

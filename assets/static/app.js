@@ -62,13 +62,14 @@
     ui.status.textContent = message;
   }
 
-  function send(form, file, caption, ui) {
+  function send(form, file, words, ui) {
     return new Promise((resolve) => {
       const data = new FormData();
       // The server reads the body in order and checks the token before the photo: it goes
       // first, and in the header too, so a refusal comes before any of the file is sent.
       data.append("csrf", form.elements.csrf.value);
-      data.append("caption", caption);
+      data.append("caption", words.caption);
+      data.append("alt", words.alt);
       data.append("photo", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
@@ -113,6 +114,14 @@
     });
   }
 
+  // A file's own caption and text alternative (the per-file fields, see "Pages that connect"
+  // below), else the form's shared ones.
+  function wordsFor(form, index) {
+    const own = (name) => document.querySelector(`#file-words [data-index="${index}"][data-words="${name}"]`);
+    const pick = (name) => (own(name)?.value.trim() || form.elements[name]?.value || "");
+    return { caption: pick("caption"), alt: pick("alt") };
+  }
+
   async function refreshPhotos() {
     const response = await fetch("/", { headers: { Accept: "text/html" } });
     if (!response.ok) return;
@@ -135,17 +144,16 @@
     const canDrop = window.matchMedia("(hover: hover) and (pointer: fine)").matches;
     document.getElementById("drop-anywhere").hidden = !canDrop;
 
-    async function uploadAll(files) {
-      const caption = form.elements.caption.value;
+    async function uploadAll(files, perFile) {
       const jobs = Array.from(files).map((file) => ({ file, ui: row(list, file) }));
       let uploaded = 0;
-      for (const { file, ui } of jobs) {
+      for (const [index, { file, ui }] of jobs.entries()) {
         const problem = clientCheck(file, maxBytes);
         if (problem) {
           fail(ui, problem);
           continue;
         }
-        if (await send(form, file, caption, ui)) uploaded += 1;
+        if (await send(form, file, wordsFor(form, perFile ? index : -1), ui)) uploaded += 1;
       }
       if (uploaded > 0) {
         form.reset();
@@ -155,7 +163,7 @@
 
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      if (input.files.length > 0) uploadAll(input.files);
+      if (input.files.length > 0) uploadAll(input.files, true);
     });
     document.addEventListener("dragover", (event) => {
       if (event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files")) {
@@ -170,7 +178,7 @@
       if (!event.dataTransfer || event.dataTransfer.files.length === 0) return;
       event.preventDefault();
       dropzone.classList.remove("dragging");
-      uploadAll(event.dataTransfer.files);
+      uploadAll(event.dataTransfer.files, false);
     });
   }
 
@@ -213,4 +221,74 @@
   showTimes();
   setUpDialogs();
   setUpUploads();
+})();
+
+// ---- Pages that connect (helper G): per-file captions, arrow keys between photos. ----
+(function () {
+  // Several files chosen: one caption and text alternative field per file, empty ones falling
+  // back to the shared fields. The upload code above reads them by index (wordsFor).
+  function setUpFileWords() {
+    const form = document.getElementById("upload-form");
+    if (!form) return;
+    const input = form.elements.photo;
+    let list = null;
+    function clear() {
+      list?.remove();
+      list = null;
+    }
+    function field(index, name, labelText, maxLength) {
+      const id = `file-${name}-${index}`;
+      const label = document.createElement("label");
+      label.htmlFor = id;
+      label.textContent = labelText;
+      const box = document.createElement("input");
+      box.type = "text";
+      box.id = id;
+      box.maxLength = maxLength;
+      box.dataset.index = String(index);
+      box.dataset.words = name;
+      return [label, box];
+    }
+    input.addEventListener("change", () => {
+      clear();
+      if (input.files.length < 2) return;
+      list = document.createElement("ol");
+      list.id = "file-words";
+      list.className = "file-words";
+      Array.from(input.files).forEach((file, index) => {
+        const item = document.createElement("li");
+        const name = document.createElement("span");
+        name.className = "file-name";
+        name.textContent = file.name;
+        item.append(name, ...field(index, "caption", `Caption of ${file.name}`, 200),
+          ...field(index, "alt", `Text alternative of ${file.name} (optional)`, 500));
+        list.append(item);
+      });
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.textContent = "Empty fields take the caption and text alternative below.";
+      list.prepend(hint);
+      input.closest(".dropzone").after(list);
+    });
+    form.addEventListener("reset", clear);
+  }
+
+  // On a photo page, the left and right arrow keys go to the newer and older photo.
+  function setUpArrowKeys() {
+    const newer = document.getElementById("newer-photo");
+    const older = document.getElementById("older-photo");
+    if (!newer && !older) return;
+    document.addEventListener("keydown", (event) => {
+      if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+      const target = event.target;
+      if (target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+      const link = event.key === "ArrowLeft" ? newer : event.key === "ArrowRight" ? older : null;
+      if (!link) return;
+      event.preventDefault();
+      window.location.assign(link.href);
+    });
+  }
+
+  setUpFileWords();
+  setUpArrowKeys();
 })();

@@ -8,7 +8,7 @@ pub use sqlite::SqliteRepo;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username};
+use crate::domain::{AltText, BlobKey, Caption, Conflict, ImageKind, Photo, PhotoId, User, UserId, Username};
 
 /// A user row with everything a copy of the database must keep: the password hash (people log
 /// in with the same passwords after a move) and the admin role.
@@ -58,6 +58,7 @@ pub(crate) struct PhotoRow {
     pub key: String,
     pub thumb_key: String,
     pub created_at: i64,
+    pub alt: String,
 }
 
 fn corrupt(what: &str, value: &str) -> String {
@@ -92,6 +93,7 @@ impl PhotoRow {
             key: BlobKey::parse(&self.key).ok_or_else(|| corrupt("blob key", &self.key))?,
             thumb_key: BlobKey::parse(&self.thumb_key).ok_or_else(|| corrupt("thumb key", &self.thumb_key))?,
             created_at: self.created_at,
+            alt: AltText::parse(&self.alt).ok_or_else(|| corrupt("text alternative", &self.alt))?,
         })
     }
 }
@@ -142,6 +144,27 @@ pub trait Repo: Send + Sync + 'static {
     /// Up to `limit` photos, newest first, strictly older than `before` when given
     /// (keyset pagination: cost independent of how many rows precede the page).
     async fn latest_photos(&self, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError>;
+
+    /// Up to `limit` photos of `owner`, newest first, strictly older than `before` when given
+    /// (keyset, as `latest_photos`).
+    async fn owner_photos(&self, owner: UserId, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError>;
+
+    /// Up to `limit` ids of photos strictly newer than `after` (only `owner`'s when given),
+    /// OLDEST first: the way back from an older page, and a photo's newer neighbour.
+    async fn newer_photo_ids(&self, after: PhotoId, owner: Option<UserId>, limit: u32)
+    -> Result<Vec<PhotoId>, DbError>;
+
+    /// Replaces the photo's caption and text alternative; `Ok(false)` when there is no such
+    /// photo (and nothing changes).
+    async fn update_caption(&self, id: PhotoId, caption: &Caption, alt: &AltText) -> Result<bool, DbError>;
+
+    /// Replaces the user's password hash; `Ok(false)` when there is no such user.
+    async fn update_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool, DbError>;
+
+    /// Deletes the user and every photo row of theirs in one transaction (all or nothing) and
+    /// returns those photos, whose blobs are the caller's to remove; `Ok(None)` when there is
+    /// no such user (and nothing changes).
+    async fn delete_user(&self, id: UserId) -> Result<Option<Vec<Photo>>, DbError>;
 
     /// Deletes the row. `Ok(true)` when a row was deleted, `Ok(false)` when it was already gone
     /// (idempotent).

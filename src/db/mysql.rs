@@ -6,7 +6,7 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, Row, TxOpts};
 use rust_embed::RustEmbed;
 
 use super::{DbError, PhotoRow, Repo, SnapshotBatch, UserRecord, UserRow};
-use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
+use crate::domain::{AltText, Caption, Conflict, Photo, PhotoId, User, UserId, Username};
 use crate::remote::tls::TlsTrust;
 
 #[derive(RustEmbed)]
@@ -14,12 +14,16 @@ use crate::remote::tls::TlsTrust;
 struct Migrations;
 
 const PHOTO_COLUMNS: &str = "p.id, p.owner_id, u.username, p.caption, p.content_type, p.width, p.height, p.bytes, \
-     p.blob_key, p.thumb_key, p.created_at";
+     p.blob_key, p.thumb_key, p.created_at, p.alt_text";
 const INSERT_USER: &str = "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)";
 const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at FROM users WHERE username = ?";
 const USER_BY_ID: &str = "SELECT id, username, password_hash, created_at FROM users WHERE id = ?";
 const INSERT_PHOTO: &str = "INSERT INTO photos (id, owner_id, caption, content_type, width, height, bytes, blob_key, \
-     thumb_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     thumb_key, created_at, alt_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const UPDATE_CAPTION: &str = "UPDATE photos SET caption = ?, alt_text = ? WHERE id = ?";
+const UPDATE_PASSWORD: &str = "UPDATE users SET password_hash = ? WHERE id = ?";
+const DELETE_USER_PHOTOS: &str = "DELETE FROM photos WHERE owner_id = ?";
+const DELETE_USER: &str = "DELETE FROM users WHERE id = ?";
 const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?";
 const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
 const SET_ADMIN: &str = "UPDATE users SET is_admin = ? WHERE username = ?";
@@ -69,18 +73,31 @@ fn latest_sql(keyset: bool) -> String {
     )
 }
 
+// The owner index holds the primary key too, so it serves this keyset walk in id order.
+fn owner_sql(keyset: bool) -> String {
+    let filter = if keyset { "AND p.id < ?" } else { "" };
+    format!(
+        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.owner_id = ? {filter} \
+         ORDER BY p.id DESC LIMIT ?"
+    )
+}
+
+fn photo_ids(ids: Vec<String>) -> Result<Vec<PhotoId>, DbError> {
+    ids.into_iter().map(|id| PhotoId::parse(&id).ok_or_else(|| DbError::Corrupt(format!("photo id: {id:?}")))).collect()
+}
+
 fn user_from_row(row: Row) -> Result<User, DbError> {
     let (id, username, password_hash, created_at) =
         mysql_async::from_row_opt(row).map_err(|e| DbError::Corrupt(e.to_string()))?;
     UserRow { id, username, password_hash, created_at }.parse().map_err(DbError::Corrupt)
 }
 
-type PhotoColumns = (String, String, String, String, String, u32, u32, u64, String, String, i64);
+type PhotoColumns = (String, String, String, String, String, u32, u32, u64, String, String, i64, String);
 
 fn photo_from_row(row: Row) -> Result<Photo, DbError> {
-    let (id, owner_id, owner, caption, content_type, width, height, bytes, key, thumb_key, created_at): PhotoColumns =
+    let (id, owner_id, owner, caption, content_type, width, height, bytes, key, thumb_key, created_at, alt): PhotoColumns =
         mysql_async::from_row_opt(row).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    PhotoRow { id, owner_id, owner, caption, content_type, width, height, bytes, key, thumb_key, created_at }
+    PhotoRow { id, owner_id, owner, caption, content_type, width, height, bytes, key, thumb_key, created_at, alt }
         .parse()
         .map_err(DbError::Corrupt)
 }
@@ -97,6 +114,7 @@ fn photo_params(photo: &Photo) -> mysql_async::Params {
         photo.key.to_string(),
         photo.thumb_key.to_string(),
         photo.created_at,
+        photo.alt.as_str().to_owned(),
     )
         .into()
 }
@@ -323,6 +341,75 @@ impl Repo for MysqlRepo {
             None => conn.exec(latest_sql(false), (limit,)).await?,
         };
         rows.into_iter().map(photo_from_row).collect()
+    }
+
+    async fn owner_photos(&self, owner: UserId, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<Row> = match before {
+            Some(before) => conn.exec(owner_sql(true), (owner.to_string(), before.to_string(), limit)).await?,
+            None => conn.exec(owner_sql(false), (owner.to_string(), limit)).await?,
+        };
+        rows.into_iter().map(photo_from_row).collect()
+    }
+
+    async fn newer_photo_ids(
+        &self,
+        after: PhotoId,
+        owner: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<PhotoId>, DbError> {
+        let mut conn = self.conn().await?;
+        let ids: Vec<String> = match owner {
+            Some(owner) => {
+                conn.exec(
+                    "SELECT id FROM photos WHERE id > ? AND owner_id = ? ORDER BY id LIMIT ?",
+                    (after.to_string(), owner.to_string(), limit),
+                )
+                .await?
+            }
+            None => {
+                conn.exec("SELECT id FROM photos WHERE id > ? ORDER BY id LIMIT ?", (after.to_string(), limit)).await?
+            }
+        };
+        photo_ids(ids)
+    }
+
+    async fn update_caption(&self, id: PhotoId, caption: &Caption, alt: &AltText) -> Result<bool, DbError> {
+        let mut conn = self.conn().await?;
+        conn.exec_drop(UPDATE_CAPTION, (caption.as_str(), alt.as_str(), id.to_string())).await?;
+        // MySQL reports rows changed, not matched: an unchanged caption reads 0.
+        if conn.affected_rows() > 0 {
+            return Ok(true);
+        }
+        let found: Option<i64> = conn.exec_first("SELECT 1 FROM photos WHERE id = ?", (id.to_string(),)).await?;
+        Ok(found.is_some())
+    }
+
+    async fn update_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool, DbError> {
+        let mut conn = self.conn().await?;
+        conn.exec_drop(UPDATE_PASSWORD, (password_hash, id.to_string())).await?;
+        if conn.affected_rows() > 0 {
+            return Ok(true);
+        }
+        let found: Option<i64> = conn.exec_first("SELECT 1 FROM users WHERE id = ?", (id.to_string(),)).await?;
+        Ok(found.is_some())
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<Option<Vec<Photo>>, DbError> {
+        let mut conn = self.conn().await?;
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+        // The user row locked first: an upload racing this waits, then fails its foreign key.
+        let found: Option<i64> =
+            tx.exec_first("SELECT 1 FROM users WHERE id = ? FOR UPDATE", (id.to_string(),)).await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let rows: Vec<Row> = tx.exec(owner_sql(false), (id.to_string(), u32::MAX)).await?;
+        let photos = rows.into_iter().map(photo_from_row).collect::<Result<Vec<_>, _>>()?;
+        tx.exec_drop(DELETE_USER_PHOTOS, (id.to_string(),)).await?;
+        tx.exec_drop(DELETE_USER, (id.to_string(),)).await?;
+        tx.commit().await?;
+        Ok(Some(photos))
     }
 
     async fn delete_photo(&self, id: PhotoId) -> Result<bool, DbError> {

@@ -9,20 +9,24 @@ use rust_embed::RustEmbed;
 use tokio::sync::Semaphore;
 
 use super::{DbError, PhotoRow, Repo, SnapshotBatch, UserRecord, UserRow};
-use crate::domain::{Conflict, Photo, PhotoId, User, UserId, Username};
+use crate::domain::{AltText, Caption, Conflict, Photo, PhotoId, User, UserId, Username};
 
 #[derive(RustEmbed)]
 #[folder = "sql/sqlite"]
 struct Migrations;
 
 const PHOTO_COLUMNS: &str = "p.id, p.owner_id, u.username, p.caption, p.content_type, p.width, \
-     p.height, p.bytes, p.blob_key, p.thumb_key, p.created_at";
+     p.height, p.bytes, p.blob_key, p.thumb_key, p.created_at, p.alt_text";
 
 const INSERT_USER: &str = "INSERT INTO users (id, username, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)";
 const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at FROM users WHERE username = ?1";
 const USER_BY_ID: &str = "SELECT id, username, password_hash, created_at FROM users WHERE id = ?1";
 const INSERT_PHOTO: &str = "INSERT INTO photos (id, owner_id, caption, content_type, width, \
-     height, bytes, blob_key, thumb_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+     height, bytes, blob_key, thumb_key, created_at, alt_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+const UPDATE_CAPTION: &str = "UPDATE photos SET caption = ?1, alt_text = ?2 WHERE id = ?3";
+const UPDATE_PASSWORD: &str = "UPDATE users SET password_hash = ?1 WHERE id = ?2";
+const DELETE_USER_PHOTOS: &str = "DELETE FROM photos WHERE owner_id = ?1";
+const DELETE_USER: &str = "DELETE FROM users WHERE id = ?1";
 const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?1";
 const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
 const SET_ADMIN: &str = "UPDATE users SET is_admin = ?1 WHERE username = ?2";
@@ -65,6 +69,28 @@ fn latest_sql(keyset: bool) -> String {
     )
 }
 
+// The owner index holds the primary key too, so it serves this keyset walk in id order.
+fn owner_sql(keyset: bool) -> String {
+    let filter = if keyset { "AND p.id < ?3" } else { "" };
+    format!(
+        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.owner_id = ?1 {filter} \
+         ORDER BY p.id DESC LIMIT ?2"
+    )
+}
+
+fn newer_sql(of_owner: bool) -> &'static str {
+    if of_owner {
+        "SELECT id FROM photos WHERE id > ?1 AND owner_id = ?3 ORDER BY id LIMIT ?2"
+    } else {
+        "SELECT id FROM photos WHERE id > ?1 ORDER BY id LIMIT ?2"
+    }
+}
+
+fn photo_id_from_row(row: &Row<'_>) -> rusqlite::Result<PhotoId> {
+    let id: String = row.get(0)?;
+    PhotoId::parse(&id).ok_or_else(|| corrupt(format!("photo id: {id:?}")))
+}
+
 fn corrupt(problem: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, problem.into())
 }
@@ -88,6 +114,7 @@ fn photo_from_row(row: &Row<'_>) -> rusqlite::Result<Photo> {
         key: row.get(8)?,
         thumb_key: row.get(9)?,
         created_at: row.get(10)?,
+        alt: row.get(11)?,
     }
     .parse()
     .map_err(corrupt)
@@ -105,6 +132,7 @@ fn insert_photo_row(conn: &Connection, photo: &Photo) -> rusqlite::Result<()> {
         photo.key.as_str(),
         photo.thumb_key.as_str(),
         photo.created_at,
+        photo.alt.as_str(),
     ])?;
     Ok(())
 }
@@ -294,6 +322,72 @@ impl Repo for SqliteRepo {
                 None => stmt.query_map(params![limit], photo_from_row)?,
             };
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn owner_photos(&self, owner: UserId, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
+        self.with_conn(move |c| {
+            let mut stmt = c.prepare_cached(&owner_sql(before.is_some()))?;
+            let rows = match before {
+                Some(before) => {
+                    stmt.query_map(params![owner.to_string(), limit, before.to_string()], photo_from_row)?
+                }
+                None => stmt.query_map(params![owner.to_string(), limit], photo_from_row)?,
+            };
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn newer_photo_ids(
+        &self,
+        after: PhotoId,
+        owner: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<PhotoId>, DbError> {
+        self.with_conn(move |c| {
+            let mut stmt = c.prepare_cached(newer_sql(owner.is_some()))?;
+            let rows = match owner {
+                Some(owner) => {
+                    stmt.query_map(params![after.to_string(), limit, owner.to_string()], photo_id_from_row)?
+                }
+                None => stmt.query_map(params![after.to_string(), limit], photo_id_from_row)?,
+            };
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn update_caption(&self, id: PhotoId, caption: &Caption, alt: &AltText) -> Result<bool, DbError> {
+        let (caption, alt) = (caption.as_str().to_owned(), alt.as_str().to_owned());
+        self.with_conn(move |c| {
+            Ok(c.prepare_cached(UPDATE_CAPTION)?.execute(params![caption, alt, id.to_string()])? > 0)
+        })
+        .await
+    }
+
+    async fn update_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool, DbError> {
+        let hash = password_hash.to_owned();
+        self.with_conn(move |c| Ok(c.prepare_cached(UPDATE_PASSWORD)?.execute(params![hash, id.to_string()])? > 0))
+            .await
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<Option<Vec<Photo>>, DbError> {
+        self.with_conn(move |c| {
+            // Immediate: the write lock is taken before the read, so no writer slips in between.
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let photos = tx
+                .prepare_cached(&owner_sql(false))?
+                .query_map(params![id.to_string(), u32::MAX], photo_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            tx.prepare_cached(DELETE_USER_PHOTOS)?.execute([id.to_string()])?;
+            if tx.prepare_cached(DELETE_USER)?.execute([id.to_string()])? == 0 {
+                // Dropping the transaction rolls back: no user, nothing changed.
+                return Ok(None);
+            }
+            tx.commit()?;
+            Ok(Some(photos))
         })
         .await
     }

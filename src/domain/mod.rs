@@ -4,7 +4,7 @@ mod ids;
 mod text;
 
 pub use ids::{BlobKey, PhotoId, UserId};
-pub use text::{Caption, Password, Username};
+pub use text::{AltText, Caption, Password, Username};
 
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +65,9 @@ pub struct Photo {
     pub owner_id: UserId,
     pub owner: Username,
     pub caption: Caption,
+    /// Empty when the owner gave none; rows cached or backed up before it existed read empty.
+    #[serde(default)]
+    pub alt: AltText,
     pub kind: ImageKind,
     /// Displayed size, after EXIF orientation.
     pub width: u32,

@@ -97,6 +97,41 @@ impl Caption {
     }
 }
 
+/// A photo's text alternative for people who cannot see it: at most 500 characters, with the
+/// caption's rules otherwise. Empty means "none given" (pages then describe the photo by its
+/// caption).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AltText(String);
+
+impl AltText {
+    pub const RULE: &'static str = "A text alternative is at most 500 characters, on one line, without invisible \
+         text-direction controls (U+202A to U+202E, U+2066 to U+2069).";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let trimmed = raw.trim();
+        let ok = trimmed.chars().count() <= 500 && !trimmed.chars().any(|c| c.is_control() || is_bidi_control(c));
+        ok.then(|| Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AltText {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Self::parse(&raw).ok_or_else(|| Self::RULE.to_owned())
+    }
+}
+
+impl From<AltText> for String {
+    fn from(alt: AltText) -> String {
+        alt.0
+    }
+}
+
 /// The embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069).
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
@@ -138,6 +173,9 @@ mod tests {
         assert!(Caption::parse(&"é".repeat(201)).is_none());
         assert!(Caption::parse("two\nlines").is_none());
         assert_eq!(Caption::parse("  padded ").map(|c| c.0), Some("padded".into()));
+        assert!(AltText::parse(&"é".repeat(500)).is_some());
+        assert!(AltText::parse(&"é".repeat(501)).is_none());
+        assert!(AltText::parse("a\u{202E}b").is_none() && AltText::parse("two\nlines").is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Metrics, observe};
 use crate::db::{DbError, Repo, SnapshotBatch, UserRecord};
-use crate::domain::{BlobKey, Conflict, Photo, PhotoId, User, UserId, Username};
+use crate::domain::{AltText, BlobKey, Caption, Conflict, Photo, PhotoId, User, UserId, Username};
 use crate::session::{SessionData, SessionError, SessionStore};
 use crate::store::{Blob, BlobBody, Store, StoreError};
 
@@ -53,6 +53,31 @@ impl Repo for ObservedRepo {
 
     async fn latest_photos(&self, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
         self.timed("latest_photos", self.inner.latest_photos(limit, before)).await
+    }
+
+    async fn owner_photos(&self, owner: UserId, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
+        self.timed("owner_photos", self.inner.owner_photos(owner, limit, before)).await
+    }
+
+    async fn newer_photo_ids(
+        &self,
+        after: PhotoId,
+        owner: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<PhotoId>, DbError> {
+        self.timed("newer_photo_ids", self.inner.newer_photo_ids(after, owner, limit)).await
+    }
+
+    async fn update_caption(&self, id: PhotoId, caption: &Caption, alt: &AltText) -> Result<bool, DbError> {
+        self.timed("update_caption", self.inner.update_caption(id, caption, alt)).await
+    }
+
+    async fn update_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool, DbError> {
+        self.timed("update_password_hash", self.inner.update_password_hash(id, password_hash)).await
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<Option<Vec<Photo>>, DbError> {
+        self.timed("delete_user", self.inner.delete_user(id)).await
     }
 
     async fn delete_photo(&self, id: PhotoId) -> Result<bool, DbError> {
@@ -160,8 +185,14 @@ impl ObservedSessions {
 
 #[rocket::async_trait]
 impl SessionStore for ObservedSessions {
-    async fn create(&self, key: &str, data: &SessionData, idle_ttl: Duration) -> Result<(), SessionError> {
-        self.counted("create", self.inner.create(key, data, idle_ttl).await)
+    async fn create(
+        &self,
+        key: &str,
+        data: &SessionData,
+        idle_ttl: Duration,
+        lifetime: Duration,
+    ) -> Result<(), SessionError> {
+        self.counted("create", self.inner.create(key, data, idle_ttl, lifetime).await)
     }
 
     async fn get(&self, key: &str) -> Result<Option<SessionData>, SessionError> {
@@ -174,6 +205,10 @@ impl SessionStore for ObservedSessions {
 
     async fn destroy(&self, key: &str) -> Result<(), SessionError> {
         self.counted("destroy", self.inner.destroy(key).await)
+    }
+
+    async fn destroy_all_of(&self, user: UserId) -> Result<(), SessionError> {
+        self.counted("destroy_all_of", self.inner.destroy_all_of(user).await)
     }
 
     async fn ping(&self) -> Result<(), SessionError> {

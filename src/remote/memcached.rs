@@ -126,6 +126,58 @@ impl Memcached {
         .await
     }
 
+    /// Appends `line` and a newline to the value under `key`, in one atomic step; an absent key
+    /// starts with that line, expiring after `ttl_secs` (an existing key keeps its expiry).
+    pub async fn append_line(&self, key: &str, line: &str, ttl_secs: u64) -> Result<(), RemoteError> {
+        let value = format!("{line}\n");
+        let ttl = format!("T{}", ttl_field(ttl_secs));
+        self.on_server(self.server(key), async |c: &mut Client| {
+            // Append, else add; two instances may both miss and both add: the loser's add is
+            // NOT_STORED and it appends to the winner's value instead. (memcached before 1.6.21
+            // cannot append-or-create in one command.)
+            for _ in 0..3 {
+                match c.meta_set(key, value.as_bytes(), false, None, Some(&["MA"])).await {
+                    Err(Error::Protocol(Status::NotStored)) => {}
+                    other => return other.map(drop),
+                }
+                match c.meta_set(key, value.as_bytes(), false, None, Some(&["ME", ttl.as_str()])).await {
+                    Err(Error::Protocol(Status::NotStored)) => {}
+                    other => return other.map(drop),
+                }
+            }
+            Err(Error::Protocol(Status::NotStored))
+        })
+        .await
+    }
+
+    /// The value under `key` with its CAS token, for `replace_if_unchanged`; `None` when absent.
+    pub async fn get_with_cas(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>, RemoteError> {
+        let hit = self
+            .on_server(self.server(key), async |c: &mut Client| c.meta_get(key, false, None, Some(&["v", "c"])).await)
+            .await?;
+        Ok(hit.and_then(|v| Some((v.data?, v.cas?))))
+    }
+
+    /// Replaces the value under `key` only if it is still the one `cas` was read with, with a
+    /// new expiry; `false` when another write came first or the key is gone (nothing changes).
+    pub async fn replace_if_unchanged(
+        &self,
+        key: &str,
+        value: &[u8],
+        cas: u64,
+        ttl_secs: u64,
+    ) -> Result<bool, RemoteError> {
+        let (compare, ttl) = (format!("C{cas}"), format!("T{}", ttl_field(ttl_secs)));
+        self.on_server(self.server(key), async |c: &mut Client| {
+            match c.meta_set(key, value, false, None, Some(&[compare.as_str(), ttl.as_str()])).await {
+                Ok(_) => Ok(true),
+                Err(Error::Protocol(Status::Exists | Status::NotFound)) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
     /// Deletes `key`; a key already absent is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         self.on_server(self.server(key), async |c: &mut Client| match c.delete(key).await {

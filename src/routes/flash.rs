@@ -30,11 +30,22 @@ pub enum Notice {
     LoggedOut,
     PhotoUploaded,
     PhotoDeleted,
+    CaptionSaved,
+    PasswordChanged,
+    AccountDeleted,
 }
 
 impl Notice {
-    pub const ALL: &[Notice] =
-        &[Notice::Registered, Notice::LoggedIn, Notice::LoggedOut, Notice::PhotoUploaded, Notice::PhotoDeleted];
+    pub const ALL: &[Notice] = &[
+        Notice::Registered,
+        Notice::LoggedIn,
+        Notice::LoggedOut,
+        Notice::PhotoUploaded,
+        Notice::PhotoDeleted,
+        Notice::CaptionSaved,
+        Notice::PasswordChanged,
+        Notice::AccountDeleted,
+    ];
 
     /// The cookie value naming this notice.
     pub fn code(self) -> &'static str {
@@ -44,6 +55,9 @@ impl Notice {
             Notice::LoggedOut => "logged-out",
             Notice::PhotoUploaded => "photo-uploaded",
             Notice::PhotoDeleted => "photo-deleted",
+            Notice::CaptionSaved => "caption-saved",
+            Notice::PasswordChanged => "password-changed",
+            Notice::AccountDeleted => "account-deleted",
         }
     }
 
@@ -55,6 +69,9 @@ impl Notice {
             Notice::LoggedOut => "You are logged out.",
             Notice::PhotoUploaded => "Your photo is uploaded.",
             Notice::PhotoDeleted => "The photo was deleted.",
+            Notice::CaptionSaved => "The caption is saved.",
+            Notice::PasswordChanged => "Your password is changed. Every other device was signed out.",
+            Notice::AccountDeleted => "Your account and all your photos are deleted.",
         }
     }
 

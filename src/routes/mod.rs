@@ -9,6 +9,7 @@ pub mod flash;
 mod guards;
 mod health;
 mod media;
+mod my_account;
 mod pages;
 mod photos;
 mod refused;
@@ -27,6 +28,10 @@ pub fn routes() -> Vec<Route> {
         pages::photo,
         pages::login_form,
         pages::register_form,
+        pages::user,
+        my_account::account,
+        my_account::change_password,
+        my_account::delete_account,
         account::register,
         account::login,
         account::logout,
@@ -34,6 +39,7 @@ pub fn routes() -> Vec<Route> {
         photos::upload,
         photos::confirm_delete,
         photos::delete,
+        photos::edit,
         api::photos,
         media::media,
         media::static_file,

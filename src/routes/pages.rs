@@ -5,7 +5,7 @@ use super::flash::{self, Notice};
 use super::guards::SiteOrigin;
 use super::respond::Page;
 use crate::auth::Visitor;
-use crate::domain::PhotoId;
+use crate::domain::{PhotoId, Username};
 use crate::error::AppError;
 use crate::service::FeedSource;
 use crate::state::App;
@@ -61,10 +61,26 @@ pub async fn photo(
     id: Result<PhotoId, &str>,
 ) -> Result<Page, AppError> {
     // A malformed id names no photo: 404, like an unknown one.
-    let (photo, view) = app.photos.get(id.map_err(|_| AppError::NotFound)?).await?.ok_or(AppError::NotFound)?;
+    let (photo, view, neighbours) =
+        app.photos.page(id.map_err(|_| AppError::NotFound)?).await?.ok_or(AppError::NotFound)?;
     let is_owner = visitor.session.as_ref().is_some_and(|s| s.data.user_id == photo.owner_id);
     let frame = Frame { origin: Some(origin.0), ..frame(app, visitor, cookies, is_owner, None) };
-    Ok(Page::ok(app.views.photo_page(&frame, &view, is_owner)?))
+    Ok(Page::ok(app.views.photo_page(&frame, &view, neighbours, is_owner)?))
+}
+
+/// One person's photos, newest first, paged like the front page.
+#[rocket::get("/u/<name>?<before>")]
+pub async fn user(
+    app: &State<App>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+    name: &str,
+    before: Option<PhotoId>,
+) -> Result<Page, AppError> {
+    // A name no account can have is nobody's page: 404, like an unknown one.
+    let name = Username::parse(name).ok_or(AppError::NotFound)?;
+    let page = app.feed.owner_page(&name, before).await?.ok_or(AppError::NotFound)?;
+    Ok(Page::ok(app.views.user_page(&frame(app, visitor, cookies, false, None), &page)?))
 }
 
 #[rocket::get("/login")]

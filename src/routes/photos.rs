@@ -10,15 +10,29 @@ use super::refused::{Refusal, Refused, kept};
 use super::respond::Page;
 use super::upload_form::UploadForm;
 use crate::auth::Visitor;
-use crate::domain::{Caption, PhotoId};
+use crate::domain::{AltText, Caption, PhotoId};
 use crate::error::AppError;
 use crate::photos::{Rejection, UploadData};
-use crate::service::DeleteRejected;
+use crate::service::{DeleteRejected, EditRejected, Words};
 use crate::state::App;
 
 #[derive(FromForm)]
 pub struct CsrfForm {
     csrf: Option<String>,
+}
+
+#[derive(FromForm)]
+pub struct WordsForm {
+    caption: Option<String>,
+    alt: Option<String>,
+    csrf: Option<String>,
+}
+
+/// The caption and text alternative as sent, each checked against its rule.
+fn words(caption: &str, alt: &str) -> Result<Words, AppError> {
+    let caption = Caption::parse(caption).ok_or_else(|| AppError::Unprocessable(Caption::RULE.into()))?;
+    let alt = AltText::parse(alt).ok_or_else(|| AppError::Unprocessable(AltText::RULE.into()))?;
+    Ok(Words { caption, alt })
 }
 
 impl From<Rejection> for AppError {
@@ -70,12 +84,15 @@ async fn try_upload(
     })?;
     let caption = Caption::parse(&form.caption)
         .ok_or_else(|| Refusal::on("caption", AppError::Unprocessable(Caption::RULE.into())))?;
+    let alt =
+        AltText::parse(&form.alt).ok_or_else(|| Refusal::on("alt", AppError::Unprocessable(AltText::RULE.into())))?;
     let photo = form
         .photo
         .as_ref()
         .ok_or_else(|| Refusal::on("photo", AppError::Unprocessable("Choose a photo to upload.".into())))?;
     let owner = &signed_in.0.data;
-    let uploaded = app.photos.upload(owner.user_id, &owner.username, UploadData::File(photo.path()), caption).await;
+    let uploaded =
+        app.photos.upload(owner.user_id, &owner.username, UploadData::File(photo.path()), Words { caption, alt }).await;
     let id = uploaded.map_err(AppError::from)?.map_err(|rejection| Refusal::on("photo", rejection.into()))?;
     Ok(flash::redirect(cookies, Notice::PhotoUploaded, format!("/photos/{id}")))
 }
@@ -113,5 +130,25 @@ pub async fn delete(
         Ok(()) => Ok(flash::redirect(cookies, Notice::PhotoDeleted, "/")),
         Err(DeleteRejected::NotFound) => Err(AppError::NotFound),
         Err(DeleteRejected::NotOwner) => Err(AppError::Forbidden(NOT_OWNER.into())),
+    }
+}
+
+/// The owner rewrites the caption and text alternative.
+#[rocket::post("/photos/<id>/caption", data = "<form>")]
+pub async fn edit(
+    app: &State<App>,
+    signed_in: SignedIn<'_>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+    id: Result<PhotoId, &str>,
+    form: Form<WordsForm>,
+) -> Result<Redirect, AppError> {
+    visitor.verify_csrf(app, form.csrf.as_deref())?;
+    let id = id.map_err(|_| AppError::NotFound)?;
+    let words = words(form.caption.as_deref().unwrap_or_default(), form.alt.as_deref().unwrap_or_default())?;
+    match app.photos.edit(signed_in.0.data.user_id, id, words).await? {
+        Ok(()) => Ok(flash::redirect(cookies, Notice::CaptionSaved, format!("/photos/{id}"))),
+        Err(EditRejected::NotFound) => Err(AppError::NotFound),
+        Err(EditRejected::NotOwner) => Err(AppError::Forbidden("Only the photo's owner can edit its caption.".into())),
     }
 }

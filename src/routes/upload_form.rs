@@ -22,11 +22,12 @@ use crate::store::{StoreError, staging};
 /// any of its body is read.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
-/// A parsed upload: the photo staged on disk (removed when this is dropped) and the caption
-/// as sent (the handler parses it).
+/// A parsed upload: the photo staged on disk (removed when this is dropped), and the caption
+/// and text alternative as sent (the handler parses them).
 pub struct UploadForm {
     pub photo: Option<tempfile::NamedTempFile>,
     pub caption: String,
+    pub alt: String,
 }
 
 #[rocket::async_trait]
@@ -92,7 +93,7 @@ async fn read(request: &Request<'_>, data: Data<'_>) -> Result<UploadForm, AppEr
     // One byte over the limit, so multer sees the excess and says so (rather than a body
     // silently cut at the limit looking unterminated).
     let mut parts = multer::Multipart::with_reader_with_constraints(data.open(body_limit + 1), boundary, constraints);
-    let mut form = UploadForm { photo: None, caption: String::new() };
+    let mut form = UploadForm { photo: None, caption: String::new(), alt: String::new() };
     while let Some(mut part) = parts.next_field().await.map_err(unreadable)? {
         match part.name() {
             Some("csrf") => {
@@ -115,6 +116,7 @@ async fn read(request: &Request<'_>, data: Data<'_>) -> Result<UploadForm, AppEr
                 form.photo = Some(stage(&app.settings.data_dir, &mut part).await?);
             }
             Some("caption") => form.caption = part.text().await.map_err(unreadable)?,
+            Some("alt") => form.alt = part.text().await.map_err(unreadable)?,
             // Unknown parts are skipped, within the text cap.
             _ => while part.chunk().await.map_err(unreadable)?.is_some() {},
         }

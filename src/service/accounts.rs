@@ -1,4 +1,5 @@
-//! Registration, login, logout and session lifetimes.
+//! Registration, login, logout, session lifetimes, and what an owner does to their account:
+//! change its password, delete it.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -6,11 +7,12 @@ use std::time::Duration;
 
 use ulid::Ulid;
 
-use super::ServiceError;
+use super::{FeedService, ServiceError};
 use crate::auth::{LoginThrottle, PasswordHasher, Refused, random_token, session_key};
 use crate::db::Repo;
 use crate::domain::{Password, User, UserId, Username, now_unix};
 use crate::session::{SessionData, SessionStore};
+use crate::store::Store;
 
 /// A new session: the token goes into the cookie, never into a store or a log.
 pub struct IssuedSession {
@@ -31,6 +33,32 @@ pub enum LoginRejected {
     AccountThrottled,
 }
 
+/// Why an owner's change to their account (which asks for their password) was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AccountRejected {
+    /// The password given is not the account's.
+    WrongPassword,
+    /// Too many wrong passwords from this address, or for this account: as a failed login.
+    Throttled,
+    AccountThrottled,
+    /// The account is gone (deleted from another session meanwhile).
+    NoAccount,
+}
+
+/// What deleting an account removes besides the rows and sessions: the blobs, and the cached
+/// front page that may show them.
+pub struct Deletion {
+    pub store: Arc<dyn Store>,
+    pub feed: Arc<FeedService>,
+}
+
+/// The session an account change is made from: who, and which session is the caller's own.
+pub struct Caller<'a> {
+    pub user: UserId,
+    pub username: &'a Username,
+    pub session_key: &'a str,
+}
+
 pub struct Accounts {
     repo: Arc<dyn Repo>,
     sessions: Arc<dyn SessionStore>,
@@ -38,6 +66,7 @@ pub struct Accounts {
     throttle: LoginThrottle,
     idle: Duration,
     absolute: Duration,
+    deletion: Deletion,
 }
 
 impl Accounts {
@@ -46,10 +75,10 @@ impl Accounts {
         sessions: Arc<dyn SessionStore>,
         hasher: PasswordHasher,
         throttle: LoginThrottle,
-        idle: Duration,
-        absolute: Duration,
+        (idle, absolute): (Duration, Duration),
+        deletion: Deletion,
     ) -> Self {
-        Self { repo, sessions, hasher, throttle, idle, absolute }
+        Self { repo, sessions, hasher, throttle, idle, absolute, deletion }
     }
 
     pub fn absolute_timeout(&self) -> Duration {
@@ -88,13 +117,26 @@ impl Accounts {
         client: IpAddr,
         previous: Option<&str>,
     ) -> Result<Result<IssuedSession, LoginRejected>, ServiceError> {
+        match self.login_check(username.as_ref(), password, client).await? {
+            Ok(user) => Ok(Ok(self.start_session(&user, previous).await?)),
+            Err(rejected) => Ok(Err(rejected)),
+        }
+    }
+
+    /// The user, if `password` is theirs, under the login throttle: a failure keeps its slots.
+    async fn login_check(
+        &self,
+        username: Option<&Username>,
+        password: Option<Password>,
+        client: IpAddr,
+    ) -> Result<Result<User, LoginRejected>, ServiceError> {
         // The slot is taken before the hash, so requests already waiting for one are counted.
-        let reservation = match self.throttle.reserve(client, username.as_ref()).await? {
+        let reservation = match self.throttle.reserve(client, username).await? {
             Ok(reservation) => reservation,
             Err(Refused::Address) => return Ok(Err(LoginRejected::Throttled)),
             Err(Refused::Account) => return Ok(Err(LoginRejected::AccountThrottled)),
         };
-        let (user, matched) = match self.check(username.as_ref(), password).await {
+        let (user, matched) = match self.check(username, password).await {
             Ok(checked) => checked,
             Err(e) => {
                 // The check did not complete, so nothing was learnt: the slots go back (best
@@ -108,7 +150,7 @@ impl Accounts {
         match user {
             Some(user) if matched => {
                 self.throttle.give_back(reservation).await?;
-                Ok(Ok(self.start_session(&user, previous).await?))
+                Ok(Ok(user))
             }
             // A failure keeps its slots: dropping the reservation is what counts it.
             _ => Ok(Err(LoginRejected::BadCredentials)),
@@ -130,6 +172,81 @@ impl Accounts {
         let candidate = password.unwrap_or_else(Password::decoy);
         let matched = self.hasher.verify(&candidate, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         Ok((user, matched && well_formed))
+    }
+
+    /// Checks `current` as a login would (throttled per address and per account, a wrong one
+    /// counted), then stores `new`, ends EVERY session of the user (on every instance) and
+    /// starts a new one for the caller: the caller stays signed in under a new id, everyone
+    /// else who knew the old password or held a session is out.
+    pub async fn change_password(
+        &self,
+        caller: &Caller<'_>,
+        current: Option<Password>,
+        new: &Password,
+        client: IpAddr,
+    ) -> Result<Result<IssuedSession, AccountRejected>, ServiceError> {
+        let user = match self.verify_owner(caller.username, current, client).await? {
+            Ok(user) => user,
+            Err(rejected) => return Ok(Err(rejected)),
+        };
+        if user.id != caller.user {
+            return Ok(Err(AccountRejected::NoAccount));
+        }
+        let hash = self.hasher.hash(new).await?;
+        if !self.repo.update_password_hash(user.id, &hash).await? {
+            return Ok(Err(AccountRejected::NoAccount));
+        }
+        self.sessions.destroy_all_of(user.id).await?;
+        Ok(Ok(self.start_session(&user, Some(caller.session_key)).await?))
+    }
+
+    /// Checks `password` as `change_password` does, then deletes the account: its row and
+    /// every photo row in one step, every session, then the photos' blobs (best effort: a
+    /// blob left behind is unreachable and logged) and the cached front page.
+    pub async fn delete_account(
+        &self,
+        caller: &Caller<'_>,
+        password: Option<Password>,
+        client: IpAddr,
+    ) -> Result<Result<(), AccountRejected>, ServiceError> {
+        let user = match self.verify_owner(caller.username, password, client).await? {
+            Ok(user) if user.id == caller.user => user,
+            Ok(_) => return Ok(Err(AccountRejected::NoAccount)),
+            Err(rejected) => return Ok(Err(rejected)),
+        };
+        let Some(photos) = self.repo.delete_user(user.id).await? else {
+            return Ok(Err(AccountRejected::NoAccount));
+        };
+        // Rows first: from here no page lists the photos, and no session can act for the user
+        // (a session that resumes finds no account behind it only after this line, so it is
+        // ended too).
+        self.sessions.destroy_all_of(user.id).await?;
+        if !photos.is_empty() {
+            self.deletion.feed.invalidate().await;
+        }
+        for photo in &photos {
+            for key in [&photo.key, &photo.thumb_key] {
+                if let Err(e) = self.deletion.store.delete(key).await {
+                    tracing::error!(key = %key, error = %e, "could not remove a deleted account's blob");
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The account named, if `password` is its password, counted by the login throttle.
+    async fn verify_owner(
+        &self,
+        username: &Username,
+        password: Option<Password>,
+        client: IpAddr,
+    ) -> Result<Result<User, AccountRejected>, ServiceError> {
+        match self.login_check(Some(username), password, client).await? {
+            Ok(user) => Ok(Ok(user)),
+            Err(LoginRejected::BadCredentials) => Ok(Err(AccountRejected::WrongPassword)),
+            Err(LoginRejected::Throttled) => Ok(Err(AccountRejected::Throttled)),
+            Err(LoginRejected::AccountThrottled) => Ok(Err(AccountRejected::AccountThrottled)),
+        }
     }
 
     /// Grants (`admin = true`) or revokes the admin role of `name` (idempotent); `Ok(false)`
@@ -175,7 +292,7 @@ impl Accounts {
         }
         let token = random_token();
         let data = SessionData { user_id: user.id, username: user.username.clone(), created_at: now_unix() };
-        self.sessions.create(&session_key(&token), &data, self.idle).await?;
+        self.sessions.create(&session_key(&token), &data, self.idle, self.absolute).await?;
         Ok(IssuedSession { token })
     }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::ServiceError;
 use crate::cache::Cache;
 use crate::db::Repo;
-use crate::domain::{Photo, PhotoId};
+use crate::domain::{Photo, PhotoId, UserId, Username};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -79,6 +79,8 @@ pub struct PhotoView {
     pub id: String,
     pub owner: String,
     pub caption: String,
+    /// The owner's text alternative; empty when none was given.
+    pub alt: String,
     pub url: String,
     pub thumbnail_url: String,
     pub width: u32,
@@ -95,7 +97,34 @@ pub struct FeedPage {
     pub source: FeedSource,
     /// The id to pass as `before` for the next (older) page, when there is one.
     pub older: Option<PhotoId>,
+    /// On an older page (`before` given): the way back to newer photos.
+    pub newer: Option<Newer>,
     pub timings: Timings,
+}
+
+/// The way back from an older page to the newer photos before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Newer {
+    /// The newer photos are the first page.
+    First,
+    /// The newer photos are the page before this id.
+    Before(PhotoId),
+}
+
+/// One person's photos, a page of them, with the links either way.
+#[derive(Debug, Clone)]
+pub struct OwnerPage {
+    pub owner: Username,
+    pub photos: Vec<PhotoView>,
+    pub older: Option<PhotoId>,
+    pub newer: Option<Newer>,
+}
+
+/// The photos next to one in the front page's order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Neighbours {
+    pub newer: Option<PhotoId>,
+    pub older: Option<PhotoId>,
 }
 
 /// Where the time of a list went, for the `Server-Timing` header.
@@ -218,6 +247,7 @@ impl FeedService {
             id: photo.id.to_string(),
             owner: photo.owner.to_string(),
             caption: photo.caption.as_str().to_owned(),
+            alt: photo.alt.as_str().to_owned(),
             url: self.store.url(&photo.key).await?,
             thumbnail_url: self.store.url(&photo.thumb_key).await?,
             width: photo.width,
@@ -255,7 +285,13 @@ impl FeedService {
             tokio::time::sleep(self.latency).await;
         }
         if before.is_some() {
-            return self.read_database(self.page_size, before, FeedSource::Database).await;
+            let mut page = self.read_database(self.page_size, before, FeedSource::Database).await?;
+            page.newer = match page.photos.first().and_then(|first| PhotoId::parse(&first.id)) {
+                Some(first) => self.newer_than(first, None).await?,
+                // Past the oldest photo: the way back is the start.
+                None => Some(Newer::First),
+            };
+            return Ok(page);
         }
         let page = self.newest_page().await;
         if let Ok(page) = &page {
@@ -297,6 +333,7 @@ impl FeedService {
                         photos: decoded.photos.clone(),
                         source: FeedSource::Cache,
                         older: decoded.older,
+                        newer: None,
                         timings: Timings { cache: cache_time, db: None, store },
                     });
                 }
@@ -323,12 +360,55 @@ impl FeedService {
                     photos: decoded.photos.clone(),
                     source: FeedSource::Database,
                     older: decoded.older,
+                    newer: None,
                     timings: Timings { cache: cache_time, db: db_time, store },
                 })
             }
             // The shared fill failed; query directly so this request reports the real error.
             None => self.read_database(self.page_size, None, FeedSource::Database).await,
         }
+    }
+
+    /// The link back from a page whose first (newest) photo is `first`, in the front page's
+    /// order or, with `owner`, in that person's: `None` when nothing is newer. Pages are cut
+    /// by keyset, so the way back is the `page_size` photos just newer than `first`.
+    pub async fn newer_than(&self, first: PhotoId, owner: Option<UserId>) -> Result<Option<Newer>, ServiceError> {
+        let ids = self.repo.newer_photo_ids(first, owner, self.page_size + 1).await?;
+        Ok(match ids.get(self.page_size as usize) {
+            _ if ids.is_empty() => None,
+            Some(boundary) => Some(Newer::Before(*boundary)),
+            None => Some(Newer::First),
+        })
+    }
+
+    /// One person's photos, newest first, `page_size` at a time by keyset (`before`), read
+    /// from the database; `Ok(None)` when nobody has that name.
+    pub async fn owner_page(
+        &self,
+        name: &Username,
+        before: Option<PhotoId>,
+    ) -> Result<Option<OwnerPage>, ServiceError> {
+        let Some(owner) = self.repo.user_by_name(name).await? else {
+            return Ok(None);
+        };
+        let rows = self.repo.owner_photos(owner.id, self.page_size + 1, before).await?;
+        let (photos, older, _) = self.page_of(rows, self.page_size).await?;
+        let newer = match (before, photos.first()) {
+            (None, _) => None,
+            (Some(_), Some(first)) => match PhotoId::parse(&first.id) {
+                Some(first) => self.newer_than(first, Some(owner.id)).await?,
+                None => Some(Newer::First),
+            },
+            (Some(_), None) => Some(Newer::First),
+        };
+        Ok(Some(OwnerPage { owner: owner.username, photos, older, newer }))
+    }
+
+    /// The photos just newer and just older than `id`, in the front page's order.
+    pub async fn neighbours(&self, id: PhotoId) -> Result<Neighbours, ServiceError> {
+        let newer = self.repo.newer_photo_ids(id, None, 1).await?.first().copied();
+        let older = self.repo.latest_photos(1, Some(id)).await?.first().map(|p| p.id);
+        Ok(Neighbours { newer, older })
     }
 
     /// A page for the JSON API, straight from the database. `limit` is capped at 100.
@@ -393,7 +473,7 @@ impl FeedService {
         let db = Some(started.elapsed());
         let (views, older, store) = self.page_of(rows, limit).await?;
         let timings = Timings { cache: None, db, store: Some(store) };
-        Ok(FeedPage { photos: Arc::new(views), source, older, timings })
+        Ok(FeedPage { photos: Arc::new(views), source, older, newer: None, timings })
     }
 
     /// The list in `bytes`, and the time its image URLs took when they had to be made.

@@ -9,13 +9,16 @@ mod migrate;
 mod photos;
 mod traffic;
 
-pub use accounts::{Accounts, IssuedSession, LoginRejected, RegisterRejected};
+pub use accounts::{AccountRejected, Accounts, Caller, Deletion, IssuedSession, LoginRejected, RegisterRejected};
 pub use architecture::{
     ArchitectureService, ArchitectureView, BEAT, MISSED_BEATS, level_changes, level_value, levels, url_hosts,
 };
-pub use feed::{FeedOptions, FeedPage, FeedService, FeedSource, PhotoView, STALE_BOUND, Timings, format_time};
+pub use feed::{
+    FeedOptions, FeedPage, FeedService, FeedSource, Neighbours, Newer, OwnerPage, PhotoView, STALE_BOUND, Timings,
+    format_time,
+};
 pub use migrate::{MigrationPlan, MigrationReport};
-pub use photos::{DeleteRejected, PhotoService};
+pub use photos::{DeleteRejected, EditRejected, PhotoService, Words};
 pub use traffic::{TrafficError, TrafficService, TrafficSource, WindowView};
 
 use crate::auth::password::HashError;

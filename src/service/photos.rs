@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ulid::Ulid;
 
-use super::{FeedService, PhotoView, ServiceError};
+use super::{FeedService, Neighbours, PhotoView, ServiceError};
 use crate::auth::PasswordHasher;
 use crate::db::Repo;
-use crate::domain::{BlobKey, Caption, Password, Photo, PhotoId, User, UserId, Username, now_unix};
+use crate::domain::{AltText, BlobKey, Caption, Password, Photo, PhotoId, User, UserId, Username, now_unix};
 use crate::metrics::Metrics;
 use crate::photos::{Pipeline, Processed, Rejection, UploadData};
 use crate::store::{Blob, Store};
@@ -18,6 +18,18 @@ use crate::store::{Blob, Store};
 pub enum DeleteRejected {
     NotFound,
     NotOwner,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum EditRejected {
+    NotFound,
+    NotOwner,
+}
+
+/// What the owner writes about a photo.
+pub struct Words {
+    pub caption: Caption,
+    pub alt: AltText,
 }
 
 pub struct PhotoService {
@@ -58,13 +70,13 @@ impl PhotoService {
         owner: UserId,
         owner_name: &Username,
         data: UploadData<'_>,
-        caption: Caption,
+        words: Words,
     ) -> Result<Result<PhotoId, Rejection>, ServiceError> {
         let processed = match self.pipeline.process_upload(data).await? {
             Ok(processed) => processed,
             Err(rejection) => return Ok(Err(rejection)),
         };
-        let id = self.publish(owner, owner_name, processed, caption, now_unix()).await?;
+        let id = self.publish(owner, owner_name, processed, words, now_unix()).await?;
         Ok(Ok(id))
     }
 
@@ -73,7 +85,7 @@ impl PhotoService {
         owner: UserId,
         owner_name: &Username,
         processed: Processed,
-        caption: Caption,
+        words: Words,
         created_at: i64,
     ) -> Result<PhotoId, ServiceError> {
         // Held until the blobs and row are written: it bounds how many uploads' bytes are in
@@ -86,7 +98,8 @@ impl PhotoService {
             id,
             owner_id: owner,
             owner: owner_name.clone(),
-            caption,
+            caption: words.caption,
+            alt: words.alt,
             kind: processed.kind,
             width: processed.width,
             height: processed.height,
@@ -132,6 +145,15 @@ impl PhotoService {
         Ok(Some((photo, view)))
     }
 
+    /// The photo, how to show it, and the photos next to it; `Ok(None)` when there is none.
+    pub async fn page(&self, id: PhotoId) -> Result<Option<(Photo, PhotoView, Neighbours)>, ServiceError> {
+        let Some((photo, view)) = self.get(id).await? else {
+            return Ok(None);
+        };
+        let neighbours = self.feed.neighbours(id).await?;
+        Ok(Some((photo, view, neighbours)))
+    }
+
     /// A stored blob (original or thumbnail) by key; `Ok(None)` when absent.
     pub async fn blob(&self, key: &BlobKey) -> Result<Option<Blob>, ServiceError> {
         Ok(self.store.get(key).await?)
@@ -149,6 +171,22 @@ impl PhotoService {
         self.repo.delete_photo(id).await?;
         self.invalidate_feed().await;
         self.discard(&[&photo.key, &photo.thumb_key]).await;
+        Ok(Ok(()))
+    }
+
+    /// Replaces the caption and text alternative if `by` owns the photo, and drops the cached
+    /// front page that shows the old caption.
+    pub async fn edit(&self, by: UserId, id: PhotoId, words: Words) -> Result<Result<(), EditRejected>, ServiceError> {
+        let Some(photo) = self.repo.photo(id).await? else {
+            return Ok(Err(EditRejected::NotFound));
+        };
+        if photo.owner_id != by {
+            return Ok(Err(EditRejected::NotOwner));
+        }
+        if !self.repo.update_caption(id, &words.caption, &words.alt).await? {
+            return Ok(Err(EditRejected::NotFound));
+        }
+        self.invalidate_feed().await;
         Ok(Ok(()))
     }
 
@@ -184,8 +222,8 @@ impl PhotoService {
                     continue;
                 }
             };
-            let caption = Caption::parse(&caption).unwrap_or_default();
-            self.publish(demo.id, &name, processed, caption, start + i as i64).await?;
+            let words = Words { caption: Caption::parse(&caption).unwrap_or_default(), alt: AltText::default() };
+            self.publish(demo.id, &name, processed, words, start + i as i64).await?;
         }
         Ok(count)
     }

@@ -1,10 +1,12 @@
-//! `SessionStore` in-process: a map with per-record deadlines, swept as it grows.
+//! `SessionStore` in-process: a map with per-record deadlines, swept as it grows, and each
+//! user's session keys beside it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::{SessionData, SessionError, SessionStore};
+use crate::domain::UserId;
 
 struct Record {
     data: SessionData,
@@ -12,8 +14,34 @@ struct Record {
 }
 
 #[derive(Default)]
+struct Sessions {
+    records: HashMap<String, Record>,
+    by_user: HashMap<UserId, HashSet<String>>,
+}
+
+impl Sessions {
+    fn remove(&mut self, key: &str) {
+        let Some(record) = self.records.remove(key) else { return };
+        if let Some(keys) = self.by_user.get_mut(&record.data.user_id) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_user.remove(&record.data.user_id);
+            }
+        }
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        let expired: Vec<String> =
+            self.records.iter().filter(|(_, r)| r.deadline <= now).map(|(k, _)| k.clone()).collect();
+        for key in expired {
+            self.remove(&key);
+        }
+    }
+}
+
+#[derive(Default)]
 pub struct MemorySessions {
-    records: Mutex<HashMap<String, Record>>,
+    sessions: Mutex<Sessions>,
 }
 
 impl MemorySessions {
@@ -21,32 +49,41 @@ impl MemorySessions {
         Self::default()
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, SessionError> {
-        self.records.lock().map_err(|_| SessionError::Backend("session map poisoned".into()))
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Sessions>, SessionError> {
+        self.sessions.lock().map_err(|_| SessionError::Backend("session map poisoned".into()))
     }
 }
 
 #[rocket::async_trait]
 impl SessionStore for MemorySessions {
-    async fn create(&self, key: &str, data: &SessionData, idle_ttl: Duration) -> Result<(), SessionError> {
+    // In process the records themselves say whose they are: the index needs no lifetime.
+    async fn create(
+        &self,
+        key: &str,
+        data: &SessionData,
+        idle_ttl: Duration,
+        _lifetime: Duration,
+    ) -> Result<(), SessionError> {
         let now = Instant::now();
-        let mut records = self.lock()?;
+        let mut sessions = self.lock()?;
         // Amortised sweep: expired records go whenever the map doubles past a floor, so the
         // map's size tracks live sessions without a background task.
-        if records.len() >= 1024 && records.len().is_power_of_two() {
-            records.retain(|_, r| r.deadline > now);
+        if sessions.records.len() >= 1024 && sessions.records.len().is_power_of_two() {
+            sessions.sweep(now);
         }
-        records.insert(key.to_owned(), Record { data: data.clone(), deadline: now + idle_ttl });
+        sessions.remove(key);
+        sessions.records.insert(key.to_owned(), Record { data: data.clone(), deadline: now + idle_ttl });
+        sessions.by_user.entry(data.user_id).or_default().insert(key.to_owned());
         Ok(())
     }
 
     async fn get(&self, key: &str) -> Result<Option<SessionData>, SessionError> {
         let now = Instant::now();
-        let mut records = self.lock()?;
-        match records.get(key) {
+        let mut sessions = self.lock()?;
+        match sessions.records.get(key) {
             Some(r) if r.deadline > now => Ok(Some(r.data.clone())),
             Some(_) => {
-                records.remove(key);
+                sessions.remove(key);
                 Ok(None)
             }
             None => Ok(None),
@@ -55,8 +92,8 @@ impl SessionStore for MemorySessions {
 
     async fn touch(&self, key: &str, idle_ttl: Duration) -> Result<bool, SessionError> {
         let now = Instant::now();
-        let mut records = self.lock()?;
-        match records.get_mut(key) {
+        let mut sessions = self.lock()?;
+        match sessions.records.get_mut(key) {
             Some(r) if r.deadline > now => {
                 r.deadline = now + idle_ttl;
                 Ok(true)
@@ -67,6 +104,14 @@ impl SessionStore for MemorySessions {
 
     async fn destroy(&self, key: &str) -> Result<(), SessionError> {
         self.lock()?.remove(key);
+        Ok(())
+    }
+
+    async fn destroy_all_of(&self, user: UserId) -> Result<(), SessionError> {
+        let mut sessions = self.lock()?;
+        for key in sessions.by_user.remove(&user).unwrap_or_default() {
+            sessions.records.remove(&key);
+        }
         Ok(())
     }
 

@@ -41,8 +41,16 @@ pub struct SessionData {
 /// Session records keyed by an opaque string, each expiring after an idle time to live.
 #[rocket::async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// Stores `data` under `key` expiring after `idle_ttl`, replacing any record there.
-    async fn create(&self, key: &str, data: &SessionData, idle_ttl: Duration) -> Result<(), SessionError>;
+    /// Stores `data` under `key` expiring after `idle_ttl`, replacing any record there, and
+    /// lists `key` among `data.user_id`'s sessions for at least `lifetime` (the absolute
+    /// timeout: no session outlives it, so neither need its entry in that list).
+    async fn create(
+        &self,
+        key: &str,
+        data: &SessionData,
+        idle_ttl: Duration,
+        lifetime: Duration,
+    ) -> Result<(), SessionError>;
 
     /// The record under `key`; `Ok(None)` when absent or expired. Does not extend its life.
     async fn get(&self, key: &str) -> Result<Option<SessionData>, SessionError>;
@@ -54,6 +62,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Removes the record; `Ok(())` as well when absent (idempotent). After it returns no
     /// instance sharing the store finds it.
     async fn destroy(&self, key: &str) -> Result<(), SessionError>;
+
+    /// Removes every session of `user` created before this call, on every instance sharing
+    /// the store; `Ok(())` when there are none (idempotent). A session created while it runs
+    /// may survive it.
+    async fn destroy_all_of(&self, user: UserId) -> Result<(), SessionError>;
 
     /// A cheap round trip proving the backend answers.
     async fn ping(&self) -> Result<(), SessionError>;

@@ -1,23 +1,34 @@
 //! `SessionStore` on Redis: one JSON record per session, expiring server-side after the idle
-//! time to live, so every instance sees a logout at once.
+//! time to live, so every instance sees a logout at once; and per user a set of their session
+//! keys, living as long as their newest session may.
+//!
+//! A record and its user's set hash to different slots of a Redis Cluster, so they are written
+//! by separate commands, never one transaction: a set may name records already gone (deleting
+//! those is harmless), never miss one that was written.
 
 use std::time::Duration;
 
 use super::{SessionData, SessionError, SessionStore};
+use crate::domain::UserId;
 use crate::remote::redis::Redis;
 
 pub struct RedisSessions {
     redis: Redis,
     prefix: String,
+    user_prefix: String,
 }
 
 impl RedisSessions {
     pub fn new(redis: Redis, prefix: &str) -> Self {
-        Self { redis, prefix: format!("{prefix}session:") }
+        Self { redis, prefix: format!("{prefix}session:"), user_prefix: format!("{prefix}sessions-of:") }
     }
 
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    fn user_key(&self, user: UserId) -> String {
+        format!("{}{user}", self.user_prefix)
     }
 }
 
@@ -27,7 +38,20 @@ fn seconds(ttl: Duration) -> u64 {
 
 #[rocket::async_trait]
 impl SessionStore for RedisSessions {
-    async fn create(&self, key: &str, data: &SessionData, idle_ttl: Duration) -> Result<(), SessionError> {
+    async fn create(
+        &self,
+        key: &str,
+        data: &SessionData,
+        idle_ttl: Duration,
+        lifetime: Duration,
+    ) -> Result<(), SessionError> {
+        // The set first: a record that exists is always listed.
+        let user_key = self.user_key(data.user_id);
+        let mut listed = redis::pipe();
+        listed.cmd("SADD").arg(&user_key).arg(key).ignore();
+        // The newest session lives longest, so its lifetime covers every older one.
+        listed.cmd("EXPIRE").arg(&user_key).arg(seconds(lifetime)).ignore();
+        self.redis.pipeline::<()>(&listed).await?;
         let json = serde_json::to_vec(data)?;
         let cmd = redis::cmd("SET").arg(self.key(key)).arg(json).arg("EX").arg(seconds(idle_ttl)).clone();
         self.redis.query::<()>(&cmd).await?;
@@ -46,6 +70,20 @@ impl SessionStore for RedisSessions {
 
     async fn destroy(&self, key: &str) -> Result<(), SessionError> {
         self.redis.query::<i64>(redis::cmd("DEL").arg(self.key(key))).await?;
+        Ok(())
+    }
+
+    async fn destroy_all_of(&self, user: UserId) -> Result<(), SessionError> {
+        let user_key = self.user_key(user);
+        let keys: Vec<String> = self.redis.query(redis::cmd("SMEMBERS").arg(&user_key)).await?;
+        // One DEL per record: in a cluster the records live in different slots.
+        for key in &keys {
+            self.redis.query::<i64>(redis::cmd("DEL").arg(self.key(key))).await?;
+        }
+        if !keys.is_empty() {
+            // SREM, not DEL: a session listed since SMEMBERS keeps its entry.
+            self.redis.query::<i64>(redis::cmd("SREM").arg(&user_key).arg(&keys)).await?;
+        }
         Ok(())
     }
 

@@ -82,20 +82,20 @@ test("register, log out and log in again", async () => {
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Register" }).click();
   await page.waitForURL(`${base}/`);
-  assert.match(await page.locator("nav").innerText(), new RegExp(`Signed in as ${username}`));
+  assert.match(await page.locator('nav[aria-label="Account"]').innerText(), new RegExp(`Signed in as ${username}`));
   // Admin is a role granted on the server, as an operator would.
   execFileSync(bin, ["admin", "grant", username], { env: { ...process.env, ROCKET_DATA_DIR: dataDir, STRATUS_LOG: "warn" } });
 
   await page.getByRole("button", { name: "Log out" }).click();
   await page.waitForURL(`${base}/`);
-  assert.match(await page.locator("nav").innerText(), /Log in/);
+  assert.match(await page.locator('nav[aria-label="Account"]').innerText(), /Log in/);
 
   await page.getByRole("link", { name: "Log in" }).click();
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Log in" }).click();
   await page.waitForURL(`${base}/`);
-  assert.match(await page.locator("nav").innerText(), new RegExp(`Signed in as ${username}`));
+  assert.match(await page.locator('nav[aria-label="Account"]').innerText(), new RegExp(`Signed in as ${username}`));
 });
 
 test("upload two photos through the file input, with progress and thumbnails", async () => {
@@ -189,7 +189,7 @@ test("open a photo, delete it, log out", async () => {
   assert.equal(await page.locator(`#photos a[href="${href}"]`).count(), 0, "gone from the front page");
   await page.getByRole("button", { name: "Log out" }).click();
   await page.waitForURL(`${base}/`);
-  assert.match(await page.locator("nav").innerText(), /Log in/);
+  assert.match(await page.locator('nav[aria-label="Account"]').innerText(), /Log in/);
 });
 
 test("every page is valid HTML (W3C Nu validator)", async () => {

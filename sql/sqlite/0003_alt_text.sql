@@ -1,0 +1,3 @@
+-- A photo's text alternative for screen readers, written by its owner; empty when none was
+-- given (pages then describe the photo by its caption).
+ALTER TABLE photos ADD COLUMN alt_text TEXT NOT NULL DEFAULT '';
