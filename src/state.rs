@@ -23,7 +23,7 @@ use crate::remote::RemoteError;
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
 use crate::service::{
-    Accounts, ArchitectureService, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource,
+    Accounts, ArchitectureService, FeedOptions, FeedService, MediaCache, PhotoService, TrafficService, TrafficSource,
 };
 use crate::session::{
     Counters, MemcachedCounters, MemcachedRoster, MemcachedSessions, MemoryCounters, MemoryRoster, MemorySessions,
@@ -390,8 +390,15 @@ impl App {
             settings.upload_concurrency,
             settings.decode_memory_bytes,
         );
-        let photos =
-            PhotoService::new(backends.repo.clone(), backends.store.clone(), feed.clone(), pipeline, metrics.clone());
+        let media = MediaCache::new(backends.store.clone(), settings.media_cache_bytes, settings.cache_ttl);
+        let photos = PhotoService::new(
+            backends.repo.clone(),
+            backends.store.clone(),
+            feed.clone(),
+            pipeline,
+            media,
+            metrics.clone(),
+        );
         let accounts = Accounts::new(
             backends.repo.clone(),
             backends.sessions.clone(),

@@ -496,7 +496,7 @@ async fn check_finds_a_deleted_blob_an_orphan_and_leftovers_and_repairs_only_tho
     assert!(out.contains(&format!("leftover (found): {}", old_staged.display())), "{out}");
     assert!(out.contains(&format!("leftover (found): {}", partial.display())), "{out}");
     assert!(
-        out.contains("checked 2 rows and 5 blobs: 1 missing, 1 orphans found, 2 leftovers found, 1 recent"),
+        out.contains("checked 2 rows and 7 blobs: 1 missing, 1 orphans found, 2 leftovers found, 1 recent"),
         "{out}"
     );
     assert!(t.photos_dir().join(old_orphan.as_str()).exists(), "check alone removes nothing");

@@ -74,15 +74,3 @@ impl<'r> FromRequest<'r> for ClientIp {
         Outcome::Success(ClientIp(ip))
     }
 }
-
-/// The `If-None-Match` request header, if any.
-pub struct IfNoneMatch(pub Option<String>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for IfNoneMatch {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        Outcome::Success(IfNoneMatch(request.headers().get_one("If-None-Match").map(str::to_owned)))
-    }
-}

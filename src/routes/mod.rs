@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod architecture;
 mod catchers;
+mod conditional;
 mod guards;
 mod health;
 mod media;
