@@ -110,7 +110,7 @@ async fn check_http_semantics(t: &TestApp, key: &BlobKey, stored: &[u8]) {
     assert_eq!((got.status, got.body.len()), (Status::Ok, size));
 
     // Revalidation.
-    for (name, value) in [("If-None-Match", etag.as_str()), ("If-None-Match", "\"x\", *"), ("If-Modified-Since", modified.as_str())]
+    for (name, value) in [("If-None-Match", etag.as_str()), ("If-None-Match", " * "), ("If-Modified-Since", modified.as_str())]
     {
         let got = get(t, key, &[(name, value)]).await;
         assert_eq!(got.status, Status::NotModified, "{name}: {value}");
@@ -215,7 +215,8 @@ async fn thumbnails_come_in_two_sizes_and_old_photos_get_the_small_one_on_demand
     assert_eq!(get(&t, &ghost, &[]).await.status, Status::NotFound);
     for junk in ["photos/nothing-320.jpg", "../secret_key", "thumbs/.hidden-320.jpg"] {
         let status = t.client.get(format!("/media/{junk}")).dispatch().await.status();
-        assert_eq!(status, Status::NotFound, "{junk}");
+        // Rocket refuses a hidden or `..` segment itself (422); a key nothing is under is 404.
+        assert!(matches!(status.code, 404 | 422), "{junk}: {status}");
     }
 }
 
@@ -237,5 +238,85 @@ async fn the_grid_offers_both_sizes_and_loads_below_the_fold_lazily() {
         assert!(img.contains("width=\"1600\" height=\"1200\""), "{img}");
         let lazy = if i < 4 { "loading=\"eager\"" } else { "loading=\"lazy\"" };
         assert!(img.contains(lazy), "image {i}: {img}");
+    }
+}
+
+/// Over a real connection: `Content-Length` on GET, HEAD and 206 (the in-process client does
+/// not frame responses), for a cached thumbnail and a streamed original.
+#[rocket::async_test]
+async fn over_the_wire_every_answer_carries_its_length() {
+    let data = tempfile::tempdir().expect("dir");
+    let mut settings = vec![("ROCKET_MEDIA_CACHE_MB", "1".to_owned())];
+    match common::profile().as_str() {
+        "fleet" => {
+            settings.push(("ROCKET_PROFILE", "fleet".to_owned()));
+            settings.extend(common::fleet::shared_settings(&common::services::redis_url()).await);
+        }
+        _ => settings.push(("ROCKET_PROFILE", "single".to_owned())),
+    }
+    let site = Site::start(&settings, data.path()).await;
+    let api = reqwest::get(format!("{}/api/photos?limit=1", site.base)).await.expect("api");
+    let api: serde_json::Value = serde_json::from_slice(&api.bytes().await.expect("body")).expect("json");
+    let key_in = |url: &str, dir: &str| -> String {
+        let from = url.find(dir).unwrap_or_else(|| panic!("{dir} in {url}"));
+        url[from..].split('?').next().expect("key").to_owned()
+    };
+    let photo = &api["photos"][0];
+    let thumb = key_in(photo["thumbnail_url"].as_str().expect("thumb"), "thumbs/");
+    let original = key_in(photo["url"].as_str().expect("url"), "photos/");
+    let client = reqwest::Client::new();
+    let length = |r: &reqwest::Response| {
+        r.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    };
+    for key in [thumb, original] {
+        let url = format!("{}/media/{key}", site.base);
+        let full = client.get(&url).send().await.expect("GET");
+        assert_eq!(full.status(), 200);
+        let declared = length(&full).expect("content-length");
+        assert_eq!(full.bytes().await.expect("body").len() as u64, declared, "{key}");
+        let head = client.head(&url).send().await.expect("HEAD");
+        assert_eq!((head.status().as_u16(), length(&head)), (200, Some(declared)), "{key}");
+        assert!(head.bytes().await.expect("body").is_empty());
+        let part = client.get(&url).header("Range", "bytes=1-3").send().await.expect("GET range");
+        assert_eq!((part.status().as_u16(), length(&part)), (206, Some(3)), "{key}");
+        assert_eq!(part.bytes().await.expect("body").len(), 3);
+        let tail = client.get(&url).header("Range", "bytes=-100000000").send().await.expect("GET suffix");
+        assert_eq!((tail.status().as_u16(), length(&tail)), (206, Some(declared)), "{key}");
+    }
+}
+
+/// A real `stratus` with the demo photos, on a free loopback port; killed when dropped.
+struct Site {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Site {
+    async fn start(settings: &[(&str, String)], data: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stratus"));
+        cmd.env("ROCKET_PORT", port.to_string())
+            .env("ROCKET_DATA_DIR", data)
+            .env("ROCKET_SEED_DEMO", "true")
+            .env("ROCKET_LOG_LEVEL", "off")
+            .env("STRATUS_LOG", "warn")
+            .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::null());
+        let site = Site { child: cmd.spawn().expect("spawn"), base: format!("http://127.0.0.1:{port}") };
+        // Seeding the demo photos makes twenty thumbnails: slow in a debug build on a busy machine.
+        for _ in 0..1200 {
+            if reqwest::get(format!("{}/healthz", site.base)).await.is_ok_and(|r| r.status() == 200) {
+                return site;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("stratus did not start");
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
     }
 }
