@@ -136,7 +136,7 @@ async fn a_level_0_site_moves_to_the_fleet_by_the_readme_and_back() {
         }
         if words[1] == "check" {
             assert!(
-                said.contains("checked 2 rows and 4 blobs: 0 missing, 0 orphans found, 0 leftovers found"),
+                said.contains("checked 2 rows and 6 blobs: 0 missing, 0 orphans found, 0 leftovers found"),
                 "{said}"
             );
         }
