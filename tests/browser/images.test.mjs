@@ -1,8 +1,8 @@
 // What a front page view costs in image bytes, in a real browser: a phone-width (390 px) and a
 // desktop (1280 px) window on the demo site's front page (ten photos). Prints both figures
 // (the README quotes them) and checks the responsive markup does its job: the small
-// thumbnails at one device pixel, the large ones at three, nothing below the fold on a phone
-// until it scrolls into view, and no layout shift while images load.
+// thumbnails at one device pixel, the large ones at three, and no layout shift while images
+// load.
 //
 //   STRATUS_BIN=target/debug/stratus node --test images.test.mjs   (from tests/browser)
 import { after, before, test } from "node:test";
@@ -81,18 +81,19 @@ async function frontPageView(width, height, deviceScaleFactor) {
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 
-test("a phone-width front page fetches small thumbnails, and only those in view", async () => {
+test("a phone-width front page fetches the small thumbnails", async () => {
   const view = await frontPageView(390, 844, 1);
   console.log(`front page at 390 px (1x): ${kb(view.total)} in all, ${view.imageRequests.length} images ${kb(view.imageBytes)}`);
   assert.equal(view.images.length, 10);
-  assert.ok(view.imageRequests.length >= 2 && view.imageRequests.length < 10, `${view.imageRequests.length} images fetched`);
+  // Chromium starts lazy images 1250 px or more before they scroll into view, which covers
+  // this whole ten-photo grid: lazy loading pays off on longer pages, not here.
+  assert.ok(view.imageRequests.length >= 4, `${view.imageRequests.length} images fetched`);
   for (const r of view.imageRequests) assert.match(r.url, /-320\.jpg$/, "the small size at 1x");
   assert.equal(view.shift, 0, "nothing shifts while images load");
-  // Scrolling down fetches the rest.
   await view.page.locator("#photos .grid img").last().scrollIntoViewIfNeeded();
   await view.page.waitForLoadState("networkidle");
   const loaded = await view.page.locator("#photos .grid img").evaluateAll((imgs) => imgs.filter((i) => i.complete && i.naturalWidth > 0).length);
-  assert.equal(loaded, 10);
+  assert.equal(loaded, 10, "every image loads once scrolled to");
   await view.context.close();
 });
 
