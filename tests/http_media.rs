@@ -110,7 +110,8 @@ async fn check_http_semantics(t: &TestApp, key: &BlobKey, stored: &[u8]) {
     assert_eq!((got.status, got.body.len()), (Status::Ok, size));
 
     // Revalidation.
-    for (name, value) in [("If-None-Match", etag.as_str()), ("If-None-Match", " * "), ("If-Modified-Since", modified.as_str())]
+    for (name, value) in
+        [("If-None-Match", etag.as_str()), ("If-None-Match", " * "), ("If-Modified-Since", modified.as_str())]
     {
         let got = get(t, key, &[(name, value)]).await;
         assert_eq!(got.status, Status::NotModified, "{name}: {value}");
@@ -148,7 +149,8 @@ async fn cached_and_streamed_blobs_answer_ranges_and_conditions_alike() {
         if cache_mb == 0 {
             assert_eq!(held, 0, "cache off");
         } else {
-            let blobs = stored(&t, &original).await.len() + stored(&t, &large).await.len() + stored(&t, &small).await.len();
+            let blobs =
+                stored(&t, &original).await.len() + stored(&t, &large).await.len() + stored(&t, &small).await.len();
             assert!(held as usize >= blobs && held as usize <= blobs + 4096, "{held} bytes held for {blobs}");
         }
     }

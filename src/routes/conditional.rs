@@ -218,7 +218,11 @@ mod tests {
     const ETAG: &str = "\"a1-b2\"";
 
     fn validators() -> Validators<'static> {
-        Validators { etag: Some(ETAG), last_modified: UNIX_EPOCH + Duration::from_millis(1_700_000_000_500), size: 1000 }
+        Validators {
+            etag: Some(ETAG),
+            last_modified: UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
+            size: 1000,
+        }
     }
 
     fn decide_with(c: Conditions<'_>) -> Decision {
