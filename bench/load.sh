@@ -156,10 +156,12 @@ fi
 # --- /media against nginx (one worker, sendfile) serving the very same files ------------------
 if want media; then
 start_stratus media
-curl -sf "http://127.0.0.1:$PORT/" -o "$WORK/media-page.html"
+curl -sf "http://127.0.0.1:$PORT/" -o "$WORK/media-page.raw.html"
+# The paths as a browser reads them (the templates escape `/` in attributes as &#x2f;).
+sed 's|&#x2f;|/|g' "$WORK/media-page.raw.html" >"$WORK/media-page.html"
 MEDIA_ROOT=$WORK/media/photos # the store's directory: nginx serves these files as /media/
 mkdir -p "$WORK/media-www/static"
-cp "$WORK/media-page.html" "$WORK/media-www/index.html"
+cp "$WORK/media-page.raw.html" "$WORK/media-www/index.html"
 # The page view as a browser at 1 device pixel fetches it: the page, its CSS, JS and icon, and
 # every image the grid shows (at 1280 px, the 320 px candidates of srcset).
 grep -o '/static/[^"]*' "$WORK/media-page.html" | sort -u >"$WORK/static.list"
@@ -227,6 +229,7 @@ printf '\n20 MB original, 64 concurrent downloads for %s\n' "$DURATION"
 mbps() { awk '/^Transfer\/sec/ { v = $2 + 0; if ($2 ~ /GB$/) v *= 1024; else if ($2 ~ /KB$/) v /= 1024; printf "%.0f", v }' "$WORK/wrk.out"; }
 run_wrk "http://127.0.0.1:$NGINX_PORT/media/$BIG_KEY" 64 --timeout 30s
 NGINX_MBPS=$(mbps)
+NGINX_DOWNLOADS=$REQUESTS
 curl -sf "http://127.0.0.1:$PORT/media/$BIG_KEY" -o /dev/null
 BEFORE_RSS=$(rss_mb "$PID")
 ( peak=0; while kill -0 "$PID" 2>/dev/null; do
@@ -237,11 +240,12 @@ SAMPLER=$!
 run_wrk "http://127.0.0.1:$PORT/media/$BIG_KEY" 64 --timeout 30s
 kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
 STRATUS_MBPS=$(mbps)
+STRATUS_DOWNLOADS=$REQUESTS
 PEAK=$(cat "$WORK/peak")
 RESULT[big_rss]=$(awk -v a="$PEAK" -v b="$BEFORE_RSS" 'BEGIN { printf "%.1f", a - b }')
 RESULT[big]=$(ratio "$STRATUS_MBPS" "$NGINX_MBPS")
-printf '  stratus %s MB/s (%s errors), RSS %s -> peak %s MB (+%s)  nginx %s MB/s  %sx\n' \
-    "$STRATUS_MBPS" "$ERRORS" "$BEFORE_RSS" "$PEAK" "${RESULT[big_rss]}" "$NGINX_MBPS" "${RESULT[big]}"
+printf '  stratus %s MB/s (%s downloads, %s errors), RSS %s -> peak %s MB (+%s)  nginx %s MB/s (%s downloads)  %sx\n' \
+    "$STRATUS_MBPS" "$STRATUS_DOWNLOADS" "$ERRORS" "$BEFORE_RSS" "$PEAK" "${RESULT[big_rss]}" "$NGINX_MBPS" "$NGINX_DOWNLOADS" "${RESULT[big]}"
 stop_stratus
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 fi
