@@ -4,7 +4,7 @@
 #
 #   bench/load.sh                  # everything, DURATION=10s per wrk run
 #   DURATION=5s bench/load.sh
-#   bench/load.sh uploads          # one section: front | rows | uploads
+#   bench/load.sh uploads          # one section: front | rows | uploads | media
 #
 # Needs: wrk, nginx, curl (apt-get install -y wrk nginx-light curl) and Pillow for the big-JPEG
 # test (pip install pillow). All traffic stays on 127.0.0.1.
@@ -156,6 +156,103 @@ printf '  %s MB JPEG (6000x4000), 8 clients for 20 s: %s uploads accepted (%s re
 stop_stratus
 fi
 
+# --- /media against nginx (one worker, sendfile) serving the very same files ------------------
+if want media; then
+start_stratus media
+curl -sf "http://127.0.0.1:$PORT/" -o "$WORK/media-page.raw.html"
+# The paths as a browser reads them (the templates escape `/` in attributes as &#x2f;).
+sed 's|&#x2f;|/|g' "$WORK/media-page.raw.html" >"$WORK/media-page.html"
+MEDIA_ROOT=$WORK/media/photos # the store's directory: nginx serves these files as /media/
+mkdir -p "$WORK/media-www/static"
+cp "$WORK/media-page.raw.html" "$WORK/media-www/index.html"
+# The page view as a browser at 1 device pixel fetches it: the page, its CSS, JS and icon, and
+# every image the grid shows (at 1280 px, the 320 px candidates of srcset).
+grep -o '/static/[^"]*' "$WORK/media-page.html" | sort -u >"$WORK/static.list"
+while read -r asset; do curl -sf "http://127.0.0.1:$PORT$asset" -o "$WORK/media-www$asset"; done <"$WORK/static.list"
+grep -o 'srcset="[^ ]*' "$WORK/media-page.html" | cut -d'"' -f2 >"$WORK/thumbs.list"
+{ echo /; cat "$WORK/static.list" "$WORK/thumbs.list"; } >"$WORK/mix.list"
+THUMB=$(grep -o 'img src="[^"]*' "$WORK/media-page.html" | head -1 | cut -d'"' -f2)
+THUMB_BYTES=$(curl -sf "http://127.0.0.1:$PORT$THUMB" | wc -c)
+# A 20 MB original straight into the store's directory (the key a 20 MB upload would get).
+BIG_KEY=photos/01JBENCHBIGORIGINAL0000000.jpg
+head -c 20000000 /dev/urandom >"$MEDIA_ROOT/$BIG_KEY"
+cat >"$WORK/media-nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/media-nginx.pid;
+error_log $WORK/media-nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    types { text/css css; application/javascript js; image/svg+xml svg; image/jpeg jpg; }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $WORK/media-www;
+        location = / { default_type text/html; try_files /index.html =404; }
+        location /static/ { }
+        location /media/ { alias $MEDIA_ROOT/; }
+    }
+}
+NGINX
+chmod -R a+rX "$WORK"
+nginx -c "$WORK/media-nginx.conf" -p "$WORK" &
+NGINX_PID=$!
+sleep 0.5
+curl -sf "http://127.0.0.1:$NGINX_PORT$THUMB" >/dev/null
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+printf '\nGET %s (%s bytes)\n' "$THUMB" "$THUMB_BYTES"
+run_wrk "http://127.0.0.1:$PORT$THUMB" 32 >/dev/null # warm-up
+for c in 2 32; do
+    run_wrk "http://127.0.0.1:$NGINX_PORT$THUMB" "$c"
+    NGINX_RPS=$RPS
+    run_wrk "http://127.0.0.1:$PORT$THUMB" "$c"
+    RESULT[thumb,$c]=$(ratio "$RPS" "$NGINX_RPS")
+    printf '  thumbnail c=%-3s stratus %8s rps (p99 %s ms)  nginx %8s rps  %sx\n' "$c" "$RPS" "$P99" "$NGINX_RPS" "${RESULT[thumb,$c]}"
+done
+
+printf '\nPage-view mix (%s requests per view: /, %s assets, %s images), c=32\n' \
+    "$(wc -l <"$WORK/mix.list")" "$(wc -l <"$WORK/static.list")" "$(wc -l <"$WORK/thumbs.list")"
+MIX_FILE=$WORK/mix.list run_wrk "http://127.0.0.1:$NGINX_PORT" 32 -s bench/mix.lua
+NGINX_RPS=$RPS
+MIX_FILE=$WORK/mix.list run_wrk "http://127.0.0.1:$PORT" 32 -s bench/mix.lua
+RESULT[mix]=$(ratio "$RPS" "$NGINX_RPS")
+printf '  stratus %8s rps (%s errors)  nginx %8s rps  %sx\n' "$RPS" "$ERRORS" "$NGINX_RPS" "${RESULT[mix]}"
+
+run_wrk "http://127.0.0.1:$NGINX_PORT/" 32
+NGINX_RPS=$RPS
+run_wrk "http://127.0.0.1:$PORT/" 32
+RESULT[page1w]=$(ratio "$RPS" "$NGINX_RPS")
+printf '  cached front page alone, c=32: stratus %s rps  nginx %s rps  %sx\n' "$RPS" "$NGINX_RPS" "${RESULT[page1w]}"
+
+printf '\n20 MB original, 64 concurrent downloads for %s\n' "$DURATION"
+mbps() { awk '/^Transfer\/sec/ { v = $2 + 0; if ($2 ~ /GB$/) v *= 1024; else if ($2 ~ /KB$/) v /= 1024; printf "%.0f", v }' "$WORK/wrk.out"; }
+run_wrk "http://127.0.0.1:$NGINX_PORT/media/$BIG_KEY" 64 --timeout 30s
+NGINX_MBPS=$(mbps)
+NGINX_DOWNLOADS=$REQUESTS
+curl -sf "http://127.0.0.1:$PORT/media/$BIG_KEY" -o /dev/null
+BEFORE_RSS=$(rss_mb "$PID")
+( peak=0; while kill -0 "$PID" 2>/dev/null; do
+      r=$(rss_mb "$PID"); peak=$(awk -v a="$r" -v b="$peak" 'BEGIN { print (a > b ? a : b) }')
+      echo "$peak" >"$WORK/peak"; sleep 0.1
+  done ) &
+SAMPLER=$!
+run_wrk "http://127.0.0.1:$PORT/media/$BIG_KEY" 64 --timeout 30s
+kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
+STRATUS_MBPS=$(mbps)
+STRATUS_DOWNLOADS=$REQUESTS
+PEAK=$(cat "$WORK/peak")
+RESULT[big_rss]=$(awk -v a="$PEAK" -v b="$BEFORE_RSS" 'BEGIN { printf "%.1f", a - b }')
+RESULT[big]=$(ratio "$STRATUS_MBPS" "$NGINX_MBPS")
+printf '  stratus %s MB/s (%s downloads, %s errors), RSS %s -> peak %s MB (+%s)  nginx %s MB/s (%s downloads)  %sx\n' \
+    "$STRATUS_MBPS" "$STRATUS_DOWNLOADS" "$ERRORS" "$BEFORE_RSS" "$PEAK" "${RESULT[big_rss]}" "$NGINX_MBPS" "$NGINX_DOWNLOADS" "${RESULT[big]}"
+stop_stratus
+kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
+fi
+
 printf '\nTargets\n'
 if want front; then
     printf '  cached front page >= 0.45x nginx at c=32: %sx  %s\n' "${RESULT[on,32]}" "$(verdict "${RESULT[on,32]}" 0.45)"
@@ -166,6 +263,13 @@ fi
 if want uploads; then
     printf '  peak RSS < 300 MB, 8 x 19 MB uploads:    %s MB  %s\n' "$PEAK_RSS" "$(verdict 300 "$PEAK_RSS")"
     printf '  >= 80 uploads/s of 2 MP JPEGs, 4 clients: %s/s  %s\n' "$UPLOADS_PER_S" "$(verdict "$UPLOADS_PER_S" 80)"
+fi
+if want media; then
+    printf '  thumbnail >= 0.8x nginx at c=2:          %sx  %s\n' "${RESULT[thumb,2]}" "$(verdict "${RESULT[thumb,2]}" 0.8)"
+    printf '  thumbnail >= 0.8x nginx at c=32:         %sx  %s\n' "${RESULT[thumb,32]}" "$(verdict "${RESULT[thumb,32]}" 0.8)"
+    printf '  page-view mix >= 0.7x nginx:             %sx  %s\n' "${RESULT[mix]}" "$(verdict "${RESULT[mix]}" 0.7)"
+    printf '  20 MB x 64 downloads >= 0.5x nginx MB/s: %sx  %s\n' "${RESULT[big]}" "$(verdict "${RESULT[big]}" 0.5)"
+    printf '  ... raising RSS by <= 100 MB:            +%s MB  %s\n' "${RESULT[big_rss]}" "$(verdict 100 "${RESULT[big_rss]}")"
 fi
 if want rows; then
     RATIO_ROWS=$(awk -v a="${RESULT[rows,1000000]}" -v b="${RESULT[rows,1000]}" 'BEGIN { printf "%.2f", a / b }')

@@ -25,7 +25,8 @@ use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
 use crate::remote::tls::TlsTrust;
 use crate::service::{
-    Accounts, ArchitectureService, Deletion, FeedOptions, FeedService, PhotoService, TrafficService, TrafficSource,
+    Accounts, ArchitectureService, Deletion, FeedOptions, FeedService, MediaCache, PhotoService, TrafficService,
+    TrafficSource,
 };
 use crate::session::{
     Counters, MemcachedCounters, MemcachedRoster, MemcachedSessions, MemoryCounters, MemoryRoster, MemorySessions,
@@ -406,15 +407,22 @@ impl App {
             settings.upload_concurrency,
             settings.decode_memory_bytes,
         );
-        let photos =
-            PhotoService::new(backends.repo.clone(), backends.store.clone(), feed.clone(), pipeline, metrics.clone());
+        let media = MediaCache::new(backends.store.clone(), settings.media_cache_bytes, settings.cache_ttl);
+        let photos = PhotoService::new(
+            backends.repo.clone(),
+            backends.store.clone(),
+            feed.clone(),
+            pipeline,
+            media.clone(),
+            metrics.clone(),
+        );
         let accounts = Accounts::new(
             backends.repo.clone(),
             backends.sessions.clone(),
             PasswordHasher::new(cores),
             LoginThrottle::new(counters, settings.login_failures_per_minute),
             (settings.session_idle, settings.session_absolute),
-            Deletion { store: backends.store.clone(), feed: feed.clone() },
+            Deletion { store: backends.store.clone(), media, feed: feed.clone() },
         );
         if settings.seed_demo {
             let seeded = photos.seed_demo(&PasswordHasher::new(1), crate::assets::demo_photos()).await?;

@@ -136,7 +136,7 @@ async fn a_level_0_site_moves_to_the_fleet_by_the_readme_and_back() {
         }
         if words[1] == "check" {
             assert!(
-                said.contains("checked 2 rows and 4 blobs: 0 missing, 0 orphans found, 0 leftovers found"),
+                said.contains("checked 2 rows and 6 blobs: 0 missing, 0 orphans found, 0 leftovers found"),
                 "{said}"
             );
         }
@@ -497,7 +497,7 @@ async fn check_finds_a_deleted_blob_an_orphan_and_leftovers_and_repairs_only_tho
     assert!(out.contains(&format!("leftover (found): {}", old_staged.display())), "{out}");
     assert!(out.contains(&format!("leftover (found): {}", partial.display())), "{out}");
     assert!(
-        out.contains("checked 2 rows and 5 blobs: 1 missing, 1 orphans found, 2 leftovers found, 1 recent"),
+        out.contains("checked 2 rows and 7 blobs: 1 missing, 1 orphans found, 2 leftovers found, 1 recent"),
         "{out}"
     );
     assert!(t.photos_dir().join(old_orphan.as_str()).exists(), "check alone removes nothing");

@@ -14,6 +14,8 @@ pub async fn store_contract(store: Arc<dyn Store>) {
     let thumb = BlobKey::thumbnail(id);
     store.ping().await.expect("ping");
     assert!(store.get(&key).await.expect("get absent").is_none(), "absent is Ok(None)");
+    assert!(store.head(&key).await.expect("head absent").is_none(), "absent is Ok(None)");
+    assert!(store.read(&key, 0..1).await.expect("read absent").is_none(), "absent is Ok(None)");
     store.delete(&key).await.expect("deleting an absent key is Ok");
 
     store.put(&key, Bytes::from_static(b"first").into(), "image/png").await.expect("put");
@@ -26,6 +28,8 @@ pub async fn store_contract(store: Arc<dyn Store>) {
     assert_eq!(blob.bytes.as_ref(), b"second", "a body in pieces is stored joined");
     assert_eq!(blob.content_type, "image/png");
     assert_eq!(store.get(&thumb).await.expect("get").expect("present").content_type, "image/jpeg");
+
+    ranged_reads(store.as_ref(), &key, b"second").await;
 
     let mut keys = store.list().await.expect("list");
     keys.sort();
@@ -42,10 +46,62 @@ pub async fn store_contract(store: Arc<dyn Store>) {
     assert_eq!(store.list().await.expect("list"), vec![thumb]);
 }
 
+/// `head` describes the blob `get` returns; `read` streams exactly the bytes of a range.
+async fn ranged_reads(store: &dyn Store, key: &BlobKey, bytes: &[u8]) {
+    let meta = store.head(key).await.expect("head").expect("present");
+    let blob = store.get(key).await.expect("get").expect("present");
+    assert_eq!(meta.size, bytes.len() as u64);
+    assert_eq!(meta.content_type, blob.content_type);
+    assert_eq!(meta.etag, blob.etag, "one validator for both reads");
+    let age = std::time::SystemTime::now().duration_since(meta.last_modified).unwrap_or_default();
+    assert!(age < std::time::Duration::from_secs(600), "last modified just now: {age:?}");
+    let len = bytes.len() as u64;
+    for range in [0..len, 0..1, 2..len, 1..4, len - 1..len, 3..3] {
+        let stream = store.read(key, range.clone()).await.expect("read").expect("present");
+        assert_eq!(stream.len(), range.end - range.start);
+        let got = stream.collect().await.expect("collect");
+        assert_eq!(got.as_ref(), &bytes[range.start as usize..range.end as usize], "{range:?}");
+    }
+}
+
+/// A blob of several MB streams in pieces, not in one buffer.
+async fn large_blob_streams(store: &dyn Store) {
+    use futures::TryStreamExt;
+    use stratus::store::ByteStream;
+    let key = BlobKey::original(PhotoId::from_ulid(ulid::Ulid::new()), "jpg");
+    let big: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    store.put(&key, Bytes::from(big.clone()).into(), "image/jpeg").await.expect("put");
+    let size = big.len() as u64;
+    let stream = store.read(&key, 1000..size).await.expect("read").expect("present");
+    let mut largest = 0;
+    let mut got = Vec::new();
+    match stream {
+        ByteStream::File { file, len } => {
+            assert_eq!(len, size - 1000);
+            let mut reader = tokio_util::io::ReaderStream::new(tokio::io::AsyncReadExt::take(file, len));
+            while let Some(chunk) = reader.try_next().await.expect("chunk") {
+                largest = largest.max(chunk.len());
+                got.extend_from_slice(&chunk);
+            }
+        }
+        ByteStream::Stream { mut stream, len } => {
+            assert_eq!(len, size - 1000);
+            while let Some(chunk) = stream.try_next().await.expect("chunk") {
+                largest = largest.max(chunk.len());
+                got.extend_from_slice(&chunk);
+            }
+        }
+    }
+    assert!(got == big[1000..], "the range's bytes, in order");
+    assert!(largest < 4 * 1024 * 1024, "streamed in pieces, largest {largest} bytes");
+    store.delete(&key).await.expect("cleanup");
+}
+
 #[tokio::test]
 async fn local_store_meets_the_contract() {
     let dir = tempfile::tempdir().expect("dir");
     let store = LocalStore::open(dir.path(), "/media").expect("open");
+    large_blob_streams(&store).await;
     store_contract(Arc::new(store)).await;
 }
 
@@ -69,6 +125,7 @@ async fn s3_store_meets_the_contract() {
         stratus::store::MediaUrls::Base("https://cdn.example.com".into()),
     )
     .expect("s3 store");
+    large_blob_streams(&store).await;
     store_contract(Arc::new(store)).await;
 }
 

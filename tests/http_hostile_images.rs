@@ -438,7 +438,7 @@ async fn the_decode_charge_counts_bit_depth_channels_and_the_converted_copy() {
         assert_eq!(*status, expected, "upload {i}");
     }
     assert_eq!(t.photo_count().await, 4);
-    assert_eq!(t.stored_files().await.len(), 8, "an original and a thumbnail for each grey one only");
+    assert_eq!(t.stored_files().await.len(), 12, "an original and two thumbnails for each grey one only");
 }
 
 // --- captions ------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ async fn owner_deletes_others_cannot() {
     let t = TestApp::new().await;
     t.register("owner").await;
     let id = photo_id_from(&t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "mine").await);
-    assert_eq!(t.stored_files().await.len(), 2);
+    assert_eq!(t.stored_files().await.len(), 3, "an original and two thumbnails");
     t.logout().await;
     t.register("intruder").await;
     let csrf = t.csrf_from("/").await;
@@ -220,7 +220,7 @@ async fn thirty_two_concurrent_uploads_all_land() {
     let statuses = futures::future::join_all(uploads).await;
     assert!(statuses.iter().all(|s| *s == Status::SeeOther), "{statuses:?}");
     assert_eq!(t.photo_count().await, 32);
-    assert_eq!(t.stored_files().await.len(), 64, "an original and a thumbnail each");
+    assert_eq!(t.stored_files().await.len(), 96, "an original and two thumbnails each");
     let api: serde_json::Value = serde_json::from_str(&t.get_text("/api/photos?limit=100").await.1).expect("json");
     let photos = api["photos"].as_array().expect("photos");
     assert_eq!(photos.len(), 32);

@@ -98,10 +98,29 @@ impl BlobKey {
         Self(format!("thumbs/{id}.jpg"))
     }
 
+    /// The small thumbnail beside a (large) thumbnail: `thumbs/ID.jpg` → `thumbs/ID-320.jpg`.
+    /// Derived from the key, not the photo id, so rows sharing blobs share this one too.
+    pub fn small_thumbnail_of(thumb: &BlobKey) -> Self {
+        match thumb.0.rsplit_once('.') {
+            Some((stem, ext)) => Self(format!("{stem}{SMALL_SUFFIX}.{ext}")),
+            None => Self(format!("{}{SMALL_SUFFIX}", thumb.0)),
+        }
+    }
+
+    /// For a small thumbnail's key, the large thumbnail it is made from.
+    pub fn large_thumbnail_of(&self) -> Option<BlobKey> {
+        let rest = self.0.strip_prefix("thumbs/")?;
+        let (stem, ext) = rest.rsplit_once('.')?;
+        let stem = stem.strip_suffix(SMALL_SUFFIX)?;
+        Self::parse(&format!("thumbs/{stem}.{ext}"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
+
+const SMALL_SUFFIX: &str = "-320";
 
 impl fmt::Display for BlobKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -132,6 +151,16 @@ mod tests {
         assert_eq!(PhotoId::parse(&id.to_string()), Some(id));
         assert_eq!(PhotoId::parse("not-an-id"), None);
         assert_eq!(PhotoId::parse(&id.to_string().to_lowercase()), None);
+    }
+
+    #[test]
+    fn small_thumbnail_keys_round_trip() {
+        let large = BlobKey::thumbnail(PhotoId::from_ulid(Ulid::new()));
+        let small = BlobKey::small_thumbnail_of(&large);
+        assert_eq!(small.as_str(), large.as_str().replace(".jpg", "-320.jpg"));
+        assert_eq!(small.large_thumbnail_of(), Some(large.clone()));
+        assert_eq!(large.large_thumbnail_of(), None);
+        assert_eq!(BlobKey::parse("photos/X-320.jpg").and_then(|k| k.large_thumbnail_of()), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{Metrics, observe};
 use crate::db::{DbError, Repo, SnapshotBatch, UserRecord};
 use crate::domain::{AltText, BlobKey, Caption, Conflict, Photo, PhotoId, User, UserId, Username};
 use crate::session::{SessionData, SessionError, SessionStore};
-use crate::store::{Blob, BlobBody, Store, StoreError};
+use crate::store::{Blob, BlobBody, BlobMeta, ByteStream, Store, StoreError};
 
 pub struct ObservedRepo {
     pub inner: Arc<dyn Repo>,
@@ -148,6 +148,15 @@ impl Store for ObservedStore {
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, StoreError> {
         self.timed("get", self.inner.get(key)).await
+    }
+
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, StoreError> {
+        self.timed("head", self.inner.head(key)).await
+    }
+
+    // Times opening the read; the bytes flow afterwards, as fast as the client takes them.
+    async fn read(&self, key: &BlobKey, range: std::ops::Range<u64>) -> Result<Option<ByteStream>, StoreError> {
+        self.timed("read", self.inner.read(key, range)).await
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {

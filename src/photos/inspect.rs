@@ -101,11 +101,13 @@ pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
 }
 
 /// Making the thumbnail from a decoded `width`×`height` image: the resizer's intermediate
-/// (one pass at full length on one axis), the resized image, its oriented and flattened copies.
+/// (one pass at full length on one axis), the resized image, its oriented and flattened copies,
+/// and the small thumbnail made from those (at most a quarter of the pixels, with its own
+/// intermediate of half).
 fn thumbnail_bytes(width: u32, height: u32) -> u64 {
     let (tw, th) = thumbnail_size(width, height);
     let intermediate = (u64::from(tw) * u64::from(height)).max(u64::from(width) * u64::from(th)) * 4;
-    intermediate + u64::from(tw) * u64::from(th) * 12
+    intermediate + u64::from(tw) * u64::from(th) * (12 + 5)
 }
 
 /// The JPEG DCT scaling denominator (2, 4 or 8) that still yields at least the thumbnail's

@@ -8,17 +8,17 @@ mod inspect;
 mod jpeg;
 mod sniff;
 mod strip;
+mod thumbs;
 
 pub use sniff::{Sniffed, sniff};
+pub use thumbs::fit;
 
 use std::io::Cursor;
 use std::path::Path;
 
 use bytes::Bytes;
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
-use jpeg_encoder::{ColorType, Encoder as JpegEncoder};
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -27,9 +27,10 @@ use crate::domain::ImageKind;
 use crate::store::BlobBody;
 use inspect::{Inspected, Route, thumbnail_size};
 
-/// Long edge of generated thumbnails, in pixels.
+/// Long edge of generated thumbnails, in pixels: the large one, and the small one phones
+/// and the grid's narrow columns load (`srcset`).
 pub const THUMBNAIL_EDGE: u32 = 640;
-const THUMBNAIL_QUALITY: u8 = 80;
+pub const SMALL_THUMBNAIL_EDGE: u32 = 320;
 
 /// Why an upload was refused: the user's file, not the server, is at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +61,8 @@ pub struct Processed {
     pub original: BlobBody,
     /// A JPEG, long edge at most `THUMBNAIL_EDGE`, orientation applied.
     pub thumbnail: Bytes,
+    /// The same, long edge at most `SMALL_THUMBNAIL_EDGE`.
+    pub small_thumbnail: Bytes,
     /// Displayed size (after orientation).
     pub width: u32,
     pub height: u32,
@@ -153,6 +156,23 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// The small thumbnail made from a large one (a photo uploaded before there were two
+    /// sizes). `Ok(Err(_))`: `large` is not a usable JPEG.
+    pub async fn small_thumbnail_from(&self, large: Bytes) -> Result<Result<Bytes, Rejection>, PipelineError> {
+        let _job = self.jobs.acquire().await.map_err(|_| PipelineError::Closed)?;
+        let limits = self.limits;
+        let small = tokio::task::spawn_blocking(move || {
+            // A large thumbnail is at most THUMBNAIL_EDGE square: a few MB decoded.
+            let max_alloc = u64::from(THUMBNAIL_EDGE) * u64::from(THUMBNAIL_EDGE) * 16;
+            let image = decode_full(&large, ImageKind::Jpeg, limits, max_alloc)?;
+            thumbs::shrink_to_jpeg(image, SMALL_THUMBNAIL_EDGE)
+        })
+        .await?;
+        Ok(small.map_err(|e| unusable(ImageKind::Jpeg, e)))
+    }
+}
+
 fn format_of(kind: ImageKind) -> ImageFormat {
     match kind {
         ImageKind::Jpeg => ImageFormat::Jpeg,
@@ -229,49 +249,9 @@ fn decode_and_derive(data: Bytes, inspected: Inspected, limits: PixelLimits) -> 
         std::mem::swap(&mut width, &mut height);
     }
     let (tw, th) = thumbnail_size(inspected.width, inspected.height);
-    let thumbnail = make_thumbnail(image, (tw, th), orientation).map_err(|e| unusable(kind, e))?;
+    let (thumbnail, small_thumbnail) =
+        thumbs::make_thumbnails(image, (tw, th), orientation).map_err(|e| unusable(kind, e))?;
     let original =
         strip::strip_metadata(kind, data, inspected.jpeg.as_ref(), orientation).map_err(|e| unusable(kind, e))?;
-    Ok(Processed { kind, original, thumbnail, width, height, slot: None })
-}
-
-fn make_thumbnail(image: DynamicImage, (tw, th): (u32, u32), orientation: Orientation) -> Result<Bytes, String> {
-    let mut thumb = if (image.width(), image.height()) == (tw, th) {
-        image
-    } else {
-        let source = match image {
-            DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => image,
-            other if other.color().has_alpha() => DynamicImage::ImageRgba8(other.to_rgba8()),
-            other => DynamicImage::ImageRgb8(other.to_rgb8()),
-        };
-        let mut resized = DynamicImage::new(tw, th, source.color());
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-        Resizer::new().resize(&source, &mut resized, &options).map_err(|e| e.to_string())?;
-        resized
-    };
-    thumb.apply_orientation(orientation);
-    let rgb = flatten_on_white(&thumb);
-    let (w, h) = (u16::try_from(rgb.width()), u16::try_from(rgb.height()));
-    let (Ok(w), Ok(h)) = (w, h) else {
-        return Err("thumbnail too large".into());
-    };
-    let mut out = Vec::with_capacity(64 * 1024);
-    JpegEncoder::new(&mut out, THUMBNAIL_QUALITY)
-        .encode(rgb.as_raw(), w, h, ColorType::Rgb)
-        .map_err(|e| e.to_string())?;
-    Ok(Bytes::from(out))
-}
-
-/// JPEG has no alpha: transparent areas become white rather than whatever colour hides
-/// under zero alpha.
-fn flatten_on_white(image: &DynamicImage) -> image::RgbImage {
-    if !image.color().has_alpha() {
-        return image.to_rgb8();
-    }
-    let rgba = image.to_rgba8();
-    image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-        let [r, g, b, a] = rgba.get_pixel(x, y).0;
-        let blend = |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
-        image::Rgb([blend(r), blend(g), blend(b)])
-    })
+    Ok(Processed { kind, original, thumbnail, small_thumbnail, width, height, slot: None })
 }

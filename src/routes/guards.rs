@@ -75,18 +75,6 @@ impl<'r> FromRequest<'r> for ClientIp {
     }
 }
 
-/// The `If-None-Match` request header, if any.
-pub struct IfNoneMatch(pub Option<String>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for IfNoneMatch {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        Outcome::Success(IfNoneMatch(request.headers().get_one("If-None-Match").map(str::to_owned)))
-    }
-}
-
 /// `scheme://host` as this request named the site (`https` when cookies are marked secure,
 /// which says the site is served over HTTPS): for links that must be absolute.
 pub struct SiteOrigin(pub String);

@@ -1,97 +1,121 @@
 use std::io::Cursor;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use rocket::State;
 use rocket::http::{Header, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
+use tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
 
-use super::guards::IfNoneMatch;
+use super::conditional::{Conditions, Decision, Validators, decide, format_http_date};
 use crate::assets::StaticAsset;
 use crate::compress::Encoding;
 use crate::domain::BlobKey;
 use crate::error::AppError;
+use crate::service::MediaBody;
 use crate::state::App;
+use crate::store::BlobMeta;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Chunks of a streamed body: large enough that a 20 MB original is a few hundred writes, small
+/// enough that 64 downloads at once hold a few MB.
+const STREAM_CHUNK: usize = 64 * 1024;
 
-/// A stored blob (or 304 when the browser's copy is current).
+/// A `/media` response: the blob or a range of it, or a bodiless status its validators decided.
 pub struct Media {
-    bytes: bytes::Bytes,
-    content_type: String,
-    etag: Option<String>,
-    not_modified: bool,
+    meta: BlobMeta,
+    answer: Answer,
+}
+
+enum Answer {
+    Status(Status),
+    Body { partial: Option<std::ops::Range<u64>>, body: MediaBody },
 }
 
 impl<'r> Responder<'r, 'static> for Media {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let meta = self.meta;
         let mut response = Response::build();
-        response.raw_header("Cache-Control", IMMUTABLE);
-        if let Some(etag) = self.etag {
+        response.raw_header("Cache-Control", IMMUTABLE).raw_header("Accept-Ranges", "bytes");
+        if let Some(etag) = meta.etag {
             response.header(Header::new("ETag", etag));
         }
-        if self.not_modified {
-            return response.status(Status::NotModified).ok();
-        }
-        response
-            .raw_header("Content-Type", self.content_type)
-            .sized_body(self.bytes.len(), Cursor::new(self.bytes))
-            .ok()
-    }
-}
-
-/// An `If-None-Match` header (RFC 9110 §13.1.2): `*`, or a list of entity tags, weak or strong.
-enum Preconditions<'a> {
-    Absent,
-    Any,
-    Tags(&'a str),
-}
-
-impl<'a> Preconditions<'a> {
-    fn parse(header: Option<&'a str>) -> Self {
-        match header.map(str::trim) {
-            None => Self::Absent,
-            Some("*") => Self::Any,
-            Some(list) => Self::Tags(list),
-        }
-    }
-
-    /// Whether the browser's copy is current: weak comparison (a `W/` prefix on either side is
-    /// ignored). A list that does not parse matches nothing, so the full response is sent.
-    fn current(&self, etag: Option<&str>) -> bool {
-        let list = match self {
-            Self::Absent => return false,
-            Self::Any => return true,
-            Self::Tags(list) => *list,
+        response.header(Header::new("Last-Modified", format_http_date(meta.last_modified)));
+        let (partial, body) = match self.answer {
+            Answer::Status(status) => {
+                if status == Status::RangeNotSatisfiable {
+                    response.header(Header::new("Content-Range", format!("bytes */{}", meta.size)));
+                }
+                return response.status(status).ok();
+            }
+            Answer::Body { partial, body } => (partial, body),
         };
-        let Some(etag) = etag else { return false };
-        let etag = etag.strip_prefix("W/").unwrap_or(etag);
-        let mut rest = list;
-        loop {
-            rest = rest.trim_start_matches([' ', '\t', ',']);
-            if rest.is_empty() {
-                return false;
-            }
-            let tag = rest.strip_prefix("W/").unwrap_or(rest);
-            // A tag's opaque part may hold commas, so the list is split by quotes, not commas.
-            let Some(end) = tag.strip_prefix('"').and_then(|t| t.find('"')) else {
-                return false;
-            };
-            if tag[..end + 2] == *etag {
-                return true;
-            }
-            rest = &tag[end + 2..];
+        if let Some(range) = partial {
+            response.status(Status::PartialContent).header(Header::new(
+                "Content-Range",
+                format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), meta.size),
+            ));
         }
+        response.raw_header("Content-Type", meta.content_type);
+        let mut response = match body {
+            MediaBody::Memory(bytes) => {
+                let len = bytes.len();
+                let mut response = response.sized_body(len, Cursor::new(bytes)).finalize();
+                // One write for a cached blob, as for a page (see `respond::Page`).
+                response.set_max_chunk_size(len.max(rocket::response::Body::DEFAULT_MAX_CHUNK));
+                response
+            }
+            MediaBody::Stream(stream) => {
+                let len = usize::try_from(stream.len()).unwrap_or(usize::MAX);
+                response.sized_body(len, Unseekable(stream.into_reader())).finalize()
+            }
+        };
+        if matches!(response.body().preset_size(), Some(n) if n > STREAM_CHUNK) {
+            response.set_max_chunk_size(STREAM_CHUNK);
+        }
+        Ok(response)
     }
 }
 
+/// A reader whose size Rocket is told up front, so it never seeks it: Rocket wants `AsyncSeek`
+/// for a body with a `Content-Length`, and a stream cannot seek.
+struct Unseekable(Box<dyn AsyncRead + Send + Unpin>);
+
+impl AsyncRead for Unseekable {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncSeek for Unseekable {
+    fn start_seek(self: Pin<&mut Self>, _: std::io::SeekFrom) -> std::io::Result<()> {
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "a streamed blob cannot seek"))
+    }
+
+    fn poll_complete(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<u64>> {
+        Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "a streamed blob cannot seek")))
+    }
+}
+
+/// A blob, honouring `Range`, `If-Range` and the conditional headers. `HEAD` is answered by
+/// this route too (Rocket runs it and drops the body, keeping `Content-Length`).
 #[rocket::get("/media/<path..>")]
-pub async fn media(app: &State<App>, path: PathBuf, if_none_match: IfNoneMatch) -> Result<Media, AppError> {
+pub async fn media(app: &State<App>, path: PathBuf, conditions: Conditions<'_>) -> Result<Media, AppError> {
     let key = path.to_str().and_then(BlobKey::parse).ok_or(AppError::NotFound)?;
-    let preconditions = Preconditions::parse(if_none_match.0.as_deref());
-    let blob = app.photos.blob(&key).await?.ok_or(AppError::NotFound)?;
-    let not_modified = preconditions.current(blob.etag.as_deref());
-    Ok(Media { bytes: blob.bytes, content_type: blob.content_type, etag: blob.etag, not_modified })
+    let blob = app.photos.media(&key).await?.ok_or(AppError::NotFound)?;
+    let meta = blob.meta().clone();
+    let validators = Validators { etag: meta.etag.as_deref(), last_modified: meta.last_modified, size: meta.size };
+    let (partial, range) = match decide(&conditions, &validators) {
+        Decision::PreconditionFailed => return Ok(Media { meta, answer: Answer::Status(Status::PreconditionFailed) }),
+        Decision::NotModified => return Ok(Media { meta, answer: Answer::Status(Status::NotModified) }),
+        Decision::Unsatisfiable => return Ok(Media { meta, answer: Answer::Status(Status::RangeNotSatisfiable) }),
+        Decision::Full => (None, 0..meta.size),
+        Decision::Partial(range) => (Some(range.clone()), range),
+    };
+    let body = app.photos.media_body(&key, &blob, range).await?.ok_or(AppError::NotFound)?;
+    Ok(Media { meta, answer: Answer::Body { partial, body } })
 }
 
 pub struct Static<'a>(&'a StaticAsset);
@@ -118,24 +142,4 @@ impl<'r> Responder<'r, 'static> for Static<'r> {
 #[rocket::get("/static/<name>")]
 pub fn static_file<'r>(app: &'r State<App>, name: &str) -> Option<Static<'r>> {
     app.assets.get(name).map(Static)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Preconditions;
-
-    #[test]
-    fn if_none_match_lists_weak_tags_and_star() {
-        let etag = Some("\"a1-b2\"");
-        let current = |header: Option<&str>| Preconditions::parse(header).current(etag);
-        for hit in ["\"a1-b2\"", "W/\"a1-b2\"", "\"x\", \"a1-b2\"", "\"x,y\" ,W/\"a1-b2\"", " * "] {
-            assert!(current(Some(hit)), "{hit}");
-        }
-        for miss in ["\"a1-b\"", "a1-b2", "\"\"a1-b2\"\"", "\"x\", junk, \"a1-b2\"", "\"a1-b2", "", "**"] {
-            assert!(!current(Some(miss)), "{miss}");
-        }
-        assert!(!current(None));
-        assert!(Preconditions::parse(Some("*")).current(None), "* matches any current representation");
-        assert!(!Preconditions::parse(Some("\"a\"")).current(None));
-    }
 }

@@ -6,6 +6,7 @@ mod api;
 mod architecture;
 mod catchers;
 pub mod flash;
+mod conditional;
 mod guards;
 mod health;
 mod media;

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use ulid::Ulid;
 
-use super::{FeedService, ServiceError};
+use super::{FeedService, MediaCache, ServiceError};
 use crate::auth::{LoginThrottle, PasswordHasher, Refused, random_token, session_key};
 use crate::db::Repo;
-use crate::domain::{Password, User, UserId, Username, now_unix};
+use crate::domain::{BlobKey, Password, User, UserId, Username, now_unix};
 use crate::session::{SessionData, SessionStore};
 use crate::store::Store;
 
@@ -45,10 +45,11 @@ pub enum AccountRejected {
     NoAccount,
 }
 
-/// What deleting an account removes besides the rows and sessions: the blobs, and the cached
-/// front page that may show them.
+/// What deleting an account removes besides the rows and sessions: the blobs (from the store
+/// and this instance's media cache), and the cached front page that may show them.
 pub struct Deletion {
     pub store: Arc<dyn Store>,
+    pub media: MediaCache,
     pub feed: Arc<FeedService>,
 }
 
@@ -225,10 +226,12 @@ impl Accounts {
             self.deletion.feed.invalidate().await;
         }
         for photo in &photos {
-            for key in [&photo.key, &photo.thumb_key] {
+            let small_thumb_key = BlobKey::small_thumbnail_of(&photo.thumb_key);
+            for key in [&photo.key, &photo.thumb_key, &small_thumb_key] {
                 if let Err(e) = self.deletion.store.delete(key).await {
                     tracing::error!(key = %key, error = %e, "could not remove a deleted account's blob");
                 }
+                self.deletion.media.evict(key).await;
             }
         }
         Ok(Ok(()))

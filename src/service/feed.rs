@@ -19,8 +19,9 @@ use serde::Serialize;
 use super::ServiceError;
 use crate::cache::Cache;
 use crate::db::Repo;
-use crate::domain::{Photo, PhotoId, UserId, Username};
+use crate::domain::{BlobKey, Photo, PhotoId, UserId, Username};
 use crate::metrics::Metrics;
+use crate::photos::{SMALL_THUMBNAIL_EDGE, THUMBNAIL_EDGE, fit};
 use crate::store::Store;
 
 /// The largest page the JSON API serves.
@@ -83,6 +84,10 @@ pub struct PhotoView {
     pub alt: String,
     pub url: String,
     pub thumbnail_url: String,
+    /// The small thumbnail (long edge `SMALL_THUMBNAIL_EDGE`).
+    pub small_thumbnail_url: String,
+    /// Both thumbnails with their widths, for `<img srcset>`.
+    pub srcset: String,
     pub width: u32,
     pub height: u32,
     pub bytes: u64,
@@ -243,13 +248,19 @@ impl FeedService {
     }
 
     pub async fn view(&self, photo: &Photo) -> Result<PhotoView, ServiceError> {
+        let thumbnail_url = self.store.url(&photo.thumb_key).await?;
+        let small_thumbnail_url = self.store.url(&BlobKey::small_thumbnail_of(&photo.thumb_key)).await?;
+        let (large_w, _) = fit(photo.width, photo.height, THUMBNAIL_EDGE);
+        let (small_w, _) = fit(photo.width, photo.height, SMALL_THUMBNAIL_EDGE);
         Ok(PhotoView {
             id: photo.id.to_string(),
             owner: photo.owner.to_string(),
             caption: photo.caption.as_str().to_owned(),
             alt: photo.alt.as_str().to_owned(),
             url: self.store.url(&photo.key).await?,
-            thumbnail_url: self.store.url(&photo.thumb_key).await?,
+            srcset: format!("{small_thumbnail_url} {small_w}w, {thumbnail_url} {large_w}w"),
+            thumbnail_url,
+            small_thumbnail_url,
             width: photo.width,
             height: photo.height,
             bytes: photo.bytes,

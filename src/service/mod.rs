@@ -5,6 +5,7 @@ mod accounts;
 mod architecture;
 mod feed;
 pub mod maintenance;
+mod media;
 mod migrate;
 mod photos;
 mod traffic;
@@ -17,6 +18,7 @@ pub use feed::{
     FeedOptions, FeedPage, FeedService, FeedSource, Neighbours, Newer, OwnerPage, PhotoView, STALE_BOUND, Timings,
     format_time,
 };
+pub use media::{CACHEABLE_MAX_BYTES, CachedBlob, MediaBlob, MediaBody, MediaCache};
 pub use migrate::{MigrationPlan, MigrationReport};
 pub use photos::{DeleteRejected, EditRejected, PhotoService, Words};
 pub use traffic::{TrafficError, TrafficService, TrafficSource, WindowView};

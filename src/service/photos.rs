@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ulid::Ulid;
 
+use super::media::{MediaBlob, MediaBody, MediaCache};
 use super::{FeedService, Neighbours, PhotoView, ServiceError};
 use crate::auth::PasswordHasher;
 use crate::db::Repo;
 use crate::domain::{AltText, BlobKey, Caption, Password, Photo, PhotoId, User, UserId, Username, now_unix};
 use crate::metrics::Metrics;
 use crate::photos::{Pipeline, Processed, Rejection, UploadData};
-use crate::store::{Blob, Store};
+use crate::store::Store;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum DeleteRejected {
@@ -37,6 +38,7 @@ pub struct PhotoService {
     store: Arc<dyn Store>,
     feed: Arc<FeedService>,
     pipeline: Pipeline,
+    media: MediaCache,
     /// Monotonic within this process, so photos uploaded in the same millisecond still sort
     /// in upload order.
     ids: Mutex<ulid::Generator>,
@@ -49,9 +51,10 @@ impl PhotoService {
         store: Arc<dyn Store>,
         feed: Arc<FeedService>,
         pipeline: Pipeline,
+        media: MediaCache,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { repo, store, feed, pipeline, ids: Mutex::new(ulid::Generator::new()), metrics }
+        Self { repo, store, feed, pipeline, media, ids: Mutex::new(ulid::Generator::new()), metrics }
     }
 
     fn next_id(&self) -> PhotoId {
@@ -94,6 +97,7 @@ impl PhotoService {
         let id = self.next_id();
         let key = BlobKey::original(id, processed.kind.extension());
         let thumb_key = BlobKey::thumbnail(id);
+        let small_key = BlobKey::small_thumbnail_of(&thumb_key);
         let photo = Photo {
             id,
             owner_id: owner,
@@ -113,8 +117,12 @@ impl PhotoService {
             self.discard(&[&key]).await;
             return Err(e.into());
         }
-        if let Err(e) = self.repo.insert_photo(&photo).await {
+        if let Err(e) = self.store.put(&small_key, processed.small_thumbnail.into(), "image/jpeg").await {
             self.discard(&[&key, &thumb_key]).await;
+            return Err(e.into());
+        }
+        if let Err(e) = self.repo.insert_photo(&photo).await {
+            self.discard(&[&key, &thumb_key, &small_key]).await;
             return Err(e.into());
         }
         self.invalidate_feed().await;
@@ -122,13 +130,15 @@ impl PhotoService {
         Ok(id)
     }
 
-    /// Best-effort removal of blobs whose row is gone or was never written. A failure is
-    /// logged (an orphan blob is harmless to readers); the caller's outcome stands.
+    /// Best-effort removal of blobs whose row is gone or was never written, from the store
+    /// and then from the media cache (so a read racing the delete cannot keep them cached). A
+    /// failure is logged (an orphan blob is harmless to readers); the caller's outcome stands.
     async fn discard(&self, keys: &[&BlobKey]) {
         for key in keys {
             if let Err(e) = self.store.delete(key).await {
                 tracing::error!(key = %key, error = %e, "could not remove the blob of a failed upload");
             }
+            self.media.evict(key).await;
         }
     }
 
@@ -154,9 +164,39 @@ impl PhotoService {
         Ok(Some((photo, view, neighbours)))
     }
 
-    /// A stored blob (original or thumbnail) by key; `Ok(None)` when absent.
-    pub async fn blob(&self, key: &BlobKey) -> Result<Option<Blob>, ServiceError> {
-        Ok(self.store.get(key).await?)
+    /// A stored blob (original or thumbnail) for `/media`; `Ok(None)` when absent. A photo
+    /// uploaded before thumbnails came in two sizes gets its small one made now, from the
+    /// large one, and stored (once; later requests find it).
+    pub async fn media(&self, key: &BlobKey) -> Result<Option<MediaBlob>, ServiceError> {
+        if let Some(found) = self.media.lookup(key).await? {
+            return Ok(Some(found));
+        }
+        let Some(large_key) = key.large_thumbnail_of() else { return Ok(None) };
+        let Some(large) = self.store.get(&large_key).await? else { return Ok(None) };
+        match self.pipeline.small_thumbnail_from(large.bytes).await? {
+            Ok(small) => self.store.put(key, small.into(), "image/jpeg").await?,
+            Err(rejection) => {
+                tracing::error!(key = %large_key, %rejection, "a stored thumbnail does not decode");
+                return Ok(None);
+            }
+        }
+        Ok(self.media.lookup(key).await?)
+    }
+
+    /// The bytes of `range` of a blob [`PhotoService::media`] found; `Ok(None)` when it has
+    /// been deleted since.
+    pub async fn media_body(
+        &self,
+        key: &BlobKey,
+        blob: &MediaBlob,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<MediaBody>, ServiceError> {
+        Ok(self.media.body(key, blob, range).await?)
+    }
+
+    /// Bytes the media cache holds.
+    pub async fn media_cache_bytes(&self) -> u64 {
+        self.media.weighed_bytes().await
     }
 
     /// Deletes the photo if `by` owns it: row first (no page can link a missing blob), then its
@@ -170,7 +210,8 @@ impl PhotoService {
         }
         self.repo.delete_photo(id).await?;
         self.invalidate_feed().await;
-        self.discard(&[&photo.key, &photo.thumb_key]).await;
+        let small_key = BlobKey::small_thumbnail_of(&photo.thumb_key);
+        self.discard(&[&photo.key, &photo.thumb_key, &small_key]).await;
         Ok(Ok(()))
     }
 

@@ -1,14 +1,16 @@
 //! `Store` on a local directory through object_store's `LocalFileSystem`, served by `/media`
 //! (or by a CDN in front of it when `media_base_url` is set).
 
+use std::ops::Range;
 use std::path::Path as FsPath;
 
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload};
+use tokio::io::AsyncSeekExt;
 
-use super::{Blob, BlobBody, Store, StoreError};
+use super::{Blob, BlobBody, BlobMeta, ByteStream, Store, StoreError};
 use crate::domain::{BlobKey, ImageKind};
 
 pub struct LocalStore {
@@ -33,6 +35,10 @@ fn location(key: &BlobKey) -> Result<Path, StoreError> {
     Ok(Path::parse(key.as_str())?)
 }
 
+fn content_type_of(key: &BlobKey) -> String {
+    ImageKind::from_key(key).map(ImageKind::content_type).unwrap_or("application/octet-stream").to_owned()
+}
+
 #[rocket::async_trait]
 impl Store for LocalStore {
     async fn put(&self, key: &BlobKey, body: BlobBody, _content_type: &str) -> Result<(), StoreError> {
@@ -50,9 +56,47 @@ impl Store for LocalStore {
         };
         let etag = result.meta.e_tag.as_deref().and_then(super::http_etag);
         let bytes = result.bytes().await?;
-        let content_type =
-            ImageKind::from_key(key).map(ImageKind::content_type).unwrap_or("application/octet-stream").to_owned();
-        Ok(Some(Blob { bytes, content_type, etag }))
+        Ok(Some(Blob { bytes, content_type: content_type_of(key), etag }))
+    }
+
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, StoreError> {
+        let meta = match self.fs.head(&location(key)?).await {
+            Ok(meta) => meta,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some(BlobMeta {
+            size: meta.size,
+            content_type: content_type_of(key),
+            etag: meta.e_tag.as_deref().and_then(super::http_etag),
+            last_modified: meta.last_modified.into(),
+        }))
+    }
+
+    async fn read(&self, key: &BlobKey, range: Range<u64>) -> Result<Option<ByteStream>, StoreError> {
+        if range.is_empty() {
+            return Ok(self.head(key).await?.map(|_| ByteStream::empty()));
+        }
+        let options = GetOptions { range: Some(GetRange::Bounded(range)), ..GetOptions::default() };
+        let result = match self.fs.get_opts(&location(key)?, options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let range = result.range.clone();
+        match result.payload {
+            // The open file itself, so the body is read from disk as it is sent.
+            GetResultPayload::File(file, _) => {
+                let mut file = tokio::fs::File::from_std(file);
+                file.seek(std::io::SeekFrom::Start(range.start)).await.map_err(StoreError::Read)?;
+                Ok(Some(ByteStream::File { file, len: range.end - range.start }))
+            }
+            GetResultPayload::Stream(stream) => {
+                use futures::TryStreamExt;
+                let stream = stream.map_err(StoreError::from);
+                Ok(Some(ByteStream::Stream { stream: Box::pin(stream), len: range.end - range.start }))
+            }
+        }
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {

@@ -7,7 +7,11 @@ pub mod staging;
 pub use local::LocalStore;
 pub use s3::{MediaUrls, S3Store};
 
+use std::ops::Range;
+use std::time::SystemTime;
+
 use bytes::Bytes;
+use futures::stream::BoxStream;
 
 use crate::domain::BlobKey;
 
@@ -22,6 +26,9 @@ pub enum StoreError {
     /// The local staging directory (under `data_dir`) an upload is written to while read.
     #[error("staging an upload: {0}")]
     Staging(#[from] std::io::Error),
+    /// Reading a blob's bytes after it was opened.
+    #[error("reading a blob: {0}")]
+    Read(std::io::Error),
 }
 
 /// A blob's bytes as pieces: a rewritten file keeps referring to the upload's buffer instead
@@ -82,6 +89,66 @@ pub struct Blob {
     pub etag: Option<String>,
 }
 
+/// What a blob is, without its bytes: enough to answer conditional and range requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    pub size: u64,
+    pub content_type: String,
+    /// A validator in HTTP syntax (see [`http_etag`]), when the backend provides one.
+    pub etag: Option<String>,
+    pub last_modified: SystemTime,
+}
+
+/// A blob's bytes (or a range of them) on their way out, never all in memory: an open file
+/// positioned at the range's start, or the backend's byte stream. Either yields exactly `len`
+/// bytes unless the backend fails midway.
+pub enum ByteStream {
+    File { file: tokio::fs::File, len: u64 },
+    Stream { stream: BoxStream<'static, Result<Bytes, StoreError>>, len: u64 },
+}
+
+impl ByteStream {
+    /// No bytes: what an empty range reads (object_store has no empty range).
+    pub fn empty() -> Self {
+        Self::Stream { stream: Box::pin(futures::stream::empty()), len: 0 }
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::File { len, .. } | Self::Stream { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes as a reader, whichever kind this is; it ends after `len` bytes.
+    pub fn into_reader(self) -> Box<dyn tokio::io::AsyncRead + Send + Unpin> {
+        use futures::TryStreamExt;
+        use tokio::io::AsyncReadExt;
+        match self {
+            Self::File { file, len } => Box::new(file.take(len)),
+            Self::Stream { stream, len } => {
+                let stream = stream.map_err(std::io::Error::other);
+                Box::new(tokio_util::io::StreamReader::new(stream).take(len))
+            }
+        }
+    }
+
+    /// Every byte in one buffer: for small blobs only (the media cache's, at most 1 MiB).
+    pub async fn collect(self) -> Result<Bytes, StoreError> {
+        use tokio::io::AsyncReadExt;
+        let len = self.len();
+        let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        self.into_reader().read_to_end(&mut out).await.map_err(StoreError::Read)?;
+        if out.len() as u64 != len {
+            return Err(StoreError::Config(format!("blob ended after {} of {len} bytes", out.len())));
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
 /// Photo blobs. Keys are server-generated `BlobKey`s and blobs are immutable once written.
 #[rocket::async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -91,6 +158,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// The blob under `key`; `Ok(None)` when absent.
     async fn get(&self, key: &BlobKey) -> Result<Option<Blob>, StoreError>;
+
+    /// The blob's size, type and validators without its bytes; `Ok(None)` when absent.
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, StoreError>;
+
+    /// The bytes of `range` (which the caller keeps within the size [`Store::head`] reported),
+    /// streamed: memory does not grow with the blob's size. `Ok(None)` when absent. An empty
+    /// range yields an empty stream.
+    async fn read(&self, key: &BlobKey, range: Range<u64>) -> Result<Option<ByteStream>, StoreError>;
 
     /// Removes the blob; `Ok(())` as well when it is already absent (idempotent).
     async fn delete(&self, key: &BlobKey) -> Result<(), StoreError>;

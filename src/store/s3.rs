@@ -3,16 +3,30 @@
 //! `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, or the instance role), never from the config file.
 //! Browsers load images from `media_base_url` + key (a CDN, level 5) or from presigned URLs.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::signer::{Method, Signer};
-use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload, RetryConfig};
+use object_store::{
+    Attribute, Attributes, GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    RetryConfig,
+};
 
-use super::{Blob, BlobBody, Store, StoreError};
+use super::{Blob, BlobBody, BlobMeta, ByteStream, Store, StoreError};
 use crate::domain::{BlobKey, ImageKind};
+
+/// The type stored with the blob, else the one its key's extension implies.
+fn content_type_of(key: &BlobKey, result: &GetResult) -> String {
+    result
+        .attributes
+        .get(&Attribute::ContentType)
+        .map(|v| v.as_ref().to_owned())
+        .or_else(|| ImageKind::from_key(key).map(|k| k.content_type().to_owned()))
+        .unwrap_or_else(|| "application/octet-stream".to_owned())
+}
 
 pub enum MediaUrls {
     /// `base/prefix/key`: a CDN or public bucket in front of the store.
@@ -64,14 +78,40 @@ impl Store for S3Store {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let content_type = result
-            .attributes
-            .get(&Attribute::ContentType)
-            .map(|v| v.as_ref().to_owned())
-            .or_else(|| ImageKind::from_key(key).map(|k| k.content_type().to_owned()))
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let content_type = content_type_of(key, &result);
         let etag = result.meta.e_tag.as_deref().and_then(super::http_etag);
         Ok(Some(Blob { bytes: result.bytes().await?, content_type, etag }))
+    }
+
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, StoreError> {
+        // A HEAD through get_opts, not `head`, so the stored content type comes back too.
+        let options = GetOptions { head: true, ..GetOptions::default() };
+        let result = match self.s3.get_opts(&self.path_of(key)?, options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some(BlobMeta {
+            size: result.meta.size,
+            content_type: content_type_of(key, &result),
+            etag: result.meta.e_tag.as_deref().and_then(super::http_etag),
+            last_modified: result.meta.last_modified.into(),
+        }))
+    }
+
+    async fn read(&self, key: &BlobKey, range: Range<u64>) -> Result<Option<ByteStream>, StoreError> {
+        let len = range.end.saturating_sub(range.start);
+        if len == 0 {
+            return Ok(self.head(key).await?.map(|_| ByteStream::empty()));
+        }
+        let options = GetOptions { range: Some(GetRange::Bounded(range)), ..GetOptions::default() };
+        let result = match self.s3.get_opts(&self.path_of(key)?, options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let stream = result.into_stream().map_err(StoreError::from);
+        Ok(Some(ByteStream::Stream { stream: Box::pin(stream), len }))
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {

@@ -85,7 +85,12 @@ pub async fn check(
     }
     let now_ms = crate::domain::now_unix().saturating_mul(1000).max(0) as u64;
     let min_age_ms = options.min_age.as_millis() as u64;
-    for key in listed.into_iter().filter(|k| !referenced.contains_key(k)) {
+    // A small thumbnail belongs to its row through the large one; a row may lack it (made
+    // on first request for photos older than the second size), so it is never "missing".
+    let belongs = |k: &BlobKey| {
+        referenced.contains_key(k) || k.large_thumbnail_of().is_some_and(|large| referenced.contains_key(&large))
+    };
+    for key in listed.into_iter().filter(|k| !belongs(k)) {
         let young = key_photo(&key).is_some_and(|id| now_ms.saturating_sub(id.ulid().timestamp_ms()) < min_age_ms);
         if young {
             report.in_flight += 1;
