@@ -118,7 +118,7 @@ impl Views {
         }
         let older = feed.older.map(|id| id.to_string());
         let newer = newer_query(feed.newer);
-        let ctx = context! { frame, photos => feed.photos.as_slice(), older, newer, caption => "", error => (), upload_heading => 2 };
+        let ctx = context! { frame, photos => feed.photos.as_slice(), older, newer, caption => "", alt => "", error => (), upload_heading => 2 };
         let html = Bytes::from(self.render("index.html", ctx)?);
         if !anonymous {
             return Ok(Rendered { html, encoded: None });
@@ -167,14 +167,15 @@ impl Views {
         self.render(template, context! { frame, username, error })
     }
 
-    /// The upload form on a page of its own (`GET /photos`, and a refused no-script upload).
+    /// The upload form on a page of its own (`GET /photos`, and a refused no-script upload
+    /// showing the caption and text alternative as typed).
     pub fn upload_page(
         &self,
         frame: &Frame<'_>,
-        caption: &str,
+        (caption, alt): (&str, &str),
         error: Option<&FieldError<'_>>,
     ) -> Result<String, minijinja::Error> {
-        self.render("upload.html", context! { frame, caption, error, upload_heading => 1 })
+        self.render("upload.html", context! { frame, caption, alt, error, upload_heading => 1 })
     }
 
     pub fn traffic_page(

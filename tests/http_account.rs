@@ -149,7 +149,13 @@ async fn deleting_the_account_removes_the_user_photos_blobs_sessions_and_cached_
     assert!(t.get_text("/").await.1.contains(&hers[0]));
     assert_eq!(t.client.get("/").dispatch().await.headers().get_one("X-Cache"), Some("HIT"));
     let blobs_before = t.stored_files().await;
-    assert_eq!(blobs_before.len(), 8, "two blobs per photo: {blobs_before:?}");
+    assert_eq!(blobs_before.len(), 12, "three blobs per photo (original, two thumbnails): {blobs_before:?}");
+    // Her blobs are in this instance's media cache (the thumbnails) or streamed (the originals).
+    let her_blobs: Vec<&String> = blobs_before.iter().filter(|key| hers.iter().any(|id| key.contains(id))).collect();
+    assert_eq!(her_blobs.len(), 9);
+    for key in &her_blobs {
+        assert_eq!(t.client.get(format!("/media/{key}")).dispatch().await.status(), Status::Ok, "{key}");
+    }
 
     let csrf = t.csrf_from("/account").await;
     let response = t.post_form("/account/delete", &[("password", PASSWORD), ("csrf", &csrf)]).await;
@@ -169,8 +175,12 @@ async fn deleting_the_account_removes_the_user_photos_blobs_sessions_and_cached_
     assert!(repo.user_by_name(&name).await.expect("db").is_none(), "the user row is gone");
     assert_eq!(t.photo_count().await, 1, "only bob's photo is left");
     let blobs_after = t.stored_files().await;
-    assert_eq!(blobs_after.len(), 2, "only bob's blobs are left: {blobs_after:?}");
+    assert_eq!(blobs_after.len(), 3, "only bob's blobs are left: {blobs_after:?}");
     assert!(blobs_after.iter().all(|key| key.contains(&bobs)), "{blobs_after:?}");
+    for key in &her_blobs {
+        let status = t.client.get(format!("/media/{key}")).dispatch().await.status();
+        assert_eq!(status, Status::NotFound, "{key} is gone from the store and the media cache");
+    }
     for id in &hers {
         assert_eq!(t.get_text(&format!("/photos/{id}")).await.0, Status::NotFound);
     }
@@ -194,6 +204,6 @@ async fn a_wrong_password_deletes_nothing() {
     assert_eq!(response.status(), Status::Forbidden);
     drop(response);
     assert_eq!(t.get_text(&format!("/photos/{id}")).await.0, Status::Ok);
-    assert_eq!(t.stored_files().await.len(), 2);
+    assert_eq!(t.stored_files().await.len(), 3);
     assert_eq!(t.get_text("/account").await.0, Status::Ok);
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Read;
 
-use common::{PASSWORD, TestApp, csrf_in, fixture, multipart, photo_id_from};
+use common::{PASSWORD, Part, TestApp, csrf_in, fixture, multipart, photo_id_from};
 use rocket::http::uri::Host;
 use rocket::http::{Accept, Cookie, Header, Status};
 use rocket::local::asynchronous::LocalResponse;
@@ -107,6 +107,19 @@ async fn a_refused_upload_without_script_is_the_upload_form_again() {
     assert!(html.contains("id=\"photo-error\" role=\"alert\">"), "{html}");
     assert!(html.contains("value=\"Harbour at dusk\""), "the caption is kept");
     assert_eq!(t.photo_count().await, 0);
+
+    // The text alternative is kept too, escaped as it is shown.
+    let csrf = t.csrf_from("/photos").await;
+    let (content_type, form) = multipart(&[
+        Part::Text("csrf", &csrf),
+        Part::Text("caption", "Harbour"),
+        Part::Text("alt", "Boats <moored> at dusk"),
+        Part::File("photo", "broken.jpg", "application/octet-stream", &fixture("invalid", "truncated.jpg")),
+    ]);
+    let response = t.client.post("/photos").header(content_type).body(form).dispatch().await;
+    assert_eq!(response.status(), Status::UnprocessableEntity);
+    let html = body(response).await;
+    assert!(html.contains("value=\"Boats &lt;moored&gt; at dusk\""), "the text alternative is kept");
 
     let response = t.upload("a.jpg", &fixture("valid", "progressive.jpg"), &"x".repeat(201)).await;
     assert_eq!(response.status(), Status::UnprocessableEntity);

@@ -52,7 +52,7 @@ pub fn upload_page(
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
 ) -> Result<Page, AppError> {
-    Ok(Page::ok(app.views.upload_page(&frame(app, visitor, cookies, true, None), "", None)?))
+    Ok(Page::ok(app.views.upload_page(&frame(app, visitor, cookies, true, None), ("", ""), None)?))
 }
 
 /// `form` is read only after the session guard passed, and it checks the CSRF token before
@@ -66,9 +66,10 @@ pub async fn upload(
     form: Result<UploadForm, AppError>,
 ) -> Result<Redirect, Refused> {
     let caption = kept(form.as_ref().ok().map(|f| f.caption.as_str()));
+    let alt = kept(form.as_ref().ok().map(|f| f.alt.as_str()));
     try_upload(app, &signed_in, cookies, form).await.map_err(|refusal| {
         let frame = frame(app, visitor, cookies, true, None);
-        refusal.form_again(|error| app.views.upload_page(&frame, &caption, Some(error)))
+        refusal.form_again(|error| app.views.upload_page(&frame, (&caption, &alt), Some(error)))
     })
 }
 
