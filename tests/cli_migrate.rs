@@ -34,21 +34,21 @@ async fn photos_move_from_disk_to_s3_and_are_served_from_there() {
 
     let (ok, said) = migrate(&from, &to);
     assert!(ok, "{said}");
-    assert!(said.contains("4 blobs in") && said.contains("0 already in") && said.contains("4 to copy"), "{said}");
-    assert!(said.contains("copied 4,"), "{said}");
+    assert!(said.contains("6 blobs in") && said.contains("0 already in") && said.contains("6 to copy"), "{said}");
+    assert!(said.contains("copied 6,"), "{said}");
 
     let (ok, said) = migrate(&from, &to);
-    assert!(ok && said.contains("4 already in") && said.contains("copied 0,"), "a second run copies nothing: {said}");
+    assert!(ok && said.contains("6 already in") && said.contains("copied 0,"), "a second run copies nothing: {said}");
 
     // An interrupted run leaves some blobs behind; the next run copies exactly those.
     let StorageUrlParts { bucket, prefix } = StorageUrlParts::of(&to);
     let s3 = stratus::store::S3Store::open(&bucket, &prefix, stratus::store::MediaUrls::Presigned(Default::default()))
         .expect("s3");
     let keys = stratus::store::Store::list(&s3).await.expect("list");
-    assert_eq!(keys.len(), 4);
+    assert_eq!(keys.len(), 6, "an original and two thumbnails per photo");
     stratus::store::Store::delete(&s3, &keys[0]).await.expect("delete one");
     let (ok, said) = migrate(&from, &to);
-    assert!(ok && said.contains("3 already in") && said.contains("copied 1,"), "{said}");
+    assert!(ok && said.contains("5 already in") && said.contains("copied 1,"), "{said}");
 
     // The same site (same database) switched to the bucket serves every photo, same bytes.
     let figment = common::base_figment(t.dir.path()).merge(("storage_url", to.clone()));
@@ -59,7 +59,7 @@ async fn photos_move_from_disk_to_s3_and_are_served_from_there() {
     for photo in photos {
         let id = photo["id"].as_str().expect("id");
         assert!(ids.iter().any(|i| i == id));
-        for field in ["url", "thumbnail_url"] {
+        for field in ["url", "thumbnail_url", "small_thumbnail_url"] {
             let url = photo[field].as_str().expect("url");
             assert!(url.starts_with("http"), "served from the bucket: {url}");
             let from_bucket = reqwest::get(url).await.expect("GET").bytes().await.expect("bytes");

@@ -74,7 +74,8 @@ async fn metrics_count_requests_cache_lookups_backends_and_uploads() {
     assert!(sample(&text, "stratus_upload_bytes_total").is_some_and(|b| b > 1000.0));
     assert!(sample(&text, r#"stratus_db_query_duration_seconds_count{operation="latest_photos"}"#).is_some());
     assert!(sample(&text, r#"stratus_db_query_duration_seconds_count{operation="insert_photo"}"#) == Some(1.0));
-    assert_eq!(sample(&text, r#"stratus_store_operation_duration_seconds_count{operation="put"}"#), Some(2.0));
+    // The original and its two thumbnails.
+    assert_eq!(sample(&text, r#"stratus_store_operation_duration_seconds_count{operation="put"}"#), Some(3.0));
     // Only the /metrics request itself is in flight while it renders.
     assert_eq!(sample(&text, "stratus_http_requests_in_flight"), Some(1.0));
     let build = text.lines().find(|l| l.starts_with("stratus_build_info{")).expect("build info");
