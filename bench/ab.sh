@@ -9,7 +9,7 @@
 # Prints each round's requests/s and the ratio NEW/OLD of the medians. Needs wrk and curl.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: bench/ab.sh OLD_BINARY NEW_BINARY" >&2; exit 2; }
-OLD=$1 NEW=$2
+OLD=$(realpath "$1") NEW=$(realpath "$2")
 ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-5s} CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "bench: wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/stratus-ab.XXXXXX)
