@@ -13,9 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
-import lighthouse from "lighthouse";
-import desktopConfig from "lighthouse/core/config/desktop-config.js";
-import * as chromeLauncher from "chrome-launcher";
+import { waitForServer, lighthouseBelowFloor } from "./support.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -38,24 +36,12 @@ const WIDTHS = {
 let server;
 let browser;
 
-async function waitForServer() {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return;
-    } catch (_) {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("stratus did not start");
-}
-
 before(async () => {
   server = spawn(bin, [], {
     env: { ...process.env, ROCKET_PORT: String(port), ROCKET_DATA_DIR: dataDir, ROCKET_LOG_LEVEL: "off", STRATUS_LOG: "warn" },
     stdio: ["ignore", "inherit", "inherit"],
   });
-  await waitForServer();
+  await waitForServer(base);
   browser = await chromium.launch({
     executablePath: chromiumPath,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -336,38 +322,7 @@ test("axe-core finds no violations, phone and desktop", async () => {
 });
 
 test("Lighthouse scores, mobile and desktop", { timeout: 600_000 }, async () => {
-  const chrome = await chromeLauncher.launch({
-    chromePath: chromiumPath,
-    chromeFlags: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic"],
-  });
   const photo = (await (await fetch(`${base}/api/photos`)).json()).photos?.[0]?.id;
   const urls = ["/", "/login", photo ? `/photos/${photo}` : null].filter(Boolean);
-  const floor = { performance: 100, accessibility: 100, "best-practices": 100, seo: 90 };
-  const lows = [];
-  console.log("Lighthouse scores (performance / accessibility / best practices / SEO):");
-  try {
-    for (const [form, config] of [["mobile", undefined], ["desktop", desktopConfig]]) {
-      for (const url of urls) {
-        // Scores move with the machine's load (other builds share its cores): a page below the
-        // floor is measured again, up to three times, and its best run counts.
-        let best;
-        for (let attempt = 1; attempt <= 3; attempt++) {
-          const run = await lighthouse(`${base}${url}`, { port: chrome.port, output: "json", logLevel: "error" }, config);
-          const scores = Object.fromEntries(
-            Object.entries(run.lhr.categories).map(([id, c]) => [id, Math.round(c.score * 100)]));
-          const failed = Object.values(run.lhr.audits)
-            .filter((a) => a.score !== null && a.score < 0.9 && a.scoreDisplayMode !== "informative")
-            .map((a) => a.id);
-          console.log(`  ${form.padEnd(7)} ${url.padEnd(36)} ${scores.performance} / ${scores.accessibility} / ${scores["best-practices"]} / ${scores.seo}  (run ${attempt})${failed.length ? `  audits below 0.9: ${failed.join(", ")}` : ""}`);
-          const low = Object.entries(floor).filter(([id, min]) => scores[id] < min);
-          if (!best || low.length < best.low.length) best = { scores, low };
-          if (low.length === 0) break;
-        }
-        for (const [id, min] of best.low) lows.push(`${form} ${url} ${id} ${best.scores[id]} < ${min}`);
-      }
-    }
-  } finally {
-    await chrome.kill();
-  }
-  assert.deepEqual(lows, []);
+  assert.deepEqual(await lighthouseBelowFloor(base, urls, chromiumPath), []);
 });
