@@ -178,23 +178,9 @@ async fn the_admin_sees_requests_per_client_in_the_latest_windows() {
         let at = html.find(&format!("<code>{ip}</code>")).unwrap_or_else(|| panic!("{ip} missing: {html}"));
         html[at..].split("class=\"count\">").nth(1).and_then(|s| s.split('<').next()).unwrap_or("").to_owned()
     };
-    // The requests may straddle a window edge: sum the rows of each client.
-    let total = |ip: &str| -> u64 {
-        html.match_indices(&format!("<code>{ip}</code>"))
-            .map(|(at, _)| {
-                html[at..]
-                    .split("class=\"count\">")
-                    .nth(1)
-                    .and_then(|s| s.split('<').next())
-                    .unwrap_or("0")
-                    .parse::<u64>()
-                    .unwrap_or(0)
-            })
-            .sum()
-    };
     assert!(!row("203.0.113.7").is_empty());
-    assert_eq!(total("203.0.113.7"), 7);
-    assert_eq!(total("198.51.100.9"), 1);
+    assert_eq!(common::traffic_total(&html, "203.0.113.7"), 7);
+    assert_eq!(common::traffic_total(&html, "198.51.100.9"), 1);
     assert!(html.contains("<rect width=\"100\""), "the busiest client's bar is full width");
 }
 

@@ -123,22 +123,8 @@ async fn the_admin_sees_requests_per_client_read_back_from_the_stream() {
 
     let html = t.client.get("/admin/traffic").dispatch().await.into_string().await.expect("html");
     assert!(html.contains(&format!("Kinesis Data Stream {stream}")), "names its source: {html}");
-    // The requests may straddle a window edge: sum the rows of each client.
-    let total = |ip: &str| -> u64 {
-        html.match_indices(&format!("<code>{ip}</code>"))
-            .map(|(at, _)| {
-                html[at..]
-                    .split("class=\"count\">")
-                    .nth(1)
-                    .and_then(|s| s.split('<').next())
-                    .unwrap_or("0")
-                    .parse::<u64>()
-                    .unwrap_or(0)
-            })
-            .sum()
-    };
-    assert_eq!(total("203.0.113.7"), 7, "{html}");
-    assert_eq!(total("198.51.100.9"), 1);
+    assert_eq!(common::traffic_total(&html, "203.0.113.7"), 7, "{html}");
+    assert_eq!(common::traffic_total(&html, "198.51.100.9"), 1);
 }
 
 #[rocket::async_test]

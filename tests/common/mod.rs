@@ -262,3 +262,19 @@ pub fn photo_id_from(response: &LocalResponse<'_>) -> String {
     let location = response.headers().get_one("Location").expect("redirect location");
     location.strip_prefix("/photos/").expect("photo redirect").to_owned()
 }
+
+/// The count /admin/traffic shows for client `ip`, summed over its rows: requests made together
+/// may straddle a window edge.
+pub fn traffic_total(html: &str, ip: &str) -> u64 {
+    html.match_indices(&format!("<code>{ip}</code>"))
+        .map(|(at, _)| {
+            html[at..]
+                .split("class=\"count\">")
+                .nth(1)
+                .and_then(|s| s.split('<').next())
+                .unwrap_or("0")
+                .parse::<u64>()
+                .unwrap_or(0)
+        })
+        .sum()
+}
