@@ -422,7 +422,7 @@ impl App {
             PasswordHasher::new(cores),
             LoginThrottle::new(counters, settings.login_failures_per_minute),
             (settings.session_idle, settings.session_absolute),
-            Deletion { store: backends.store.clone(), media, feed: feed.clone() },
+            Deletion { media, feed: feed.clone() },
         );
         if settings.seed_demo {
             let seeded = photos.seed_demo(&PasswordHasher::new(1), crate::assets::demo_photos()).await?;

@@ -12,7 +12,6 @@ use crate::auth::{LoginThrottle, PasswordHasher, Refused, random_token, session_
 use crate::db::Repo;
 use crate::domain::{BlobKey, Password, User, UserId, Username, now_unix};
 use crate::session::{SessionData, SessionStore};
-use crate::store::Store;
 
 /// A new session: the token goes into the cookie, never into a store or a log.
 pub struct IssuedSession {
@@ -48,7 +47,6 @@ pub enum AccountRejected {
 /// What deleting an account removes besides the rows and sessions: the blobs (from the store
 /// and this instance's media cache), and the cached front page that may show them.
 pub struct Deletion {
-    pub store: Arc<dyn Store>,
     pub media: MediaCache,
     pub feed: Arc<FeedService>,
 }
@@ -228,10 +226,9 @@ impl Accounts {
         for photo in &photos {
             let small_thumb_key = BlobKey::small_thumbnail_of(&photo.thumb_key);
             for key in [&photo.key, &photo.thumb_key, &small_thumb_key] {
-                if let Err(e) = self.deletion.store.delete(key).await {
+                if let Err(e) = self.deletion.media.delete(key).await {
                     tracing::error!(key = %key, error = %e, "could not remove a deleted account's blob");
                 }
-                self.deletion.media.evict(key).await;
             }
         }
         Ok(Ok(()))

@@ -104,6 +104,15 @@ impl MediaCache {
         }
     }
 
+    /// Deletes the blob from the store, then forgets it here, in that order, so a read racing
+    /// the delete cannot keep it cached. Idempotent, as `Store::delete`; the entry is forgotten
+    /// even when the store fails.
+    pub async fn delete(&self, key: &BlobKey) -> Result<(), StoreError> {
+        let deleted = self.store.delete(key).await;
+        self.evict(key).await;
+        deleted
+    }
+
     /// Forgets `key` (its blob was deleted).
     pub async fn evict(&self, key: &BlobKey) {
         if let Some(cache) = &self.cache {

@@ -135,10 +135,9 @@ impl PhotoService {
     /// failure is logged (an orphan blob is harmless to readers); the caller's outcome stands.
     async fn discard(&self, keys: &[&BlobKey]) {
         for key in keys {
-            if let Err(e) = self.store.delete(key).await {
+            if let Err(e) = self.media.delete(key).await {
                 tracing::error!(key = %key, error = %e, "could not remove the blob of a failed upload");
             }
-            self.media.evict(key).await;
         }
     }
 
