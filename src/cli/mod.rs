@@ -4,17 +4,20 @@
 mod admin;
 mod backup;
 mod check;
+mod config;
 mod levels;
 mod migrate_db;
 mod migrate_storage;
 mod progress;
 mod restore;
+mod seed_rows;
+mod serve;
 mod traffic;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use stratus::{App, ConfigError, Settings};
+use stratus::{ConfigError, Settings};
 
 #[derive(Parser)]
 #[command(name = "stratus", version, about = "A photo-sharing site that scales, level by level")]
@@ -98,11 +101,14 @@ enum Command {
     },
 }
 
+/// Prints `e` as the command's failure and returns its exit code.
 pub(crate) fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("stratus: {e}");
     ExitCode::from(2)
 }
 
+/// Parses the command line, reads the configuration and runs the command; the exit code is
+/// 0 on success, 2 when the command fails (`check` also uses 1).
 pub async fn run() -> ExitCode {
     use tracing_subscriber::prelude::*;
     let refusals = stratus::access_log::RefusalHook::default();
@@ -121,56 +127,22 @@ pub async fn run() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return fail(e),
     };
-    // The commands that need no backends run before any is opened.
-    let seed_rows = match cli.command.unwrap_or(Command::Serve) {
-        Command::Config => {
-            return match stratus::config_report::report(&figment) {
-                Ok(report) => {
-                    print!("{report}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(e),
-            };
-        }
-        Command::MigrateStorage { from, to, concurrency } => {
-            return migrate_storage::run(&from, &to, concurrency).await;
-        }
-        Command::Traffic(args) => return traffic::run(&settings, args).await,
-        Command::Admin { action } => return admin::run(&settings, action).await,
-        Command::MigrateDb { from, to } => return migrate_db::run(&from, &to, &settings.tls).await,
-        Command::Backup { to } => return backup::run(&settings, &to).await,
-        Command::Restore { from } => return restore::run(&settings, &from).await,
-        Command::Check { repair } => return check::run(&settings, repair).await,
-        Command::Levels { number } => return levels::run(number, &settings.data_dir),
-        Command::SeedRows { count } => Some(count),
-        Command::Serve => None,
-    };
-    let app = match App::build(settings).await {
-        Ok(app) => app,
-        Err(e) => return fail(e),
-    };
-    match seed_rows {
-        Some(count) => match app.photos.bulk_fill(count).await {
-            Ok(added) => {
-                println!("added {added} rows");
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(e),
-        },
-        None => {
-            refusals.attach(app.access_log.clone());
-            let access_log = app.access_log.clone();
-            let served = stratus::app_with(figment, app).attach(stratus::drain_on_sigterm()).launch().await;
-            // The last requests' lines may still be waiting for a fuller batch.
-            access_log.close(std::time::Duration::from_secs(5)).await;
-            match served {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => fail(e),
-            }
-        }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::run(figment, settings, refusals).await,
+        Command::Config => config::run(&figment),
+        Command::MigrateStorage { from, to, concurrency } => migrate_storage::run(&from, &to, concurrency).await,
+        Command::Traffic(args) => traffic::run(&settings, args).await,
+        Command::Admin { action } => admin::run(&settings, action).await,
+        Command::MigrateDb { from, to } => migrate_db::run(&from, &to, &settings.tls).await,
+        Command::Backup { to } => backup::run(&settings, &to).await,
+        Command::Restore { from } => restore::run(&settings, &from).await,
+        Command::Check { repair } => check::run(&settings, repair).await,
+        Command::Levels { number } => levels::run(number, &settings.data_dir),
+        Command::SeedRows { count } => seed_rows::run(settings, count).await,
     }
 }
 
+/// The database and the store of `settings`, for the commands that read or write the data.
 async fn data_backends(
     settings: &Settings,
 ) -> Result<(std::sync::Arc<dyn stratus::db::Repo>, std::sync::Arc<dyn stratus::store::Store>), ConfigError> {

@@ -18,6 +18,7 @@ pub fn advance(bar: &indicatif::ProgressBar, done: u64, total: u64) {
     bar.set_position(done);
 }
 
+/// Whether stderr is a terminal (a bar there) or not (progress as lines on stdout).
 pub fn is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()
