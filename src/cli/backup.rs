@@ -7,6 +7,7 @@ use stratus::Settings;
 use super::progress::{advance, progress_bar};
 use super::{data_backends, fail};
 
+/// Backs up the configured database and store into `dir` (see `service::maintenance::backup`).
 pub async fn run(settings: &Settings, dir: &std::path::Path) -> ExitCode {
     let (repo, store) = match data_backends(settings).await {
         Ok(backends) => backends,

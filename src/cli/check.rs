@@ -7,6 +7,7 @@ use stratus::Settings;
 use super::progress::{advance, progress_bar};
 use super::{data_backends, fail};
 
+/// Checks that rows and blobs agree; exit 1 when a row's blob is missing.
 pub async fn run(settings: &Settings, repair: bool) -> ExitCode {
     use stratus::config::StorageUrl;
     use stratus::service::maintenance::CheckOptions;

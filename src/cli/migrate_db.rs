@@ -7,6 +7,7 @@ use stratus::ConfigError;
 use super::fail;
 use super::progress::{advance, is_terminal, progress_bar};
 
+/// Copies every durable table from the database at `from` to the one at `to`.
 pub async fn run(from: &str, to: &str, trust: &stratus::remote::tls::TlsTrust) -> ExitCode {
     use stratus::config::DatabaseUrl;
     let open = |flag: &'static str, url: &str| {

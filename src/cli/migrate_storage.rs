@@ -8,6 +8,7 @@ use stratus::service::MigrationPlan;
 
 use super::fail;
 
+/// Copies every blob from the store at `from` to the one at `to`, `concurrency` at once.
 pub async fn run(from: &str, to: &str, concurrency: usize) -> ExitCode {
     let open = |flag: &str, url: &str| {
         let parsed = StorageUrl::parse(url).map_err(|problem| ConfigError::new(flag, problem))?;

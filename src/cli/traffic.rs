@@ -55,6 +55,7 @@ fn access_log_stream(text: &str) -> Result<stratus::config::AccessLogStream, Str
     stratus::config::AccessLogStream::parse(text)?.ok_or_else(|| "give redis://HOST:6379 or kinesis://STREAM".into())
 }
 
+/// Prints requests per client IP per window from the source `args` or the settings name.
 pub async fn run(settings: &Settings, args: TrafficArgs) -> ExitCode {
     let TrafficArgs { file, stream, key, follow, window, grace, format } = args;
     use stratus::access_log::Destination;
