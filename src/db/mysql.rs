@@ -5,44 +5,22 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, Row, TxOpts};
 use rust_embed::RustEmbed;
 
-use super::{DbError, PhotoRow, Repo, SnapshotBatch, UserRecord, UserRow};
+use super::migrate::{self, Migration, Migrator};
+use super::{DbError, PhotoRow, Repo, SnapshotBatch, UserRecord, UserRow, sql};
 use crate::domain::{AltText, Caption, Conflict, Photo, PhotoId, User, UserId, Username};
 use crate::remote::tls::TlsTrust;
 
+/// The MySQL migrations, `sql/mysql/NNNN_name.sql`.
 #[derive(RustEmbed)]
 #[folder = "sql/mysql"]
-struct Migrations;
+pub(super) struct Migrations;
 
-const PHOTO_COLUMNS: &str = "p.id, p.owner_id, u.username, p.caption, p.content_type, p.width, p.height, p.bytes, \
-     p.blob_key, p.thumb_key, p.created_at, p.alt_text";
-const INSERT_USER: &str = "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)";
-const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at FROM users WHERE username = ?";
-const USER_BY_ID: &str = "SELECT id, username, password_hash, created_at FROM users WHERE id = ?";
-const INSERT_PHOTO: &str = "INSERT INTO photos (id, owner_id, caption, content_type, width, height, bytes, blob_key, \
-     thumb_key, created_at, alt_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const UPDATE_CAPTION: &str = "UPDATE photos SET caption = ?, alt_text = ? WHERE id = ?";
-const UPDATE_PASSWORD: &str = "UPDATE users SET password_hash = ? WHERE id = ?";
-const DELETE_USER_PHOTOS: &str = "DELETE FROM photos WHERE owner_id = ?";
-const DELETE_USER: &str = "DELETE FROM users WHERE id = ?";
-const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?";
-const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
-const SET_ADMIN: &str = "UPDATE users SET is_admin = ? WHERE username = ?";
-const IS_ADMIN: &str = "SELECT is_admin FROM users WHERE id = ?";
 const ER_DUP_ENTRY: u16 = 1062;
-
-const USERS_AFTER: &str = "SELECT id, username, password_hash, created_at, is_admin FROM users WHERE id > ? \
-     ORDER BY id LIMIT ?";
-const INSERT_USER_RECORD: &str =
-    "INSERT INTO users (id, username, password_hash, created_at, is_admin) VALUES (?, ?, ?, ?, ?)";
-const COUNT_USERS: &str = "SELECT COUNT(*) FROM users";
 
 // STRAIGHT_JOIN: with few users the optimizer drives the join from `users` and sorts every
 // photo for each batch (measured: O(rows) per batch); photos first walks the primary key.
-fn photos_after_sql() -> String {
-    format!(
-        "SELECT STRAIGHT_JOIN {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id > ? ORDER BY p.id LIMIT ?"
-    )
-}
+// (`sql::PHOTOS_AFTER` with the hint; SQLite has no STRAIGHT_JOIN.)
+const PHOTOS_AFTER: &str = sql::select_photos!("SELECT STRAIGHT_JOIN", "WHERE p.id > ? ORDER BY p.id LIMIT ?");
 
 fn user_record_from_row(row: Row) -> Result<UserRecord, DbError> {
     let (id, username, password_hash, created_at, is_admin): (String, String, String, i64, bool) =
@@ -51,35 +29,14 @@ fn user_record_from_row(row: Row) -> Result<UserRecord, DbError> {
     Ok(UserRecord::with_role(user, is_admin))
 }
 
-// The empty string sorts before every ULID, so it stands for "from the start".
 async fn users_after_in(q: &mut impl Queryable, after: &str, limit: u32) -> Result<Vec<UserRecord>, DbError> {
-    let rows: Vec<Row> = q.exec(USERS_AFTER, (after, limit)).await?;
+    let rows: Vec<Row> = q.exec(sql::USERS_AFTER, (after, limit)).await?;
     rows.into_iter().map(user_record_from_row).collect()
 }
 
 async fn photos_after_in(q: &mut impl Queryable, after: &str, limit: u32) -> Result<Vec<Photo>, DbError> {
-    let rows: Vec<Row> = q.exec(photos_after_sql(), (after, limit)).await?;
+    let rows: Vec<Row> = q.exec(PHOTOS_AFTER, (after, limit)).await?;
     rows.into_iter().map(photo_from_row).collect()
-}
-
-fn photo_by_id_sql() -> String {
-    format!("SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id = ?")
-}
-
-fn latest_sql(keyset: bool) -> String {
-    let filter = if keyset { "WHERE p.id < ?" } else { "" };
-    format!(
-        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id {filter} ORDER BY p.id DESC LIMIT ?"
-    )
-}
-
-// The owner index holds the primary key too, so it serves this keyset walk in id order.
-fn owner_sql(keyset: bool) -> String {
-    let filter = if keyset { "AND p.id < ?" } else { "" };
-    format!(
-        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.owner_id = ? {filter} \
-         ORDER BY p.id DESC LIMIT ?"
-    )
 }
 
 fn photo_ids(ids: Vec<String>) -> Result<Vec<PhotoId>, DbError> {
@@ -171,6 +128,9 @@ impl MysqlRepo {
     /// the other way round.
     pub async fn open_with(url: &str, trust: &TlsTrust) -> Result<Self, DbError> {
         let opts = Opts::from_url(url).map_err(|e| DbError::Open(e.to_string()))?;
+        // Rows matched, not rows changed, as SQLite counts them: an UPDATE that rewrites a
+        // value with itself still reports the row it found.
+        let opts: Opts = OptsBuilder::from_opts(opts).client_found_rows(true).into();
         let opts = match opts.ssl_opts() {
             Some(_) => with_verified_tls(opts, trust)?,
             None => opts,
@@ -221,13 +181,15 @@ fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
         .filter(|s| !s.is_empty())
 }
 
+/// Runs the migration runner under a named lock per database: instances starting together
+/// wait for each other here, so each migration runs exactly once.
 async fn migrate(conn: &mut Conn) -> Result<(), DbError> {
-    // A named lock per database: instances starting together wait for each other here.
+    let migrations = migrate::embedded::<Migrations>()?;
     let locked: Option<i64> = conn.query_first("SELECT GET_LOCK(CONCAT('stratus_migrate:', DATABASE()), 60)").await?;
     if locked != Some(1) {
         return Err(DbError::Open("timed out waiting for the migration lock".into()));
     }
-    let result = apply_pending(conn).await;
+    let result = migrate::run(conn, &migrations).await;
     let released: Result<Option<i64>, _> =
         conn.query_first("SELECT RELEASE_LOCK(CONCAT('stratus_migrate:', DATABASE()))").await;
     result?;
@@ -235,35 +197,30 @@ async fn migrate(conn: &mut Conn) -> Result<(), DbError> {
     Ok(())
 }
 
-async fn apply_pending(conn: &mut Conn) -> Result<(), DbError> {
-    conn.query_drop(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR(255) CHARACTER SET ascii PRIMARY KEY, \
-         applied_at BIGINT NOT NULL) ENGINE=InnoDB",
-    )
-    .await?;
-    let mut names: Vec<_> = Migrations::iter().filter(|n| n.ends_with(".sql")).collect();
-    names.sort();
-    for name in names {
-        let done: Option<i64> =
-            conn.exec_first("SELECT 1 FROM schema_migrations WHERE name = ?", (name.as_ref(),)).await?;
-        if done.is_some() {
-            continue;
-        }
-        let sql = Migrations::get(&name).map(|f| f.data).unwrap_or_default();
-        let sql = String::from_utf8_lossy(&sql).into_owned();
-        // MySQL commits DDL implicitly: the lock, not a transaction, makes this exactly-once.
-        for statement in statements(&sql) {
-            conn.query_drop(&statement)
-                .await
-                .map_err(|e| DbError::Migration { name: name.to_string(), source: Box::new(e.into()) })?;
-        }
-        conn.exec_drop(
-            "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-            (name.as_ref(), crate::domain::now_unix()),
+/// The migration runner's executor. MySQL commits DDL implicitly, so a migration is not one
+/// transaction: the lock taken in `migrate`, not a transaction, makes it exactly-once.
+#[rocket::async_trait]
+impl Migrator for Conn {
+    async fn create_table(&mut self) -> Result<(), DbError> {
+        self.query_drop(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR(255) CHARACTER SET ascii PRIMARY KEY, \
+             applied_at BIGINT NOT NULL) ENGINE=InnoDB",
         )
         .await?;
+        Ok(())
     }
-    Ok(())
+
+    async fn applied(&mut self) -> Result<Vec<String>, DbError> {
+        Ok(self.query(migrate::APPLIED).await?)
+    }
+
+    async fn apply(&mut self, migration: &Migration, applied_at: i64) -> Result<(), DbError> {
+        for statement in statements(&migration.sql) {
+            self.query_drop(&statement).await?;
+        }
+        self.exec_drop(migrate::RECORD, (migration.name.as_str(), applied_at)).await?;
+        Ok(())
+    }
 }
 
 #[rocket::async_trait]
@@ -277,7 +234,7 @@ impl Repo for MysqlRepo {
     async fn insert_user(&self, user: &User) -> Result<Result<(), Conflict>, DbError> {
         let mut conn = self.conn().await?;
         let params = (user.id.to_string(), user.username.as_str(), user.password_hash.as_str(), user.created_at);
-        match conn.exec_drop(INSERT_USER, params).await {
+        match conn.exec_drop(sql::INSERT_USER, params).await {
             Ok(()) => Ok(Ok(())),
             Err(e) if is_duplicate(&e) => Ok(Err(Conflict)),
             Err(e) => Err(e.into()),
@@ -286,59 +243,53 @@ impl Repo for MysqlRepo {
 
     async fn user_by_name(&self, name: &Username) -> Result<Option<User>, DbError> {
         let mut conn = self.conn().await?;
-        let row: Option<Row> = conn.exec_first(USER_BY_NAME, (name.as_str(),)).await?;
+        let row: Option<Row> = conn.exec_first(sql::USER_BY_NAME, (name.as_str(),)).await?;
         row.map(user_from_row).transpose()
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, DbError> {
         let mut conn = self.conn().await?;
-        let row: Option<Row> = conn.exec_first(USER_BY_ID, (id.to_string(),)).await?;
+        let row: Option<Row> = conn.exec_first(sql::USER_BY_ID, (id.to_string(),)).await?;
         row.map(user_from_row).transpose()
     }
 
     async fn set_admin(&self, name: &Username, admin: bool) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
-        conn.exec_drop(SET_ADMIN, (admin, name.as_str())).await?;
-        // MySQL reports rows changed, not matched: an unchanged role reads 0, so ask whether
-        // the user exists instead.
-        if conn.affected_rows() > 0 {
-            return Ok(true);
-        }
-        let found: Option<i64> = conn.exec_first("SELECT 1 FROM users WHERE username = ?", (name.as_str(),)).await?;
-        Ok(found.is_some())
+        conn.exec_drop(sql::SET_ADMIN, (admin, name.as_str())).await?;
+        Ok(conn.affected_rows() > 0)
     }
 
     async fn is_admin(&self, id: UserId) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
-        let role: Option<bool> = conn.exec_first(IS_ADMIN, (id.to_string(),)).await?;
+        let role: Option<bool> = conn.exec_first(sql::IS_ADMIN, (id.to_string(),)).await?;
         Ok(role.unwrap_or(false))
     }
 
     async fn insert_photo(&self, photo: &Photo) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
-        conn.exec_drop(INSERT_PHOTO, photo_params(photo)).await?;
+        conn.exec_drop(sql::INSERT_PHOTO, photo_params(photo)).await?;
         Ok(())
     }
 
     async fn insert_photos_bulk(&self, photos: Vec<Photo>) -> Result<(), DbError> {
         let mut conn = self.conn().await?;
         let mut tx = conn.start_transaction(TxOpts::default()).await?;
-        tx.exec_batch(INSERT_PHOTO, photos.iter().map(photo_params)).await?;
+        tx.exec_batch(sql::INSERT_PHOTO, photos.iter().map(photo_params)).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn photo(&self, id: PhotoId) -> Result<Option<Photo>, DbError> {
         let mut conn = self.conn().await?;
-        let row: Option<Row> = conn.exec_first(photo_by_id_sql(), (id.to_string(),)).await?;
+        let row: Option<Row> = conn.exec_first(sql::PHOTO_BY_ID, (id.to_string(),)).await?;
         row.map(photo_from_row).transpose()
     }
 
     async fn latest_photos(&self, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
         let mut conn = self.conn().await?;
         let rows: Vec<Row> = match before {
-            Some(before) => conn.exec(latest_sql(true), (before.to_string(), limit)).await?,
-            None => conn.exec(latest_sql(false), (limit,)).await?,
+            Some(before) => conn.exec(sql::LATEST_BEFORE, (before.to_string(), limit)).await?,
+            None => conn.exec(sql::LATEST, (limit,)).await?,
         };
         rows.into_iter().map(photo_from_row).collect()
     }
@@ -346,8 +297,8 @@ impl Repo for MysqlRepo {
     async fn owner_photos(&self, owner: UserId, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
         let mut conn = self.conn().await?;
         let rows: Vec<Row> = match before {
-            Some(before) => conn.exec(owner_sql(true), (owner.to_string(), before.to_string(), limit)).await?,
-            None => conn.exec(owner_sql(false), (owner.to_string(), limit)).await?,
+            Some(before) => conn.exec(sql::OWNER_BEFORE, (owner.to_string(), before.to_string(), limit)).await?,
+            None => conn.exec(sql::OWNER, (owner.to_string(), limit)).await?,
         };
         rows.into_iter().map(photo_from_row).collect()
     }
@@ -360,39 +311,22 @@ impl Repo for MysqlRepo {
     ) -> Result<Vec<PhotoId>, DbError> {
         let mut conn = self.conn().await?;
         let ids: Vec<String> = match owner {
-            Some(owner) => {
-                conn.exec(
-                    "SELECT id FROM photos WHERE id > ? AND owner_id = ? ORDER BY id LIMIT ?",
-                    (after.to_string(), owner.to_string(), limit),
-                )
-                .await?
-            }
-            None => {
-                conn.exec("SELECT id FROM photos WHERE id > ? ORDER BY id LIMIT ?", (after.to_string(), limit)).await?
-            }
+            Some(owner) => conn.exec(sql::NEWER_OF_OWNER, (after.to_string(), owner.to_string(), limit)).await?,
+            None => conn.exec(sql::NEWER, (after.to_string(), limit)).await?,
         };
         photo_ids(ids)
     }
 
     async fn update_caption(&self, id: PhotoId, caption: &Caption, alt: &AltText) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
-        conn.exec_drop(UPDATE_CAPTION, (caption.as_str(), alt.as_str(), id.to_string())).await?;
-        // MySQL reports rows changed, not matched: an unchanged caption reads 0.
-        if conn.affected_rows() > 0 {
-            return Ok(true);
-        }
-        let found: Option<i64> = conn.exec_first("SELECT 1 FROM photos WHERE id = ?", (id.to_string(),)).await?;
-        Ok(found.is_some())
+        conn.exec_drop(sql::UPDATE_CAPTION, (caption.as_str(), alt.as_str(), id.to_string())).await?;
+        Ok(conn.affected_rows() > 0)
     }
 
     async fn update_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
-        conn.exec_drop(UPDATE_PASSWORD, (password_hash, id.to_string())).await?;
-        if conn.affected_rows() > 0 {
-            return Ok(true);
-        }
-        let found: Option<i64> = conn.exec_first("SELECT 1 FROM users WHERE id = ?", (id.to_string(),)).await?;
-        Ok(found.is_some())
+        conn.exec_drop(sql::UPDATE_PASSWORD, (password_hash, id.to_string())).await?;
+        Ok(conn.affected_rows() > 0)
     }
 
     async fn delete_user(&self, id: UserId) -> Result<Option<Vec<Photo>>, DbError> {
@@ -404,29 +338,29 @@ impl Repo for MysqlRepo {
         if found.is_none() {
             return Ok(None);
         }
-        let rows: Vec<Row> = tx.exec(owner_sql(false), (id.to_string(), u32::MAX)).await?;
+        let rows: Vec<Row> = tx.exec(sql::OWNER, (id.to_string(), u32::MAX)).await?;
         let photos = rows.into_iter().map(photo_from_row).collect::<Result<Vec<_>, _>>()?;
-        tx.exec_drop(DELETE_USER_PHOTOS, (id.to_string(),)).await?;
-        tx.exec_drop(DELETE_USER, (id.to_string(),)).await?;
+        tx.exec_drop(sql::DELETE_USER_PHOTOS, (id.to_string(),)).await?;
+        tx.exec_drop(sql::DELETE_USER, (id.to_string(),)).await?;
         tx.commit().await?;
         Ok(Some(photos))
     }
 
     async fn delete_photo(&self, id: PhotoId) -> Result<bool, DbError> {
         let mut conn = self.conn().await?;
-        conn.exec_drop(DELETE_PHOTO, (id.to_string(),)).await?;
+        conn.exec_drop(sql::DELETE_PHOTO, (id.to_string(),)).await?;
         Ok(conn.affected_rows() > 0)
     }
 
     async fn count_photos(&self) -> Result<u64, DbError> {
         let mut conn = self.conn().await?;
-        let count: Option<u64> = conn.query_first(COUNT_PHOTOS).await?;
+        let count: Option<u64> = conn.query_first(sql::COUNT_PHOTOS).await?;
         Ok(count.unwrap_or(0))
     }
 
     async fn count_users(&self) -> Result<u64, DbError> {
         let mut conn = self.conn().await?;
-        let count: Option<u64> = conn.query_first(COUNT_USERS).await?;
+        let count: Option<u64> = conn.query_first(sql::COUNT_USERS).await?;
         Ok(count.unwrap_or(0))
     }
 
@@ -446,7 +380,7 @@ impl Repo for MysqlRepo {
         let params = users.iter().map(|u| {
             (u.id.to_string(), u.username.as_str().to_owned(), u.password_hash.clone(), u.created_at, u.is_admin)
         });
-        match tx.exec_batch(INSERT_USER_RECORD, params).await {
+        match tx.exec_batch(sql::INSERT_USER_RECORD, params).await {
             Ok(()) => {}
             // Dropping the transaction rolls back the rows of this batch already written.
             Err(e) if is_duplicate(&e) => return Ok(Err(Conflict)),

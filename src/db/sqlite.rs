@@ -8,41 +8,14 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use rust_embed::RustEmbed;
 use tokio::sync::Semaphore;
 
-use super::{DbError, PhotoRow, Repo, SnapshotBatch, UserRecord, UserRow};
+use super::migrate::{self, Migration, Migrator};
+use super::{DbError, PhotoRow, Repo, SnapshotBatch, UserRecord, UserRow, sql};
 use crate::domain::{AltText, Caption, Conflict, Photo, PhotoId, User, UserId, Username};
 
+/// The SQLite migrations, `sql/sqlite/NNNN_name.sql`.
 #[derive(RustEmbed)]
 #[folder = "sql/sqlite"]
-struct Migrations;
-
-const PHOTO_COLUMNS: &str = "p.id, p.owner_id, u.username, p.caption, p.content_type, p.width, \
-     p.height, p.bytes, p.blob_key, p.thumb_key, p.created_at, p.alt_text";
-
-const INSERT_USER: &str = "INSERT INTO users (id, username, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)";
-const USER_BY_NAME: &str = "SELECT id, username, password_hash, created_at FROM users WHERE username = ?1";
-const USER_BY_ID: &str = "SELECT id, username, password_hash, created_at FROM users WHERE id = ?1";
-const INSERT_PHOTO: &str = "INSERT INTO photos (id, owner_id, caption, content_type, width, \
-     height, bytes, blob_key, thumb_key, created_at, alt_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
-const UPDATE_CAPTION: &str = "UPDATE photos SET caption = ?1, alt_text = ?2 WHERE id = ?3";
-const UPDATE_PASSWORD: &str = "UPDATE users SET password_hash = ?1 WHERE id = ?2";
-const DELETE_USER_PHOTOS: &str = "DELETE FROM photos WHERE owner_id = ?1";
-const DELETE_USER: &str = "DELETE FROM users WHERE id = ?1";
-const DELETE_PHOTO: &str = "DELETE FROM photos WHERE id = ?1";
-const COUNT_PHOTOS: &str = "SELECT COUNT(*) FROM photos";
-const SET_ADMIN: &str = "UPDATE users SET is_admin = ?1 WHERE username = ?2";
-const IS_ADMIN: &str = "SELECT is_admin FROM users WHERE id = ?1";
-
-const USERS_AFTER: &str = "SELECT id, username, password_hash, created_at, is_admin FROM users \
-     WHERE id > ?1 ORDER BY id LIMIT ?2";
-const INSERT_USER_RECORD: &str =
-    "INSERT INTO users (id, username, password_hash, created_at, is_admin) VALUES (?1, ?2, ?3, ?4, ?5)";
-const COUNT_USERS: &str = "SELECT COUNT(*) FROM users";
-
-fn photos_after_sql() -> String {
-    format!(
-        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id > ?1 ORDER BY p.id LIMIT ?2"
-    )
-}
+pub(super) struct Migrations;
 
 fn user_record_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord::with_role(user_from_row(row)?, row.get(4)?))
@@ -50,40 +23,11 @@ fn user_record_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
 
 // The empty string sorts before every ULID, so it stands for "from the start".
 fn users_after_in(c: &Connection, after: &str, limit: u32) -> rusqlite::Result<Vec<UserRecord>> {
-    c.prepare_cached(USERS_AFTER)?.query_map(params![after, limit], user_record_from_row)?.collect()
+    c.prepare_cached(sql::USERS_AFTER)?.query_map(params![after, limit], user_record_from_row)?.collect()
 }
 
 fn photos_after_in(c: &Connection, after: &str, limit: u32) -> rusqlite::Result<Vec<Photo>> {
-    c.prepare_cached(&photos_after_sql())?.query_map(params![after, limit], photo_from_row)?.collect()
-}
-
-fn photo_by_id_sql() -> String {
-    format!("SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.id = ?1")
-}
-
-fn latest_sql(keyset: bool) -> String {
-    let filter = if keyset { "WHERE p.id < ?2" } else { "" };
-    format!(
-        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id {filter} \
-         ORDER BY p.id DESC LIMIT ?1"
-    )
-}
-
-// The owner index holds the primary key too, so it serves this keyset walk in id order.
-fn owner_sql(keyset: bool) -> String {
-    let filter = if keyset { "AND p.id < ?3" } else { "" };
-    format!(
-        "SELECT {PHOTO_COLUMNS} FROM photos p JOIN users u ON u.id = p.owner_id WHERE p.owner_id = ?1 {filter} \
-         ORDER BY p.id DESC LIMIT ?2"
-    )
-}
-
-fn newer_sql(of_owner: bool) -> &'static str {
-    if of_owner {
-        "SELECT id FROM photos WHERE id > ?1 AND owner_id = ?3 ORDER BY id LIMIT ?2"
-    } else {
-        "SELECT id FROM photos WHERE id > ?1 ORDER BY id LIMIT ?2"
-    }
+    c.prepare_cached(sql::PHOTOS_AFTER)?.query_map(params![after, limit], photo_from_row)?.collect()
 }
 
 fn photo_id_from_row(row: &Row<'_>) -> rusqlite::Result<PhotoId> {
@@ -121,7 +65,7 @@ fn photo_from_row(row: &Row<'_>) -> rusqlite::Result<Photo> {
 }
 
 fn insert_photo_row(conn: &Connection, photo: &Photo) -> rusqlite::Result<()> {
-    conn.prepare_cached(INSERT_PHOTO)?.execute(params![
+    conn.prepare_cached(sql::INSERT_PHOTO)?.execute(params![
         photo.id.to_string(),
         photo.owner_id.to_string(),
         photo.caption.as_str(),
@@ -157,7 +101,7 @@ impl SqliteRepo {
             idle: Arc::new(Mutex::new(Vec::new())),
             permits: Semaphore::new(pool_size.max(1)),
         };
-        repo.with_conn(migrate).await?;
+        migrate::run(&mut Migrating(&repo), &migrate::embedded::<Migrations>()?).await?;
         Ok(repo)
     }
 
@@ -214,34 +158,39 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), DbError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
-    )?;
-    let mut names: Vec<_> = Migrations::iter().filter(|n| n.ends_with(".sql")).collect();
-    names.sort();
-    for name in names {
-        let done: Option<i64> = conn
-            .query_row("SELECT 1 FROM schema_migrations WHERE name = ?1", [name.as_ref()], |r| r.get(0))
-            .optional()?;
-        if done.is_some() {
-            continue;
-        }
-        let sql = Migrations::get(&name).map(|f| f.data).unwrap_or_default();
-        let sql = String::from_utf8_lossy(&sql);
-        let apply = |conn: &mut Connection| -> Result<(), DbError> {
-            let tx = conn.transaction()?;
-            tx.execute_batch(&sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (name, applied_at) VALUES (?1, ?2)",
-                params![name.as_ref(), crate::domain::now_unix()],
-            )?;
-            tx.commit()?;
-            Ok(())
-        };
-        apply(conn).map_err(|e| DbError::Migration { name: name.to_string(), source: Box::new(e) })?;
+/// The migration runner's executor: each step on a pooled connection, on a blocking thread.
+/// Every migration and its record commit in one transaction (SQLite's DDL is transactional).
+struct Migrating<'a>(&'a SqliteRepo);
+
+#[rocket::async_trait]
+impl Migrator for Migrating<'_> {
+    async fn create_table(&mut self) -> Result<(), DbError> {
+        self.0
+            .with_conn(|c| {
+                Ok(c.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
+                )?)
+            })
+            .await
     }
-    Ok(())
+
+    async fn applied(&mut self) -> Result<Vec<String>, DbError> {
+        self.0
+            .with_conn(|c| Ok(c.prepare(migrate::APPLIED)?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?))
+            .await
+    }
+
+    async fn apply(&mut self, migration: &Migration, applied_at: i64) -> Result<(), DbError> {
+        let Migration { name, sql } = migration.clone();
+        self.0
+            .with_conn(move |c| {
+                let tx = c.transaction()?;
+                tx.execute_batch(&sql)?;
+                tx.execute(migrate::RECORD, params![name, applied_at])?;
+                Ok(tx.commit()?)
+            })
+            .await
+    }
 }
 
 fn is_unique_violation(err: &rusqlite::Error) -> bool {
@@ -260,7 +209,7 @@ impl Repo for SqliteRepo {
     async fn insert_user(&self, user: &User) -> Result<Result<(), Conflict>, DbError> {
         let user = user.clone();
         self.with_conn(move |c| {
-            let inserted = c.prepare_cached(INSERT_USER)?.execute(params![
+            let inserted = c.prepare_cached(sql::INSERT_USER)?.execute(params![
                 user.id.to_string(),
                 user.username.as_str(),
                 user.password_hash,
@@ -278,14 +227,14 @@ impl Repo for SqliteRepo {
     async fn user_by_name(&self, name: &Username) -> Result<Option<User>, DbError> {
         let name = name.clone();
         self.with_conn(move |c| {
-            Ok(c.prepare_cached(USER_BY_NAME)?.query_row([name.as_str()], user_from_row).optional()?)
+            Ok(c.prepare_cached(sql::USER_BY_NAME)?.query_row([name.as_str()], user_from_row).optional()?)
         })
         .await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, DbError> {
         self.with_conn(move |c| {
-            Ok(c.prepare_cached(USER_BY_ID)?.query_row([id.to_string()], user_from_row).optional()?)
+            Ok(c.prepare_cached(sql::USER_BY_ID)?.query_row([id.to_string()], user_from_row).optional()?)
         })
         .await
     }
@@ -309,33 +258,38 @@ impl Repo for SqliteRepo {
 
     async fn photo(&self, id: PhotoId) -> Result<Option<Photo>, DbError> {
         self.with_conn(move |c| {
-            Ok(c.prepare_cached(&photo_by_id_sql())?.query_row([id.to_string()], photo_from_row).optional()?)
+            Ok(c.prepare_cached(sql::PHOTO_BY_ID)?.query_row([id.to_string()], photo_from_row).optional()?)
         })
         .await
     }
 
     async fn latest_photos(&self, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
         self.with_conn(move |c| {
-            let mut stmt = c.prepare_cached(&latest_sql(before.is_some()))?;
-            let rows = match before {
-                Some(before) => stmt.query_map(params![limit, before.to_string()], photo_from_row)?,
-                None => stmt.query_map(params![limit], photo_from_row)?,
+            let rows: rusqlite::Result<Vec<_>> = match before {
+                Some(before) => c
+                    .prepare_cached(sql::LATEST_BEFORE)?
+                    .query_map(params![before.to_string(), limit], photo_from_row)?
+                    .collect(),
+                None => c.prepare_cached(sql::LATEST)?.query_map(params![limit], photo_from_row)?.collect(),
             };
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows?)
         })
         .await
     }
 
     async fn owner_photos(&self, owner: UserId, limit: u32, before: Option<PhotoId>) -> Result<Vec<Photo>, DbError> {
         self.with_conn(move |c| {
-            let mut stmt = c.prepare_cached(&owner_sql(before.is_some()))?;
-            let rows = match before {
-                Some(before) => {
-                    stmt.query_map(params![owner.to_string(), limit, before.to_string()], photo_from_row)?
-                }
-                None => stmt.query_map(params![owner.to_string(), limit], photo_from_row)?,
+            let rows: rusqlite::Result<Vec<_>> = match before {
+                Some(before) => c
+                    .prepare_cached(sql::OWNER_BEFORE)?
+                    .query_map(params![owner.to_string(), before.to_string(), limit], photo_from_row)?
+                    .collect(),
+                None => c
+                    .prepare_cached(sql::OWNER)?
+                    .query_map(params![owner.to_string(), limit], photo_from_row)?
+                    .collect(),
             };
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows?)
         })
         .await
     }
@@ -347,14 +301,17 @@ impl Repo for SqliteRepo {
         limit: u32,
     ) -> Result<Vec<PhotoId>, DbError> {
         self.with_conn(move |c| {
-            let mut stmt = c.prepare_cached(newer_sql(owner.is_some()))?;
-            let rows = match owner {
-                Some(owner) => {
-                    stmt.query_map(params![after.to_string(), limit, owner.to_string()], photo_id_from_row)?
-                }
-                None => stmt.query_map(params![after.to_string(), limit], photo_id_from_row)?,
+            let rows: rusqlite::Result<Vec<_>> = match owner {
+                Some(owner) => c
+                    .prepare_cached(sql::NEWER_OF_OWNER)?
+                    .query_map(params![after.to_string(), owner.to_string(), limit], photo_id_from_row)?
+                    .collect(),
+                None => c
+                    .prepare_cached(sql::NEWER)?
+                    .query_map(params![after.to_string(), limit], photo_id_from_row)?
+                    .collect(),
             };
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows?)
         })
         .await
     }
@@ -362,14 +319,14 @@ impl Repo for SqliteRepo {
     async fn update_caption(&self, id: PhotoId, caption: &Caption, alt: &AltText) -> Result<bool, DbError> {
         let (caption, alt) = (caption.as_str().to_owned(), alt.as_str().to_owned());
         self.with_conn(move |c| {
-            Ok(c.prepare_cached(UPDATE_CAPTION)?.execute(params![caption, alt, id.to_string()])? > 0)
+            Ok(c.prepare_cached(sql::UPDATE_CAPTION)?.execute(params![caption, alt, id.to_string()])? > 0)
         })
         .await
     }
 
     async fn update_password_hash(&self, id: UserId, password_hash: &str) -> Result<bool, DbError> {
         let hash = password_hash.to_owned();
-        self.with_conn(move |c| Ok(c.prepare_cached(UPDATE_PASSWORD)?.execute(params![hash, id.to_string()])? > 0))
+        self.with_conn(move |c| Ok(c.prepare_cached(sql::UPDATE_PASSWORD)?.execute(params![hash, id.to_string()])? > 0))
             .await
     }
 
@@ -378,11 +335,11 @@ impl Repo for SqliteRepo {
             // Immediate: the write lock is taken before the read, so no writer slips in between.
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let photos = tx
-                .prepare_cached(&owner_sql(false))?
+                .prepare_cached(sql::OWNER)?
                 .query_map(params![id.to_string(), u32::MAX], photo_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            tx.prepare_cached(DELETE_USER_PHOTOS)?.execute([id.to_string()])?;
-            if tx.prepare_cached(DELETE_USER)?.execute([id.to_string()])? == 0 {
+            tx.prepare_cached(sql::DELETE_USER_PHOTOS)?.execute([id.to_string()])?;
+            if tx.prepare_cached(sql::DELETE_USER)?.execute([id.to_string()])? == 0 {
                 // Dropping the transaction rolls back: no user, nothing changed.
                 return Ok(None);
             }
@@ -393,30 +350,29 @@ impl Repo for SqliteRepo {
     }
 
     async fn delete_photo(&self, id: PhotoId) -> Result<bool, DbError> {
-        self.with_conn(move |c| Ok(c.prepare_cached(DELETE_PHOTO)?.execute([id.to_string()])? > 0)).await
+        self.with_conn(move |c| Ok(c.prepare_cached(sql::DELETE_PHOTO)?.execute([id.to_string()])? > 0)).await
     }
 
     async fn count_photos(&self) -> Result<u64, DbError> {
-        self.with_conn(|c| Ok(c.query_row(COUNT_PHOTOS, [], |r| r.get::<_, i64>(0))?.max(0) as u64)).await
+        self.with_conn(|c| Ok(c.query_row(sql::COUNT_PHOTOS, [], |r| r.get::<_, i64>(0))?.max(0) as u64)).await
     }
 
     async fn set_admin(&self, name: &Username, admin: bool) -> Result<bool, DbError> {
         let name = name.clone();
-        // SQLite counts matched rows, so an unchanged role still reports its user.
-        self.with_conn(move |c| Ok(c.prepare_cached(SET_ADMIN)?.execute(params![admin, name.as_str()])? > 0)).await
+        self.with_conn(move |c| Ok(c.prepare_cached(sql::SET_ADMIN)?.execute(params![admin, name.as_str()])? > 0)).await
     }
 
     async fn is_admin(&self, id: UserId) -> Result<bool, DbError> {
         self.with_conn(move |c| {
             let role: Option<bool> =
-                c.prepare_cached(IS_ADMIN)?.query_row([id.to_string()], |r| r.get(0)).optional()?;
+                c.prepare_cached(sql::IS_ADMIN)?.query_row([id.to_string()], |r| r.get(0)).optional()?;
             Ok(role.unwrap_or(false))
         })
         .await
     }
 
     async fn count_users(&self) -> Result<u64, DbError> {
-        self.with_conn(|c| Ok(c.query_row(COUNT_USERS, [], |r| r.get::<_, i64>(0))?.max(0) as u64)).await
+        self.with_conn(|c| Ok(c.query_row(sql::COUNT_USERS, [], |r| r.get::<_, i64>(0))?.max(0) as u64)).await
     }
 
     async fn users_after(&self, after: Option<UserId>, limit: u32) -> Result<Vec<UserRecord>, DbError> {
@@ -433,7 +389,7 @@ impl Repo for SqliteRepo {
         self.with_conn(move |c| {
             let tx = c.transaction()?;
             for user in &users {
-                let inserted = tx.prepare_cached(INSERT_USER_RECORD)?.execute(params![
+                let inserted = tx.prepare_cached(sql::INSERT_USER_RECORD)?.execute(params![
                     user.id.to_string(),
                     user.username.as_str(),
                     user.password_hash,

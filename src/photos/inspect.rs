@@ -9,22 +9,15 @@ use bytes::Bytes;
 use image::metadata::Orientation;
 use image::{ImageDecoder, ImageReader, Limits};
 
-use super::{PixelLimits, Rejection, THUMBNAIL_EDGE, format_of, sniff, unusable};
+use super::decode::{Route, format_of, jpeg_scale};
+use super::thumbs;
+use super::{PixelLimits, Rejection, sniff, unusable};
 use super::{Sniffed, gif, jpeg};
 use crate::domain::ImageKind;
 
 /// Allocations too small or too short-lived to count one by one (decoder state, row buffers,
 /// Huffman tables, the thumbnail encoder's output).
 const SLACK: u64 = 2 << 20;
-
-/// How the pixels will be decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// `jpeg-decoder` with DCT scaling at 1/`n`, straight to about the thumbnail's size.
-    JpegScaled(u32),
-    /// The `image` crate's decoder, at full size.
-    Full,
-}
 
 /// An upload that passed inspection.
 #[derive(Debug)]
@@ -88,35 +81,6 @@ fn check_size(kind: ImageKind, width: u32, height: u32, limits: PixelLimits) -> 
     Ok(())
 }
 
-/// The thumbnail's size for an image of `width`×`height`: long edge at most `THUMBNAIL_EDGE`.
-pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
-    let long = width.max(height);
-    if long <= THUMBNAIL_EDGE {
-        return (width, height);
-    }
-    let scale = |side: u32| {
-        ((u64::from(side) * u64::from(THUMBNAIL_EDGE) + u64::from(long) / 2) / u64::from(long)).max(1) as u32
-    };
-    (scale(width), scale(height))
-}
-
-/// Making the thumbnail from a decoded `width`×`height` image: the resizer's intermediate
-/// (one pass at full length on one axis), the resized image, its oriented and flattened copies,
-/// and the small thumbnail made from those (at most a quarter of the pixels, with its own
-/// intermediate of half).
-fn thumbnail_bytes(width: u32, height: u32) -> u64 {
-    let (tw, th) = thumbnail_size(width, height);
-    let intermediate = (u64::from(tw) * u64::from(height)).max(u64::from(width) * u64::from(th)) * 4;
-    intermediate + u64::from(tw) * u64::from(th) * (12 + 5)
-}
-
-/// The JPEG DCT scaling denominator (2, 4 or 8) that still yields at least the thumbnail's
-/// size, when one does: decoding at 1/8 a 24-megapixel photo needs 1/64 of the memory.
-pub fn jpeg_scale(width: u32, height: u32) -> Option<u32> {
-    let (tw, th) = thumbnail_size(width, height);
-    [8, 4, 2].into_iter().find(|s| width.div_ceil(*s) >= tw && height.div_ceil(*s) >= th)
-}
-
 fn inspect_jpeg(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection> {
     let kind = ImageKind::Jpeg;
     let structure = jpeg::parse(data).map_err(|e| unusable(kind, e))?;
@@ -154,13 +118,13 @@ fn inspect_jpeg(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejectio
             let output = (pixels * channels * sample_bytes).div_ceil(s2);
             let (w, h) = (width.div_ceil(s), height.div_ceil(s));
             // A 16-bit greyscale result is copied once into `image`'s sample type.
-            coefficients + planes + output * 2 + thumbnail_bytes(w, h) + SLACK
+            coefficients + planes + output * 2 + thumbs::memory_cost(w, h) + SLACK
         }
         Route::Full => {
             // `image` copies the file, decodes every component plane at full size (i16 per
             // sample), converts to at most four 8-bit channels, and the pipeline may convert
             // that once more before resizing.
-            data.len() as u64 + coefficients + samples * 2 + pixels * 4 * 2 + thumbnail_bytes(width, height) + SLACK
+            data.len() as u64 + coefficients + samples * 2 + pixels * 4 * 2 + thumbs::memory_cost(width, height) + SLACK
         }
     };
     Ok(Inspected { kind, width, height, orientation, route, decode_bytes, jpeg: Some(structure) })
@@ -192,7 +156,7 @@ fn inspect_gif(data: &Bytes, limits: PixelLimits) -> Result<Inspected, Rejection
     }
     // The first frame's RGBA buffer and the RGBA screen it is composed onto.
     let pixels = u64::from(width) * u64::from(height);
-    let decode_bytes = pixels * 4 * 2 + thumbnail_bytes(width, height) + SLACK;
+    let decode_bytes = pixels * 4 * 2 + thumbs::memory_cost(width, height) + SLACK;
     let orientation = Orientation::NoTransforms;
     Ok(Inspected { kind, width, height, orientation, route: Route::Full, decode_bytes, jpeg: None })
 }
@@ -221,33 +185,6 @@ fn inspect_other(data: &Bytes, kind: ImageKind, limits: PixelLimits, budget: u64
     // WebP decodes through its own buffers (ARGB words for lossless, YUV planes and alpha for
     // lossy, a second canvas when animated).
     let internal = if kind == ImageKind::Webp { pixels * 8 } else { 0 };
-    let decode_bytes = output + converted + internal + thumbnail_bytes(width, height) + SLACK;
+    let decode_bytes = output + converted + internal + thumbs::memory_cost(width, height) + SLACK;
     Ok(Inspected { kind, width, height, orientation, route: Route::Full, decode_bytes, jpeg: None })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thumbnail_sizes_keep_the_aspect() {
-        assert_eq!(thumbnail_size(1600, 1200), (640, 480));
-        assert_eq!(thumbnail_size(4000, 300), (640, 48));
-        assert_eq!(thumbnail_size(300, 4000), (48, 640));
-        assert_eq!(thumbnail_size(640, 10), (640, 10));
-        assert_eq!(thumbnail_size(10000, 1), (640, 1));
-    }
-
-    #[test]
-    fn jpeg_scale_never_undershoots_the_thumbnail() {
-        assert_eq!(jpeg_scale(6000, 4000), Some(8));
-        assert_eq!(jpeg_scale(1600, 1200), Some(2));
-        assert_eq!(jpeg_scale(1000, 750), None);
-        for (w, h) in [(4000, 300), (1281, 961), (9999, 17)] {
-            let (tw, th) = thumbnail_size(w, h);
-            if let Some(s) = jpeg_scale(w, h) {
-                assert!(w.div_ceil(s) >= tw && h.div_ceil(s) >= th, "{w}x{h} at 1/{s}");
-            }
-        }
-    }
 }

@@ -2,7 +2,11 @@
 //! under limits → strip → thumbnail. CPU-heavy steps run on blocking threads, under a bound on
 //! concurrent jobs and a budget on decode memory charged with what the decoder will really
 //! allocate, so memory stays bounded whatever is uploaded and however many at once.
+//!
+//! This file is the orchestration only: one module per step (`sniff`, `inspect` with the
+//! `jpeg` and `gif` structure readers it and `strip` share, `decode`, `strip`, `thumbs`).
 
+mod decode;
 mod gif;
 mod inspect;
 mod jpeg;
@@ -13,19 +17,17 @@ mod thumbs;
 pub use sniff::{Sniffed, sniff};
 pub use thumbs::fit;
 
-use std::io::Cursor;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
-use std::sync::Arc;
-
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::ImageKind;
 use crate::store::BlobBody;
-use inspect::{Inspected, Route, thumbnail_size};
+use inspect::Inspected;
+use thumbs::thumbnail_size;
 
 /// Long edge of generated thumbnails, in pixels: the large one, and the small one phones
 /// and the grid's narrow columns load (`srcset`).
@@ -165,20 +167,11 @@ impl Pipeline {
         let small = tokio::task::spawn_blocking(move || {
             // A large thumbnail is at most THUMBNAIL_EDGE square: a few MB decoded.
             let max_alloc = u64::from(THUMBNAIL_EDGE) * u64::from(THUMBNAIL_EDGE) * 16;
-            let image = decode_full(&large, ImageKind::Jpeg, limits, max_alloc)?;
+            let image = decode::decode_full(&large, ImageKind::Jpeg, limits, max_alloc)?;
             thumbs::shrink_to_jpeg(image, SMALL_THUMBNAIL_EDGE)
         })
         .await?;
         Ok(small.map_err(|e| unusable(ImageKind::Jpeg, e)))
-    }
-}
-
-fn format_of(kind: ImageKind) -> ImageFormat {
-    match kind {
-        ImageKind::Jpeg => ImageFormat::Jpeg,
-        ImageKind::Png => ImageFormat::Png,
-        ImageKind::Gif => ImageFormat::Gif,
-        ImageKind::Webp => ImageFormat::WebP,
     }
 }
 
@@ -189,57 +182,9 @@ fn unusable(kind: ImageKind, detail: impl std::fmt::Display) -> Rejection {
     ))
 }
 
-/// Limits for the `image` decoders: the pixel limits, and no allocation past what inspection
-/// charged this upload against the decode memory budget, whatever the file claims.
-fn image_limits(limits: PixelLimits, max_alloc: u64) -> Limits {
-    let mut l = Limits::default();
-    l.max_image_width = Some(limits.max_side);
-    l.max_image_height = Some(limits.max_side);
-    l.max_alloc = Some(max_alloc);
-    l
-}
-
-/// Decodes a JPEG with DCT scaling at 1/`scale`, straight to about the thumbnail's size.
-/// `max_alloc` is what inspection charged for it.
-fn decode_jpeg_scaled(data: &[u8], scale: u32, inspected: &Inspected, max_alloc: u64) -> Result<DynamicImage, String> {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(data));
-    decoder.set_max_decoding_buffer_size(usize::try_from(max_alloc).unwrap_or(usize::MAX));
-    decoder.read_info().map_err(|e| e.to_string())?;
-    let info = decoder.info().ok_or("no frame header")?;
-    let clamp = |v: u32| u16::try_from(v).unwrap_or(u16::MAX);
-    let (w, h) = decoder
-        .scale(clamp(inspected.width.div_ceil(scale)), clamp(inspected.height.div_ceil(scale)))
-        .map_err(|e| e.to_string())?;
-    let pixels = decoder.decode().map_err(|e| e.to_string())?;
-    let (w, h) = (u32::from(w), u32::from(h));
-    let image = match info.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
-        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
-        jpeg_decoder::PixelFormat::L16 => {
-            let samples = pixels.chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]])).collect();
-            image::ImageBuffer::from_raw(w, h, samples).map(DynamicImage::ImageLuma16)
-        }
-        // Inspection routes four-component files to the full decoder.
-        jpeg_decoder::PixelFormat::CMYK32 => None,
-    };
-    image.ok_or_else(|| "decoded data does not match its size".to_owned())
-}
-
-fn decode_full(data: &[u8], kind: ImageKind, limits: PixelLimits, max_alloc: u64) -> Result<DynamicImage, String> {
-    let mut reader = ImageReader::with_format(Cursor::new(data), format_of(kind));
-    reader.limits(image_limits(limits, max_alloc));
-    let decoder = reader.into_decoder().map_err(|e| e.to_string())?;
-    DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())
-}
-
 fn decode_and_derive(data: Bytes, inspected: Inspected, limits: PixelLimits) -> Result<Processed, Rejection> {
     let kind = inspected.kind;
-    let max_alloc = inspected.decode_bytes;
-    let image = match inspected.route {
-        Route::JpegScaled(scale) => decode_jpeg_scaled(&data, scale, &inspected, max_alloc),
-        Route::Full => decode_full(&data, kind, limits, max_alloc),
-    }
-    .map_err(|e| unusable(kind, e))?;
+    let image = decode::decode(&data, &inspected, limits).map_err(|e| unusable(kind, e))?;
     let orientation = inspected.orientation;
     let (mut width, mut height) = (inspected.width, inspected.height);
     if matches!(

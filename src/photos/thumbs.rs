@@ -6,7 +6,7 @@ use image::DynamicImage;
 use image::metadata::Orientation;
 use jpeg_encoder::{ColorType, Encoder as JpegEncoder};
 
-use super::SMALL_THUMBNAIL_EDGE;
+use super::{SMALL_THUMBNAIL_EDGE, THUMBNAIL_EDGE};
 
 const QUALITY: u8 = 80;
 
@@ -41,6 +41,22 @@ pub fn fit(width: u32, height: u32, edge: u32) -> (u32, u32) {
     }
     let scale = |side: u32| ((u64::from(side) * u64::from(edge) + u64::from(long) / 2) / u64::from(long)).max(1) as u32;
     (scale(width), scale(height))
+}
+
+/// The large thumbnail's size for an image of `width`×`height`: long edge at most
+/// `THUMBNAIL_EDGE`.
+pub fn thumbnail_size(width: u32, height: u32) -> (u32, u32) {
+    fit(width, height, THUMBNAIL_EDGE)
+}
+
+/// Making the thumbnail from a decoded `width`×`height` image: the resizer's intermediate
+/// (one pass at full length on one axis), the resized image, its oriented and flattened copies,
+/// and the small thumbnail made from those (at most a quarter of the pixels, with its own
+/// intermediate of half).
+pub fn memory_cost(width: u32, height: u32) -> u64 {
+    let (tw, th) = thumbnail_size(width, height);
+    let intermediate = (u64::from(tw) * u64::from(height)).max(u64::from(width) * u64::from(th)) * 4;
+    intermediate + u64::from(tw) * u64::from(th) * (12 + 5)
 }
 
 fn resize(image: DynamicImage, (w, h): (u32, u32)) -> Result<DynamicImage, String> {
@@ -95,6 +111,15 @@ mod tests {
         };
         assert_eq!(dims(&large), (320, 640));
         assert_eq!(dims(&small), (160, 320));
+    }
+
+    #[test]
+    fn thumbnail_sizes_keep_the_aspect() {
+        assert_eq!(thumbnail_size(1600, 1200), (640, 480));
+        assert_eq!(thumbnail_size(4000, 300), (640, 48));
+        assert_eq!(thumbnail_size(300, 4000), (48, 640));
+        assert_eq!(thumbnail_size(640, 10), (640, 10));
+        assert_eq!(thumbnail_size(10000, 1), (640, 1));
     }
 
     #[test]

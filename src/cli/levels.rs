@@ -3,9 +3,12 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::ExitCode;
 
 use stratus::config::ServerUrl;
 use stratus::service::{level_changes, level_value, levels};
+
+use super::fail;
 
 /// Each level's short name and what it adds, in the tutorial's words; the profile, the keys
 /// and the long description come from the level files themselves.
@@ -109,6 +112,21 @@ pub fn detail(number: usize, data_dir: &Path) -> Option<String> {
         say(format!("point the CDN {key} at the bucket: image URLs are that host + the blob's key."));
     }
     Some(out)
+}
+
+/// `stratus levels [N]`: reads only the level files built into the binary.
+pub fn run(number: Option<usize>, data_dir: &std::path::Path) -> ExitCode {
+    let text = match number {
+        None => Some(list()),
+        Some(n) => detail(n, data_dir),
+    };
+    match text {
+        Some(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        None => fail(format!("no level {} (the levels are 0 to 6; `stratus levels` lists them)", number.unwrap_or(0))),
+    }
 }
 
 #[cfg(test)]

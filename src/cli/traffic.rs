@@ -1,0 +1,105 @@
+//! `stratus traffic`: requests per client IP per window, from the access log.
+
+use std::process::ExitCode;
+
+use stratus::Settings;
+
+use super::fail;
+
+#[derive(clap::Args)]
+pub struct TrafficArgs {
+    /// An access log file (`-` for stdin).
+    #[arg(long, conflicts_with = "stream")]
+    file: Option<std::path::PathBuf>,
+    /// A Redis server holding the stream, e.g. redis://127.0.0.1:6379, or a Kinesis Data
+    /// Stream, kinesis://NAME (region and credentials from the standard AWS chain; every
+    /// shard is read, from the oldest record, or from now with --follow).
+    #[arg(long, value_parser = access_log_stream)]
+    stream: Option<stratus::config::AccessLogStream>,
+    /// The Redis Stream's key (default: the configured access_log_stream_key).
+    #[arg(long)]
+    key: Option<String>,
+    /// Keep reading as lines arrive, printing each window once final.
+    #[arg(long)]
+    follow: bool,
+    /// Window length, e.g. 10s, 1m.
+    #[arg(long, default_value = "10s", value_parser = seconds)]
+    window: u64,
+    /// How long after its end a window waits for late lines (with --follow).
+    #[arg(long, default_value = "2s", value_parser = seconds)]
+    grace: u64,
+    #[arg(long, value_enum, default_value = "table")]
+    format: stratus::traffic::read::Format,
+}
+
+/// `10s`, `2m`, `1h` or plain seconds.
+fn seconds(text: &str) -> Result<u64, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 10s or 1m"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("{text:?}: the unit must be s, m or h")),
+    };
+    if n == 0 {
+        return Err("a window must be at least 1s".into());
+    }
+    Ok(n * scale)
+}
+
+fn access_log_stream(text: &str) -> Result<stratus::config::AccessLogStream, String> {
+    stratus::config::AccessLogStream::parse(text)?.ok_or_else(|| "give redis://HOST:6379 or kinesis://STREAM".into())
+}
+
+/// Prints requests per client IP per window from the source `args` or the settings name.
+pub async fn run(settings: &Settings, args: TrafficArgs) -> ExitCode {
+    let TrafficArgs { file, stream, key, follow, window, grace, format } = args;
+    use stratus::access_log::Destination;
+    use stratus::config::AccessLogStream;
+    use stratus::traffic::read::{Printer, Source};
+    let stream = stream.or_else(|| settings.access_log_stream.clone());
+    let source = match (file, stream, &settings.access_log) {
+        (Some(path), _, _) => Source::File(path),
+        (None, Some(AccessLogStream::Redis(url)), _) => {
+            match stratus::remote::redis::Redis::connect_with(url.expose(), &settings.tls).await {
+                Ok(redis) => {
+                    Source::Stream { redis, key: key.unwrap_or_else(|| settings.access_log_stream_key.clone()) }
+                }
+                Err(e) => return fail(format!("--stream {}: {e}", url.redacted())),
+            }
+        }
+        (None, Some(AccessLogStream::Kinesis(name)), _) => {
+            match stratus::remote::kinesis::Kinesis::connect(name.clone(), None).await {
+                Ok(kinesis) => Source::Kinesis(kinesis),
+                Err(e) => return fail(format!("--stream kinesis://{name}: {e}")),
+            }
+        }
+        (None, None, Destination::File(path)) => Source::File(path.clone()),
+        _ => {
+            return fail(
+                "nothing to read: give --file PATH (or -), --stream redis://HOST:6379 or --stream kinesis://STREAM",
+            );
+        }
+    };
+    let mut printer = Printer::new(std::io::stdout(), format);
+    match stratus::traffic::read::run(source, follow, stratus::traffic::Windows::new(window, grace), &mut printer).await
+    {
+        Ok(skipped) => {
+            if skipped != Default::default() {
+                eprintln!(
+                    "stratus: skipped {} lines that are not access log lines, {} dated more than {} minutes ahead of this clock or ten years behind it, {} that came after their window closed",
+                    skipped.unreadable,
+                    skipped.out_of_range,
+                    stratus::traffic::FUTURE_HORIZON_SECS / 60,
+                    skipped.late
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
