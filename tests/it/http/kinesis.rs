@@ -2,7 +2,7 @@
 //! `AWS_ENDPOINT_URL_KINESIS` while the fleet profile's S3 store keeps its own endpoint), read
 //! back by `/admin/traffic`, and named on `/architecture`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

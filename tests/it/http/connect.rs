@@ -2,7 +2,7 @@
 //! and its original, and the owner's words about a photo (caption, text alternative). Runs on
 //! either profile (`TEST_PROFILE`).
 
-mod common;
+use crate::common;
 
 use common::{TestApp, fixture, photo_id_from};
 use rocket::http::Status;

@@ -1,7 +1,7 @@
 //! The `Roster` contract (instance heartbeats), run against every implementation: two
 //! handles on one backend stand for two instances of the app.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Level 6: the JSON access log (tutorial field layout) in a file and in a Redis Stream.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

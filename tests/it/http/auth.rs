@@ -1,6 +1,6 @@
 //! Accounts, sessions and CSRF through HTTP.
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, TestApp, csrf_in};
 use rocket::http::{Cookie, Status};

@@ -1,6 +1,6 @@
 //! The `Cache` contract, run against every implementation that keeps values.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `stratus migrate-db`, `backup`, `restore` and `check` as an operator runs them: the real
 //! binary against real MariaDB and SeaweedFS (S3).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `/media`: ranges, conditional requests, HEAD, the in-memory cache of small blobs and the
 //! streamed path for the rest, the two thumbnail sizes. Runs on `TEST_PROFILE` (disk or S3).
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{TestApp, fixture, photo_id_from};

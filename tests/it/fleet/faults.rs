@@ -1,7 +1,7 @@
 //! Losing a shared server never gives a 500: each one is cut in turn through a TCP proxy while
 //! a fleet instance serves, and the instance recovers by itself once the proxy reopens.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

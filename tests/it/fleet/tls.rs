@@ -2,7 +2,7 @@
 //! certificate does not verify is refused by every client, quickly and with the reason; a
 //! fleet instance stops at startup; a running one turns `/readyz` 503 with one log line.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! `/architecture`: the deployment drawn from the effective settings, the roster and this
 //! instance's metrics, on the `TEST_PROFILE` profile. Hosts and names only, never a secret.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, services};
 use rocket::http::{Header, Status};

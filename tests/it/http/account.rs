@@ -2,7 +2,7 @@
 //! (user, photos, blobs, sessions and cached pages gone), each behind CSRF and the password,
 //! under the login throttle. Runs on either profile (`TEST_PROFILE`).
 
-mod common;
+use crate::common;
 
 use common::{PASSWORD, TestApp, fixture, photo_id_from};
 use rocket::http::{Cookie, Status};

@@ -1,6 +1,6 @@
 //! The `Counters` contract (the login throttle's slots), run against every implementation.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `stratus migrate-storage`: level 1's photos on disk move to S3 (SeaweedFS), idempotently and
 //! resumably, and the site then serves them from the bucket.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

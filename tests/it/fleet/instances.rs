@@ -1,7 +1,7 @@
 //! Several real `stratus` processes of the fleet profile on loopback, sharing MySQL, S3
 //! (SeaweedFS) and Redis, behave as one site.
 
-mod common;
+use crate::common;
 
 use common::fleet::{Browser, shared_settings, start};
 use common::services;

@@ -1,6 +1,6 @@
 //! The `SessionStore` contract, run against every implementation.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Level 3: `/metrics` in Prometheus text format, with the signals an autoscaler reads.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, fixture, photo_id_from};
 use rocket::http::Status;

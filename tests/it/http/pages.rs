@@ -1,6 +1,6 @@
 //! Pages, headers, the JSON API, media, health and configuration through HTTP.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, fixture, photo_id_from};
 use rocket::http::{Header, Status};

@@ -1,7 +1,7 @@
 //! Forms that forgive, one-time messages, delete that asks first, the teaching panel, page
 //! metadata and compression, through HTTP.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 

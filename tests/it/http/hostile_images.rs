@@ -5,7 +5,7 @@
 //!
 //! The hostile files are crafted here from the valid fixtures, byte by byte.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, fixture, photo_id_from};
 use image::GenericImageView;

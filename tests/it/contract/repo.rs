@@ -1,6 +1,6 @@
 //! The `Repo` contract, run against every implementation.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

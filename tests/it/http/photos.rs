@@ -1,7 +1,7 @@
 //! Uploads through HTTP: every valid fixture accepted with the right displayed size, every
 //! hostile one refused with the right status and nothing left behind.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, fixture, fixture_names, photo_id_from};
 use image::GenericImageView;

@@ -1,6 +1,6 @@
 //! `stratus traffic`: exact counts per client per window, from a file, stdin and a Redis Stream.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! nothing behind once it restarts, and a forged or oversized upload is refused before its
 //! body has been read.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
