@@ -1,6 +1,8 @@
 //! The Kinesis sink's batching and retries, against a fake Kinesis (a small HTTP server that
 //! speaks `PutRecords` as the real one does) that refuses records and throttles calls.
 
+use crate::common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -156,6 +158,7 @@ fn taken(seen: &Seen) -> BTreeMap<String, usize> {
 
 #[tokio::test]
 async fn refused_records_and_throttled_calls_are_retried_until_every_line_is_in_once() {
+    common::needs!(AwsEnvironment);
     // The first call has every other record refused, the second is throttled whole (the SDK
     // retries it), then everything is taken.
     let (url, seen) = fake(|call, lines| match call {
@@ -191,6 +194,7 @@ async fn refused_records_and_throttled_calls_are_retried_until_every_line_is_in_
 
 #[tokio::test]
 async fn calls_that_keep_failing_are_retried_with_backoff_and_lose_nothing() {
+    common::needs!(AwsEnvironment);
     // Four throttled calls in a row: more than the SDK retries on its own (three attempts).
     let (url, seen) =
         fake(|call, lines| if call < 4 { Answer::Throttle } else { Answer::Refuse(vec![false; lines.len()]) }).await;
@@ -207,6 +211,7 @@ async fn calls_that_keep_failing_are_retried_with_backoff_and_lose_nothing() {
 
 #[tokio::test]
 async fn a_record_refused_every_time_is_dropped_and_counted_after_its_attempts() {
+    common::needs!(AwsEnvironment);
     let (url, seen) = fake(|_, lines| Answer::Refuse(lines.iter().map(|l| l.contains("poison")).collect())).await;
     let (queue, metrics) = sink(&url, 4).await;
     for line in ["a", "b", "poison", "c"] {
@@ -228,6 +233,7 @@ async fn a_record_refused_every_time_is_dropped_and_counted_after_its_attempts()
 
 #[tokio::test]
 async fn a_lone_line_goes_out_within_a_second() {
+    common::needs!(AwsEnvironment);
     let (url, seen) = fake(|_, lines| Answer::Refuse(vec![false; lines.len()])).await;
     let (queue, _metrics) = sink(&url, 10).await;
     // The client is ready (its first call resolves credentials and the endpoint).
@@ -242,6 +248,7 @@ async fn a_lone_line_goes_out_within_a_second() {
 
 #[tokio::test]
 async fn a_kinesis_that_never_answers_costs_a_request_nothing_and_the_overflow_is_counted() {
+    common::needs!(AwsEnvironment);
     // Takes connections and requests, and never answers.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -273,6 +280,7 @@ async fn a_kinesis_that_never_answers_costs_a_request_nothing_and_the_overflow_i
 
 #[tokio::test]
 async fn at_exit_the_lines_held_for_a_batch_are_sent_at_once() {
+    common::needs!(AwsEnvironment);
     let (url, seen) = fake(|_, lines| Answer::Refuse(vec![false; lines.len()])).await;
     let kinesis = Kinesis::connect(StreamName::parse("fake-stream").expect("name"), Some(&url)).await.expect("client");
     let metrics = Arc::new(Metrics::new("test", "t").expect("metrics"));

@@ -1,6 +1,8 @@
 //! The binary itself: a bad configuration is one clear line and a non-zero exit.
 
-use std::process::Command;
+use crate::common;
+
+use std::process::{Child, Command};
 
 fn stratus(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
@@ -12,6 +14,11 @@ fn stratus(dir: &std::path::Path) -> Command {
     }
     cmd.env("ROCKET_DATA_DIR", dir.join("data"));
     cmd
+}
+
+/// `cmd` serving on a port it picked; the child and its base URL.
+async fn listening(cmd: &mut Command) -> (Child, String) {
+    common::process::spawn_listening(cmd, None, std::time::Duration::from_secs(10)).await
 }
 
 #[test]
@@ -117,24 +124,9 @@ fn fleet_refuses_node_local_backends_naming_key_and_fix() {
 #[tokio::test]
 async fn sigterm_drains_then_exits_after_requests_in_flight() {
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let mut child = stratus(dir.path())
-        .env("ROCKET_PORT", port.to_string())
-        .env("ROCKET_LATENCY_MS", "1500")
-        .env("ROCKET_DRAIN_SECS", "1")
-        .env("ROCKET_SEED_DEMO", "false")
-        .spawn()
-        .expect("spawn");
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(up, "stratus did not start");
+    let mut cmd = stratus(dir.path());
+    cmd.env("ROCKET_LATENCY_MS", "1500").env("ROCKET_DRAIN_SECS", "1").env("ROCKET_SEED_DEMO", "false");
+    let (mut child, base) = listening(&mut cmd).await;
     assert_eq!(reqwest::get(format!("{base}/readyz")).await.expect("readyz").status(), 200);
 
     let slow = tokio::spawn(reqwest::get(format!("{base}/")));
@@ -162,23 +154,10 @@ async fn sigterm_drains_then_exits_after_requests_in_flight() {
 async fn sighup_reopens_the_access_log() {
     let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("access.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let mut child = stratus(dir.path())
-        .env("ROCKET_PORT", port.to_string())
-        .env("ROCKET_ACCESS_LOG", &log)
-        .env("ROCKET_SEED_DEMO", "false")
-        .spawn()
-        .expect("spawn");
-    let base = format!("http://127.0.0.1:{port}");
+    let mut cmd = stratus(dir.path());
+    cmd.env("ROCKET_ACCESS_LOG", &log).env("ROCKET_SEED_DEMO", "false");
+    let (mut child, base) = listening(&mut cmd).await;
     let get = async |path: &str| reqwest::get(format!("{base}{path}")).await.is_ok_and(|r| r.status() == 200);
-    let mut up = false;
-    for _ in 0..100 {
-        if get("/healthz").await {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
     let wait_for = async |path: &std::path::Path, needle: &str| {
         for _ in 0..50 {
             if std::fs::read_to_string(path).unwrap_or_default().contains(needle) {
@@ -190,7 +169,6 @@ async fn sighup_reopens_the_access_log() {
     };
     let rotated = dir.path().join("access.log.1");
     let outcome = async {
-        assert!(up, "stratus did not start");
         assert!(get("/readyz").await);
         assert!(wait_for(&log, "\"/readyz\"").await, "first line written");
         std::fs::rename(&log, &rotated).expect("rotate");

@@ -28,7 +28,6 @@ impl Drop for Server {
 }
 
 async fn start(data: &Path) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
     for (key, _) in std::env::vars() {
         if key.starts_with("ROCKET_") || key == "STRATUS_LEVEL" {
@@ -37,18 +36,12 @@ async fn start(data: &Path) -> Server {
     }
     cmd.current_dir(data.parent().expect("parent"))
         .env("ROCKET_DATA_DIR", data)
-        .env("ROCKET_PORT", port.to_string())
         .env("ROCKET_SEED_DEMO", "false")
         .env("ROCKET_LOG_LEVEL", "off")
         .env("STRATUS_LOG", "error");
-    let server = Server { child: cmd.spawn().expect("spawn"), port, base: format!("http://127.0.0.1:{port}") };
-    for _ in 0..100 {
-        if reqwest::get(format!("{}/healthz", server.base)).await.is_ok_and(|r| r.status() == 200) {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stratus did not start");
+    let (child, base) = common::process::spawn_listening(&mut cmd, None, Duration::from_secs(10)).await;
+    let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("the port in the base URL");
+    Server { child, port, base }
 }
 
 /// A signed-in browser and its upload form's token.

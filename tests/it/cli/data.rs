@@ -88,6 +88,7 @@ fn readme_commands() -> Vec<String> {
 /// to SQLite works too.
 #[rocket::async_test]
 async fn a_level_0_site_moves_to_the_fleet_by_the_readme_and_back() {
+    common::needs!(Mysql, S3);
     let t = TestApp::single().await;
     assert_eq!(t.register("mover").await, Status::SeeOther);
     t.upload("a.jpg", &fixture("valid", "progressive.jpg"), "first").await;
@@ -205,6 +206,7 @@ async fn a_level_0_site_moves_to_the_fleet_by_the_readme_and_back() {
 /// destination holding a user the source does not have is refused, naming that user.
 #[rocket::async_test]
 async fn a_killed_migration_resumes_and_another_sites_database_is_refused() {
+    common::needs!(Mysql);
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("big.db");
     let source = stratus::db::SqliteRepo::open(&path, 2).await.expect("sqlite");
@@ -313,6 +315,7 @@ const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 /// an orphan.
 #[rocket::async_test]
 async fn a_backup_taken_during_uploads_restores_every_photo_of_its_snapshot() {
+    common::needs!(Mysql, S3);
     let dir = tempfile::tempdir().expect("dir");
     let (mysql, s3) =
         (services::fresh_mysql_database().await, format!("s3://{}/{}", services::s3_bucket(), services::unique("bk-")));

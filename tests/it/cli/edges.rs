@@ -1,6 +1,8 @@
 //! The edges a fleet exposes, on real processes: the client address behind a real haproxy
 //! (`option forwardfor`), and requests the HTTP layer refuses before any route sees them.
 
+use crate::common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -17,13 +19,14 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+/// A port free on `ip` when asked, for haproxy, which cannot report one it picked itself: another
+/// process may take it before haproxy binds it, so its caller retries on a bind failure.
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-/// `stratus` on a free port with its access log in `dir`, and the extra settings given.
+/// `stratus` on a port it picked, with its access log in `dir` and the extra settings given.
 async fn stratus(dir: &Path, settings: &[(&str, &str)]) -> (Process, u16, PathBuf) {
-    let port = free_port();
     let log = dir.join("access.log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
     for (key, _) in std::env::vars() {
@@ -33,22 +36,15 @@ async fn stratus(dir: &Path, settings: &[(&str, &str)]) -> (Process, u16, PathBu
     }
     cmd.current_dir(dir)
         .env("ROCKET_DATA_DIR", dir.join("data"))
-        .env("ROCKET_PORT", port.to_string())
         .env("ROCKET_ACCESS_LOG", &log)
         .env("ROCKET_SEED_DEMO", "false")
-        .env("STRATUS_LOG", "error")
-        .stdout(Stdio::null());
+        .env("STRATUS_LOG", "error");
     for (key, value) in settings {
         cmd.env(key, value);
     }
-    let process = Process(cmd.spawn().expect("spawn stratus"));
-    for _ in 0..100 {
-        if reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_ok_and(|r| r.status() == 200) {
-            return (process, port, log);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("stratus did not start");
+    let (child, base) = common::process::spawn_listening(&mut cmd, None, Duration::from_secs(10)).await;
+    let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("the port in the base URL");
+    (Process(child), port, log)
 }
 
 /// The access log's lines as JSON objects, once one satisfies `wanted` (the writer is
@@ -74,40 +70,53 @@ fn requested(path: &str) -> impl Fn(&serde_json::Value) -> bool + '_ {
 
 #[tokio::test]
 async fn behind_haproxy_a_client_cannot_choose_its_own_address() {
+    common::needs!(Haproxy);
     let dir = tempfile::tempdir().expect("dir");
     // Only the proxy's address is trusted; the client connects from another loopback address.
     let (_stratus, port, log) = stratus(dir.path(), &[("ROCKET_TRUSTED_PROXIES", "[\"127.0.0.1\"]")]).await;
-    let proxy_port = free_port();
-    let config = dir.path().join("haproxy.cfg");
-    std::fs::write(
-        &config,
-        format!(
-            "global\n  maxconn 64\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
-             frontend web\n  bind 127.0.0.2:{proxy_port}\n  option forwardfor\n  default_backend app\n\
-             backend app\n  server s1 127.0.0.1:{port}\n"
-        ),
-    )
-    .expect("config");
-    let haproxy = Command::new("haproxy")
-        .arg("-db")
-        .arg("-f")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("haproxy (tests/run.sh installs it)");
-    let _haproxy = Process(haproxy);
     let client =
         reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 3])).build().expect("client");
-    let through_proxy = |path: &str| format!("http://127.0.0.2:{proxy_port}{path}");
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(through_proxy("/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
-            up = true;
+    let config = dir.path().join("haproxy.cfg");
+    // haproxy cannot report a port it picked (no "port 0 then tell"), so it gets one found free;
+    // when another process took that one first, haproxy exits at once and the next is tried.
+    let mut started = None;
+    for _ in 0..5 {
+        let proxy_port = free_port("127.0.0.2");
+        std::fs::write(
+            &config,
+            format!(
+                "global\n  maxconn 64\ndefaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+                 frontend web\n  bind 127.0.0.2:{proxy_port}\n  option forwardfor\n  default_backend app\n\
+                 backend app\n  server s1 127.0.0.1:{port}\n"
+            ),
+        )
+        .expect("config");
+        let haproxy = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy (tests/run.sh installs it)");
+        let mut haproxy = Process(haproxy);
+        for _ in 0..100 {
+            if haproxy.0.try_wait().expect("wait").is_some() {
+                break;
+            }
+            let health = format!("http://127.0.0.2:{proxy_port}/healthz");
+            if client.get(health).send().await.is_ok_and(|r| r.status() == 200) {
+                started = Some((haproxy, proxy_port));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if started.is_some() {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(up, "haproxy did not come up");
+    let Some((_haproxy, proxy_port)) = started else { panic!("haproxy did not come up") };
+    let through_proxy = |path: &str| format!("http://127.0.0.2:{proxy_port}{path}");
 
     // One forged line, two forged lines, and a forged RFC 7239 header: haproxy adds its own
     // line with the real client, and that is the address believed.

@@ -20,6 +20,7 @@ fn migrate(from: &str, to: &str) -> (bool, String) {
 
 #[rocket::async_test]
 async fn photos_move_from_disk_to_s3_and_are_served_from_there() {
+    common::needs!(S3);
     let t = TestApp::single().await;
     t.register("mover").await;
     let jpeg = fixture("valid", "progressive.jpg");

@@ -172,6 +172,7 @@ fn hostile_lines_are_skipped_and_counted_from_a_file_and_stdin() {
 
 #[tokio::test]
 async fn hostile_entries_of_the_redis_stream_are_skipped_and_counted() {
+    common::needs!(Redis);
     let log = hostile_log();
     let key = stream_of(log.split(|&b| b == b'\n')).await;
     let redis = redis::Client::open(common::services::redis_url()).expect("redis");
@@ -189,6 +190,7 @@ async fn hostile_entries_of_the_redis_stream_are_skipped_and_counted() {
 
 #[tokio::test]
 async fn counts_are_the_same_read_from_the_redis_stream() {
+    common::needs!(Redis);
     let key = stream_of(known_log().lines().map(str::as_bytes)).await;
     let url = common::services::redis_url();
     let (json, _) =
@@ -250,6 +252,7 @@ async fn traffic_from_kinesis(stream: String) -> (String, String) {
 
 #[tokio::test]
 async fn counts_are_the_same_read_from_every_shard_of_a_kinesis_stream() {
+    common::needs!(Kinesis);
     let log = known_log();
     let lines: Vec<&str> = log.lines().collect();
     // The sink sends a record per line; other shippers batch lines into one record.
@@ -265,6 +268,7 @@ async fn counts_are_the_same_read_from_every_shard_of_a_kinesis_stream() {
 
 #[tokio::test]
 async fn hostile_records_of_a_kinesis_stream_are_skipped_and_counted() {
+    common::needs!(Kinesis);
     let log = hostile_log();
     let records: Vec<Vec<u8>> = log.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
     let stream = kinesis_stream_of(&records).await;
@@ -275,6 +279,7 @@ async fn hostile_records_of_a_kinesis_stream_are_skipped_and_counted() {
 
 #[tokio::test]
 async fn a_missing_kinesis_stream_is_a_clear_error() {
+    common::needs!(Kinesis);
     let url = format!("kinesis://{}", common::services::unique("stratus-t-missing-"));
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_stratus")).args(["traffic", "--stream", &url]).output().expect("run")
@@ -305,6 +310,7 @@ async fn a_missing_kinesis_stream_is_a_clear_error() {
 
 #[tokio::test]
 async fn follow_on_kinesis_counts_from_now_and_prints_each_window_once_final() {
+    common::needs!(Kinesis);
     let now = stratus::domain::now_unix();
     let stream = kinesis_stream_of(&[line(now - 30, "192.0.2.1").into_bytes()]).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_stratus"))
@@ -333,37 +339,24 @@ async fn follow_on_kinesis_counts_from_now_and_prints_each_window_once_final() {
 /// when the server stops, are sent before the process exits.
 #[tokio::test]
 async fn a_stopping_server_sends_its_last_lines_to_kinesis_before_it_exits() {
+    common::needs!(Kinesis);
     let stream = common::kinesis::fresh_stream(1).await;
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stratus"))
-        .current_dir(dir.path())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
+    cmd.current_dir(dir.path())
         .env("ROCKET_DATA_DIR", dir.path().join("data"))
-        .env("ROCKET_PORT", port.to_string())
         .env("ROCKET_ACCESS_LOG_STREAM", format!("kinesis://{stream}"))
         .env("ROCKET_DRAIN_SECS", "0")
         .env("ROCKET_SEED_DEMO", "false")
         .env("STRATUS_LOG", "error")
         // Its 404s for the marked paths are logged as errors: not this test's output.
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == 200) {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        .stderr(Stdio::null());
+    let (mut child, base) = common::process::spawn_listening(&mut cmd, None, std::time::Duration::from_secs(10)).await;
     for path in ["/last-1", "/last-2", "/last-3"] {
         reqwest::get(format!("{base}{path}")).await.ok();
     }
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill").success());
     let status = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
-    assert!(up, "stratus did not start");
     assert!(status.success(), "{status:?}");
     let held: Vec<String> = common::kinesis::records(&stream)
         .await

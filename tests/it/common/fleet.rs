@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 pub struct Instance {
@@ -26,10 +26,6 @@ impl Instance {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
 /// What every instance of one test site shares: a fresh MySQL database, an S3 prefix, `kv` (a
 /// Redis or memcached URL) for the cache and the sessions, a key prefix and the secret key.
 pub async fn shared_settings(kv: &str) -> Vec<(&'static str, String)> {
@@ -45,28 +41,23 @@ pub async fn shared_settings(kv: &str) -> Vec<(&'static str, String)> {
 }
 
 pub async fn start(name: &str, shared: &[(&str, String)], data: &std::path::Path) -> Instance {
-    let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
     cmd.env("ROCKET_PROFILE", "fleet")
-        .env("ROCKET_PORT", port.to_string())
         .env("ROCKET_INSTANCE_ID", name)
         .env("ROCKET_DATA_DIR", data.join(name))
         .env("ROCKET_SEED_DEMO", "false")
         .env("ROCKET_LOG_LEVEL", "off")
-        .env("STRATUS_LOG", "warn")
-        .stdout(Stdio::null());
+        .env("STRATUS_LOG", "warn");
     for (key, value) in shared {
         cmd.env(key, value);
     }
-    // Owned by `Instance` at once, so its `Drop` reaps the process on every path.
-    let instance = Instance { child: cmd.spawn().expect("spawn stratus"), base: format!("http://127.0.0.1:{port}") };
-    for _ in 0..100 {
-        if reqwest::get(format!("{}/healthz", instance.base)).await.is_ok_and(|r| r.status() == 200) {
-            return instance;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("instance {name} did not start");
+    let (child, base) = super::process::spawn_listening(&mut cmd, None, Duration::from_secs(10)).await;
+    let instance = Instance { child, base };
+    assert!(
+        reqwest::get(format!("{}/healthz", instance.base)).await.is_ok_and(|r| r.status() == 200),
+        "instance {name} listens but is not healthy"
+    );
+    instance
 }
 
 /// A browser's cookie jar, carried by hand from one instance to another.

@@ -4,18 +4,43 @@
 
 pub mod fleet;
 pub mod kinesis;
+pub mod process;
 pub mod proxy;
 pub mod services;
 
+pub(crate) use services::needs;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use figment::Figment;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use stratus::App;
+use stratus::clock::ManualClock;
 use tempfile::TempDir;
 
 pub const PASSWORD: &str = "correct horse battery";
+
+/// How time passes for a backend under test.
+pub enum Time {
+    /// In process: expiry is decided on this clock, and the test advances it.
+    Manual(Arc<ManualClock>),
+    /// On a shared server (Redis, memcached): expiry is decided by the server's own clock, the
+    /// thing under test, so the test sleeps.
+    Server,
+}
+
+impl Time {
+    /// Lets `by` pass for the backend.
+    pub async fn pass(&self, by: Duration) {
+        match self {
+            Time::Manual(clock) => clock.advance(by),
+            Time::Server => tokio::time::sleep(by).await,
+        }
+    }
+}
 
 pub struct TestApp {
     pub client: Client,
@@ -98,6 +123,15 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let figment = base_figment(dir.path());
         Self::ignite(figment, dir).await
+    }
+
+    /// `with`, on a manual clock the test advances to expire what the app keeps in process.
+    pub async fn with_clock(configure: impl FnOnce(Figment) -> Figment) -> (Self, Arc<ManualClock>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let figment = configure(profile_figment(dir.path()).await);
+        let clock = Arc::new(ManualClock::new());
+        let client = Client::tracked(stratus::app_with_clock(figment, clock.clone())).await.expect("app ignites");
+        (Self { client, dir }, clock)
     }
 
     async fn ignite(figment: Figment, dir: TempDir) -> Self {

@@ -1,7 +1,17 @@
 //! The shared servers the fleet backends are tested against, each isolated per test: a fresh
-//! MySQL database, a unique key prefix, a unique S3 prefix. A missing server fails the test
-//! with the command that starts it — it never skips.
+//! MySQL database, a unique key prefix, a unique S3 prefix.
+//!
+//! A test that needs a server starts with `common::needs!(Redis, ...)`: when one of them does
+//! not answer, the test prints `skipped: no Redis on 127.0.0.1:6379` and passes, so a plain
+//! `cargo test` works on a machine without them. `STRATUS_REQUIRE_SERVERS=1` (tests/run.sh,
+//! which starts them) turns a missing server into a failure instead.
 #![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 
@@ -44,10 +54,6 @@ pub fn memcached_url() -> String {
 
 /// The test bucket; the S3 endpoint and keys come from the AWS_* environment.
 pub fn s3_bucket() -> String {
-    assert!(
-        std::env::var("AWS_ENDPOINT").is_ok(),
-        "AWS_ENDPOINT is not set: the S3 tests need the SeaweedFS server; {HOW}"
-    );
     env_or("STRATUS_TEST_BUCKET", "stratus-test")
 }
 
@@ -105,3 +111,170 @@ pub async fn fresh_mysql_tls_database() -> String {
     pool.disconnect().await.ok();
     format!("{}/{name}", server.trim_end_matches('/'))
 }
+
+/// A server (or program) some tests need and tests/run.sh provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Server {
+    Mysql,
+    MysqlTls,
+    Redis,
+    RedisTls,
+    RedisCluster,
+    RedisClusterTls,
+    Memcached,
+    MemcachedTls,
+    /// SeaweedFS's S3 API at `AWS_ENDPOINT`.
+    S3,
+    /// moto's Kinesis at `AWS_ENDPOINT_URL_KINESIS`.
+    Kinesis,
+    /// An AWS region and credentials in the environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, as
+    /// tests/services.sh exports them), which the Kinesis client reads even to reach a fake.
+    AwsEnvironment,
+    /// The certificate authority tests/services.sh made (`STRATUS_TEST_TLS_CA`) and the wrong one.
+    TlsCa,
+    /// The `haproxy` program.
+    Haproxy,
+    /// The `memcached` program, for tests that start their own.
+    MemcachedProgram,
+}
+
+impl Server {
+    fn name(self) -> &'static str {
+        match self {
+            Server::Mysql => "MariaDB",
+            Server::MysqlTls => "TLS MariaDB",
+            Server::Redis => "Redis",
+            Server::RedisTls => "TLS Redis",
+            Server::RedisCluster => "Redis Cluster",
+            Server::RedisClusterTls => "TLS Redis Cluster",
+            Server::Memcached => "memcached",
+            Server::MemcachedTls => "TLS memcached",
+            Server::S3 => "S3 (SeaweedFS)",
+            Server::Kinesis => "Kinesis (moto)",
+            Server::AwsEnvironment => "AWS environment",
+            Server::TlsCa => "test CA",
+            Server::Haproxy => "haproxy",
+            Server::MemcachedProgram => "memcached program",
+        }
+    }
+
+    /// Where the server is looked for, as the tests will reach it.
+    fn url(self) -> Option<String> {
+        let set = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+        match self {
+            Server::Mysql => Some(env_or("STRATUS_TEST_MYSQL", "mysql://root@127.0.0.1:3306")),
+            Server::MysqlTls => Some(mysql_tls_server()),
+            Server::Redis => Some(redis_url()),
+            Server::RedisTls => Some(redis_tls_url()),
+            Server::RedisCluster => Some(redis_cluster_url()),
+            Server::RedisClusterTls => Some(redis_cluster_tls_url()),
+            Server::Memcached => Some(memcached_url()),
+            Server::MemcachedTls => Some(memcached_tls_url()),
+            // The app reads these variables itself: unset, it would not find the server.
+            Server::S3 => set("AWS_ENDPOINT"),
+            Server::Kinesis => set("AWS_ENDPOINT_URL_KINESIS"),
+            Server::AwsEnvironment | Server::TlsCa | Server::Haproxy | Server::MemcachedProgram => None,
+        }
+    }
+
+    /// Why the server cannot be used, or `None` when it answers.
+    fn missing(self) -> Option<String> {
+        let program = match self {
+            Server::Haproxy => Some(("haproxy", "-v")),
+            Server::MemcachedProgram => Some(("memcached", "-V")),
+            _ => None,
+        };
+        if let Some((program, version)) = program {
+            let found = std::process::Command::new(program)
+                .arg(version)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            return (!found).then(|| format!("no {program} on the PATH"));
+        }
+        if self == Server::AwsEnvironment {
+            let set = |key: &str| std::env::var(key).is_ok_and(|v| !v.is_empty());
+            let region = set("AWS_REGION") || set("AWS_DEFAULT_REGION");
+            return (!region || !set("AWS_ACCESS_KEY_ID"))
+                .then(|| "no AWS region and credentials (AWS_REGION, AWS_ACCESS_KEY_ID are not set)".to_owned());
+        }
+        if self == Server::TlsCa {
+            let files = [tls_ca_file(), wrong_ca_file()];
+            return files.iter().find(|f| !std::path::Path::new(f).is_file()).map(|f| format!("no test CA at {f}"));
+        }
+        let Some(url) = self.url() else {
+            let var = if self == Server::S3 { "AWS_ENDPOINT" } else { "AWS_ENDPOINT_URL_KINESIS" };
+            return Some(format!("no {} ({var} is not set)", self.name()));
+        };
+        let tls = matches!(self, Server::MysqlTls | Server::RedisTls | Server::RedisClusterTls | Server::MemcachedTls);
+        if tls && !std::path::Path::new(&tls_ca_file()).is_file() {
+            return Some(format!("no {} (no test CA at {})", self.name(), tls_ca_file()));
+        }
+        let hosts = host_ports(&url);
+        match hosts.iter().find(|host| !answers(host)) {
+            Some(host) => Some(format!("no {} on {host}", self.name())),
+            None if hosts.is_empty() => Some(format!("no {} (no host in {url:?})", self.name())),
+            None => None,
+        }
+    }
+}
+
+/// The `host:port` pairs of a server URL: `scheme://[user[:password]@]host:port[,host:port...][/path]`.
+fn host_ports(url: &str) -> Vec<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
+    let default_port = match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("http") => "80",
+        Some("https") => "443",
+        _ => "0",
+    };
+    hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| if h.contains(':') { h.to_owned() } else { format!("{h}:{default_port}") })
+        .collect()
+}
+
+fn answers(host: &str) -> bool {
+    let addrs: Vec<SocketAddr> = host.to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+    addrs.iter().any(|addr| TcpStream::connect_timeout(addr, Duration::from_secs(1)).is_ok())
+}
+
+/// Why each server probed so far is missing (`None`: it answers). Probed once per process: the
+/// servers do not come and go during a run, and the suite asks hundreds of times.
+fn probed(server: Server) -> Option<String> {
+    static PROBED: OnceLock<Mutex<HashMap<Server, Option<String>>>> = OnceLock::new();
+    let map = PROBED.get_or_init(Default::default);
+    if let Some(known) = map.lock().expect("probe cache").get(&server) {
+        return known.clone();
+    }
+    let missing = server.missing();
+    map.lock().expect("probe cache").insert(server, missing.clone());
+    missing
+}
+
+/// Whether the current test may use every one of `servers`. When one is missing it prints
+/// `skipped: no Redis on 127.0.0.1:6379 (test name)` and returns `false`, or fails the test when
+/// `STRATUS_REQUIRE_SERVERS=1`.
+pub fn available(servers: &[Server]) -> bool {
+    let Some(missing) = servers.iter().find_map(|s| probed(*s)) else { return true };
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let required = std::env::var("STRATUS_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
+    assert!(!required, "{missing}, and STRATUS_REQUIRE_SERVERS=1 requires it; {HOW}");
+    // Straight to stderr: libtest captures print!/eprint! of passing tests, and a skip should
+    // be seen.
+    let _ = writeln!(std::io::stderr(), "skipped: {missing} ({test})");
+    false
+}
+
+/// Returns from the test (skipping it) unless every named `Server` answers; see `available`.
+macro_rules! needs {
+    ($($server:ident),+ $(,)?) => {
+        if !$crate::common::services::available(&[$($crate::common::services::Server::$server),+]) {
+            return;
+        }
+    };
+}
+pub(crate) use needs;

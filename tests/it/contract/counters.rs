@@ -5,12 +5,14 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Time;
+use stratus::clock::ManualClock;
 use stratus::remote::memcached::Memcached;
 use stratus::remote::redis::Redis;
 use stratus::session::{Counters, MemcachedCounters, MemoryCounters, RedisCounters};
 
 /// `a` and `b` are two handles on the same backend (two instances of the app).
-pub async fn counters_contract(a: Arc<dyn Counters>, b: Arc<dyn Counters>) {
+pub async fn counters_contract(a: Arc<dyn Counters>, b: Arc<dyn Counters>, time: &Time) {
     let minute = Duration::from_secs(60);
     assert_eq!(a.taken("k").await.expect("taken"), 0);
     a.release("k").await.expect("release on an absent key is Ok");
@@ -56,7 +58,7 @@ pub async fn counters_contract(a: Arc<dyn Counters>, b: Arc<dyn Counters>) {
     // is 2 s and the wait allows for its rounding.
     assert!(a.acquire("short", 1, Duration::from_secs(2)).await.expect("acquire"));
     assert!(!a.acquire("short", 1, Duration::from_secs(2)).await.expect("acquire"));
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    time.pass(Duration::from_millis(3100)).await;
     assert_eq!(a.taken("short").await.expect("taken"), 0, "expired");
     a.release("short").await.expect("release after expiry");
     assert!(b.acquire("short", 1, Duration::from_secs(2)).await.expect("acquire"), "a new window");
@@ -64,36 +66,56 @@ pub async fn counters_contract(a: Arc<dyn Counters>, b: Arc<dyn Counters>) {
 
 #[tokio::test]
 async fn memory_counters_meet_the_contract() {
-    let counters: Arc<dyn Counters> = Arc::new(MemoryCounters::default());
-    counters_contract(counters.clone(), counters).await;
+    let clock = Arc::new(ManualClock::new());
+    let counters: Arc<dyn Counters> =
+        Arc::new(MemoryCounters::with_clock(MemoryCounters::DEFAULT_MAX_KEYS, clock.clone()));
+    counters_contract(counters.clone(), counters, &Time::Manual(clock)).await;
 }
 
 #[tokio::test]
 async fn redis_counters_meet_the_contract() {
+    common::needs!(Redis);
     let prefix = common::services::unique("t:");
     let a = Redis::connect(&common::services::redis_url()).await.expect("redis");
     let b = Redis::connect(&common::services::redis_url()).await.expect("redis");
-    counters_contract(Arc::new(RedisCounters::new(a, &prefix)), Arc::new(RedisCounters::new(b, &prefix))).await;
+    counters_contract(
+        Arc::new(RedisCounters::new(a, &prefix)),
+        Arc::new(RedisCounters::new(b, &prefix)),
+        &Time::Server,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn redis_cluster_counters_meet_the_contract() {
+    common::needs!(RedisCluster);
     let url = common::services::redis_cluster_url();
     let connect = || async {
         Redis::connect(&url).await.unwrap_or_else(|e| panic!("no Redis Cluster at {url} ({e}); tests/services.sh"))
     };
     let prefix = common::services::unique("t:");
     let (a, b) = (connect().await, connect().await);
-    counters_contract(Arc::new(RedisCounters::new(a, &prefix)), Arc::new(RedisCounters::new(b, &prefix))).await;
+    counters_contract(
+        Arc::new(RedisCounters::new(a, &prefix)),
+        Arc::new(RedisCounters::new(b, &prefix)),
+        &Time::Server,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn memcached_counters_meet_the_contract() {
+    common::needs!(Memcached);
     let url = common::services::memcached_url();
     let prefix = common::services::unique("t:");
     let a = Arc::new(Memcached::connect(&url).await.expect("memcached"));
     let b = Arc::new(Memcached::connect(&url).await.expect("memcached"));
-    counters_contract(Arc::new(MemcachedCounters::new(a, &prefix)), Arc::new(MemcachedCounters::new(b, &prefix))).await;
+    counters_contract(
+        Arc::new(MemcachedCounters::new(a, &prefix)),
+        Arc::new(MemcachedCounters::new(b, &prefix)),
+        &Time::Server,
+    )
+    .await;
 }
 
 /// An address-rotating flood cannot grow the in-process counters past their bound, and the
@@ -115,12 +137,15 @@ async fn memory_counters_stay_bounded_under_a_flood_of_keys() {
     assert_eq!(counters.taken("victim").await.expect("taken"), 1);
 
     // Expired windows make room again (swept at most once a second).
-    let short = MemoryCounters::new(10);
+    let clock = Arc::new(ManualClock::new());
+    let short = MemoryCounters::with_clock(10, clock.clone());
     for i in 0..10 {
         assert!(short.acquire(&format!("old-{i}"), 1, Duration::from_millis(200)).await.expect("acquire"));
     }
     assert!(!short.acquire("new", 1, minute).await.expect("acquire"), "full of live windows");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_millis(300));
+    assert!(!short.acquire("new", 1, minute).await.expect("acquire"), "expired, but swept once a second at most");
+    clock.advance(Duration::from_millis(800));
     assert!(short.acquire("new", 1, minute).await.expect("acquire"), "expired windows were swept");
     assert_eq!(short.len(), 1);
 }

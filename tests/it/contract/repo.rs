@@ -226,6 +226,7 @@ async fn sqlite_repo_meets_the_copy_contract() {
 
 #[tokio::test]
 async fn mysql_repo_meets_the_copy_contract() {
+    common::needs!(Mysql);
     let url = common::services::fresh_mysql_database().await;
     let repo = stratus::db::MysqlRepo::open(&url).await.expect("open mysql");
     copy_contract(Arc::new(repo)).await;
@@ -251,6 +252,7 @@ async fn sqlite_migrations_apply_once() {
 
 #[tokio::test]
 async fn mysql_repo_meets_the_contract() {
+    common::needs!(Mysql);
     let url = common::services::fresh_mysql_database().await;
     let repo = stratus::db::MysqlRepo::open(&url).await.expect("open mysql");
     repo_contract(Arc::new(repo)).await;
@@ -258,6 +260,7 @@ async fn mysql_repo_meets_the_contract() {
 
 #[tokio::test]
 async fn mysql_repo_over_tls_meets_the_contract() {
+    common::needs!(MysqlTls);
     // The URL does not ask for TLS; the server (--require-secure-transport=ON) does.
     let url = common::services::fresh_mysql_tls_database().await;
     let repo = stratus::db::MysqlRepo::open_with(&url, &common::services::tls_trust()).await.expect("open over TLS");
@@ -268,6 +271,7 @@ async fn mysql_repo_over_tls_meets_the_contract() {
 
 #[tokio::test]
 async fn mysql_migrations_apply_once_when_instances_start_together() {
+    common::needs!(Mysql);
     let url = common::services::fresh_mysql_database().await;
     let opens = (0..4).map(|_| stratus::db::MysqlRepo::open(&url));
     let repos = futures::future::join_all(opens).await;

@@ -6,6 +6,8 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Time;
+use stratus::clock::ManualClock;
 use stratus::remote::memcached::Memcached;
 use stratus::remote::redis::Redis;
 use stratus::session::{InstanceBeat, MemcachedRoster, MemoryRoster, RedisRoster, Roster};
@@ -26,7 +28,7 @@ fn ids(beats: &[InstanceBeat]) -> Vec<&str> {
     beats.iter().map(|b| b.id.as_str()).collect()
 }
 
-pub async fn roster_contract(a: Arc<dyn Roster>, b: Arc<dyn Roster>) {
+pub async fn roster_contract(a: Arc<dyn Roster>, b: Arc<dyn Roster>, time: &Time) {
     let minute = Duration::from_secs(60);
     assert!(a.list().await.expect("list").is_empty(), "a fresh roster lists nobody");
     a.leave("nobody").await.expect("leaving when absent is Ok");
@@ -69,12 +71,12 @@ pub async fn roster_contract(a: Arc<dyn Roster>, b: Arc<dyn Roster>) {
     let short = Duration::from_secs(2);
     a.beat(&beat("quiet", 1.0), short).await.expect("beat");
     b.beat(&beat("busy", 1.0), short).await.expect("beat");
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    time.pass(Duration::from_millis(1000)).await;
     assert_eq!(ids(&a.list().await.expect("list")), ["b", "busy", "quiet"], "still within its ttl");
     b.beat(&beat("busy", 1.0), short).await.expect("beat");
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    time.pass(Duration::from_millis(1000)).await;
     b.beat(&beat("busy", 1.0), short).await.expect("beat");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    time.pass(Duration::from_millis(1100)).await;
     assert_eq!(ids(&b.list().await.expect("list")), ["b", "busy"], "the silent one is gone, the busy one stays");
 
     // A gone instance that beats again is back.
@@ -94,42 +96,54 @@ impl WithTime for InstanceBeat {
 
 #[tokio::test]
 async fn memory_roster_meets_the_contract() {
-    let roster: Arc<dyn Roster> = Arc::new(MemoryRoster::default());
-    roster_contract(roster.clone(), roster).await;
+    let clock = Arc::new(ManualClock::new());
+    let roster: Arc<dyn Roster> = Arc::new(MemoryRoster::with_clock(clock.clone()));
+    roster_contract(roster.clone(), roster, &Time::Manual(clock)).await;
 }
 
 #[tokio::test]
 async fn redis_roster_meets_the_contract() {
+    common::needs!(Redis);
     let prefix = common::services::unique("t:");
     let a = Redis::connect(&common::services::redis_url()).await.expect("redis");
     let b = Redis::connect(&common::services::redis_url()).await.expect("redis");
-    roster_contract(Arc::new(RedisRoster::new(a, &prefix)), Arc::new(RedisRoster::new(b, &prefix))).await;
+    roster_contract(Arc::new(RedisRoster::new(a, &prefix)), Arc::new(RedisRoster::new(b, &prefix)), &Time::Server)
+        .await;
 }
 
 #[tokio::test]
 async fn redis_cluster_roster_meets_the_contract() {
+    common::needs!(RedisCluster);
     let url = common::services::redis_cluster_url();
     let connect = || async {
         Redis::connect(&url).await.unwrap_or_else(|e| panic!("no Redis Cluster at {url} ({e}); tests/services.sh"))
     };
     let prefix = common::services::unique("t:");
     let (a, b) = (connect().await, connect().await);
-    roster_contract(Arc::new(RedisRoster::new(a, &prefix)), Arc::new(RedisRoster::new(b, &prefix))).await;
+    roster_contract(Arc::new(RedisRoster::new(a, &prefix)), Arc::new(RedisRoster::new(b, &prefix)), &Time::Server)
+        .await;
 }
 
 #[tokio::test]
 async fn memcached_roster_meets_the_contract() {
+    common::needs!(Memcached);
     let url = common::services::memcached_url();
     let prefix = common::services::unique("t:");
     let a = Arc::new(Memcached::connect(&url).await.expect("memcached"));
     let b = Arc::new(Memcached::connect(&url).await.expect("memcached"));
-    roster_contract(Arc::new(MemcachedRoster::new(a, &prefix)), Arc::new(MemcachedRoster::new(b, &prefix))).await;
+    roster_contract(
+        Arc::new(MemcachedRoster::new(a, &prefix)),
+        Arc::new(MemcachedRoster::new(b, &prefix)),
+        &Time::Server,
+    )
+    .await;
 }
 
 /// memcached's slots: once all are taken, one more instance is refused with an error (not
 /// silently dropped), and a slot freed by a leaving instance is taken again.
 #[tokio::test]
 async fn memcached_roster_slots_are_bounded_and_reused() {
+    common::needs!(Memcached);
     let url = common::services::memcached_url();
     let prefix = common::services::unique("t:");
     let roster = MemcachedRoster::new(Arc::new(Memcached::connect(&url).await.expect("memcached")), &prefix);

@@ -5,6 +5,8 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Time;
+use stratus::clock::ManualClock;
 use stratus::domain::{UserId, Username};
 use stratus::session::{MemorySessions, SessionData, SessionStore};
 
@@ -68,7 +70,7 @@ pub async fn user_index_contract(store: Arc<dyn SessionStore>, prefix: &str) {
     }
 }
 
-pub async fn session_contract(store: Arc<dyn SessionStore>, prefix: &str) {
+pub async fn session_contract(store: Arc<dyn SessionStore>, prefix: &str, time: &Time) {
     user_index_contract(store.clone(), prefix).await;
     let key = format!("{prefix}session-a");
     let data = SessionData {
@@ -92,64 +94,81 @@ pub async fn session_contract(store: Arc<dyn SessionStore>, prefix: &str) {
     // Idle expiry, and touch extending it. memcached keeps time in whole seconds, so a TTL of
     // N seconds may end after N-1: the margins allow for it.
     store.create(&key, &data, Duration::from_secs(3), LIFETIME).await.expect("create");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    time.pass(Duration::from_millis(1200)).await;
     assert!(store.touch(&key, Duration::from_secs(3)).await.expect("touch"), "still alive");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    time.pass(Duration::from_millis(1500)).await;
     assert!(store.get(&key).await.expect("get").is_some(), "touch extended the idle ttl");
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    time.pass(Duration::from_millis(3100)).await;
     assert_eq!(store.get(&key).await.expect("get"), None, "expired after idling");
 }
 
 #[tokio::test]
 async fn memory_sessions_meet_the_contract() {
-    session_contract(Arc::new(MemorySessions::new()), "").await;
+    let clock = Arc::new(ManualClock::new());
+    session_contract(Arc::new(MemorySessions::with_clock(clock.clone())), "", &Time::Manual(clock)).await;
 }
 
 #[tokio::test]
 async fn redis_sessions_meet_the_contract() {
+    common::needs!(Redis);
     let redis = stratus::remote::redis::Redis::connect(&common::services::redis_url()).await.expect("redis");
     let prefix = common::services::unique("t:");
-    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "").await;
+    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "", &Time::Server).await;
 }
 
 #[tokio::test]
 async fn redis_cluster_sessions_meet_the_contract() {
+    common::needs!(RedisCluster);
     let url = common::services::redis_cluster_url();
     let redis = stratus::remote::redis::Redis::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("no Redis Cluster at {url} ({e}); start it with tests/services.sh"));
     let prefix = common::services::unique("t:");
-    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "").await;
+    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "", &Time::Server).await;
 }
 
 #[tokio::test]
 async fn memcached_sessions_meet_the_contract() {
+    common::needs!(Memcached);
     let memcached =
         stratus::remote::memcached::Memcached::connect(&common::services::memcached_url()).await.expect("memcached");
     let prefix = common::services::unique("t:");
-    session_contract(Arc::new(stratus::session::MemcachedSessions::new(Arc::new(memcached), &prefix)), "").await;
+    session_contract(
+        Arc::new(stratus::session::MemcachedSessions::new(Arc::new(memcached), &prefix)),
+        "",
+        &Time::Server,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn redis_sessions_over_tls_meet_the_contract() {
+    common::needs!(RedisTls);
     let (url, trust) = (common::services::redis_tls_url(), common::services::tls_trust());
     let redis = stratus::remote::redis::Redis::connect_with(&url, &trust).await.expect("Redis over TLS");
     let prefix = common::services::unique("t:");
-    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "").await;
+    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "", &Time::Server).await;
 }
 
 #[tokio::test]
 async fn redis_cluster_sessions_over_tls_meet_the_contract() {
+    common::needs!(RedisClusterTls);
     let (url, trust) = (common::services::redis_cluster_tls_url(), common::services::tls_trust());
     let redis = stratus::remote::redis::Redis::connect_with(&url, &trust).await.expect("Redis Cluster over TLS");
     let prefix = common::services::unique("t:");
-    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "").await;
+    session_contract(Arc::new(stratus::session::RedisSessions::new(redis, &prefix)), "", &Time::Server).await;
 }
 
 #[tokio::test]
 async fn memcached_sessions_over_tls_meet_the_contract() {
+    common::needs!(MemcachedTls);
     let (url, trust) = (common::services::memcached_tls_url(), common::services::tls_trust());
     let memcached = stratus::remote::memcached::Memcached::connect_with(&url, &trust).await.expect("memcached TLS");
     let prefix = common::services::unique("t:");
-    session_contract(Arc::new(stratus::session::MemcachedSessions::new(Arc::new(memcached), &prefix)), "").await;
+    session_contract(
+        Arc::new(stratus::session::MemcachedSessions::new(Arc::new(memcached), &prefix)),
+        "",
+        &Time::Server,
+    )
+    .await;
 }

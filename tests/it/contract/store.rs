@@ -117,6 +117,7 @@ async fn local_store_urls_follow_the_media_base() {
 
 #[tokio::test]
 async fn s3_store_meets_the_contract() {
+    common::needs!(S3);
     let bucket = common::services::s3_bucket();
     let prefix = common::services::unique("t-");
     let store = stratus::store::S3Store::open(
@@ -131,6 +132,7 @@ async fn s3_store_meets_the_contract() {
 
 #[tokio::test]
 async fn s3_presigned_urls_really_fetch_the_blob() {
+    common::needs!(S3);
     let bucket = common::services::s3_bucket();
     let prefix = common::services::unique("t-");
     let urls = stratus::store::MediaUrls::Presigned(std::time::Duration::from_secs(300));

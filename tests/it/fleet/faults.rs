@@ -88,6 +88,7 @@ async fn cache_and_sessions_can_fail(
 
 #[tokio::test]
 async fn every_shared_server_can_fail_and_come_back() {
+    common::needs!(Mysql, Redis, S3);
     let database = services::fresh_mysql_database().await;
     let (mysql_server, db_name) = database.rsplit_once('/').expect("database url");
     let authority = strip_scheme(mysql_server);
@@ -175,6 +176,7 @@ async fn every_shared_server_can_fail_and_come_back() {
 
 #[tokio::test]
 async fn memcached_can_fail_and_come_back() {
+    common::needs!(Mysql, Memcached, S3);
     let memcached = strip_scheme(&services::memcached_url());
     let cache_proxy = Proxy::start(&memcached).await;
     let session_proxy = Proxy::start(&memcached).await;
@@ -204,6 +206,7 @@ async fn front_page(browser: &mut Browser, base: &str) -> (String, String) {
 
 #[tokio::test]
 async fn an_invalidation_lost_to_a_cache_outage_is_delivered_when_the_cache_returns() {
+    common::needs!(Mysql, Redis, S3);
     let cache_proxy = Proxy::start(&strip_scheme(&services::redis_url())).await;
     let data = tempfile::tempdir().expect("dir");
     let shared = common::fleet::shared_settings(&services::redis_url()).await;

@@ -8,6 +8,7 @@ use common::services;
 
 #[tokio::test]
 async fn two_instances_behave_as_one_site() {
+    common::needs!(Mysql, Redis, S3);
     let data = tempfile::tempdir().expect("dir");
     let shared = shared_settings(&services::redis_url()).await;
     let a = start("a", &shared, data.path()).await;
@@ -78,6 +79,7 @@ fn listed_instances(html: &str) -> Vec<String> {
 /// the stated number of beats, and gone soon after.
 #[tokio::test]
 async fn the_diagram_shows_every_live_instance_and_drops_a_killed_one() {
+    common::needs!(Mysql, Memcached, S3);
     use std::time::{Duration, Instant};
     use stratus::service::{BEAT, MISSED_BEATS};
 
@@ -125,6 +127,7 @@ async fn the_diagram_shows_every_live_instance_and_drops_a_killed_one() {
 /// after the missed beats a killed one needs.
 #[tokio::test]
 async fn a_draining_instance_leaves_the_diagram_within_a_beat() {
+    common::needs!(Mysql, Redis, S3);
     use std::time::{Duration, Instant};
     use stratus::service::BEAT;
 

@@ -35,6 +35,7 @@ fn wrong_trust() -> TlsTrust {
 
 #[tokio::test]
 async fn every_client_refuses_a_certificate_its_trust_did_not_sign() {
+    common::needs!(MysqlTls, RedisTls, RedisClusterTls, MemcachedTls);
     for (name, trust) in [("wrong CA", wrong_trust()), ("platform roots only", TlsTrust::default())] {
         let e = refused(name, Redis::connect_with(&services::redis_tls_url(), &trust)).await;
         says_untrusted(&format!("Redis, {name}"), &e);
@@ -52,6 +53,7 @@ async fn every_client_refuses_a_certificate_its_trust_did_not_sign() {
 
 #[tokio::test]
 async fn verification_cannot_be_switched_off() {
+    common::needs!(MysqlTls, RedisTls);
     let url = services::fresh_mysql_tls_database().await;
     for unverified in ["require_ssl=true&verify_ca=false", "require_ssl=true&verify_identity=false"] {
         let e = refused(unverified, MysqlRepo::open_with(&format!("{url}?{unverified}"), &wrong_trust())).await;
@@ -65,6 +67,7 @@ async fn verification_cannot_be_switched_off() {
 
 #[tokio::test]
 async fn a_wrong_password_over_tls_is_reported_as_such() {
+    common::needs!(MysqlTls);
     let url = services::fresh_mysql_tls_database().await.replace("stratus-tls-password", "not-the-password");
     let e = refused("wrong password", MysqlRepo::open_with(&url, &services::tls_trust())).await;
     assert!(e.contains("Access denied"), "{e}");
@@ -76,6 +79,7 @@ fn output_lines(path: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn a_fleet_instance_trusting_the_wrong_ca_stops_at_startup() {
+    common::needs!(MysqlTls, Mysql, RedisTls, S3);
     let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("stderr");
     let mut settings = common::fleet::shared_settings(&services::redis_tls_url()).await;
@@ -122,12 +126,14 @@ impl Drop for Reaped {
     }
 }
 
+/// A port free when asked, for memcached, which cannot report one it picked itself.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-/// memcached with TLS on `port`, showing the certificate `name` (.pem/.key in the suite's dir).
-async fn memcached_showing(port: u16, name: &str) -> Reaped {
+/// memcached with TLS on `port`, showing the certificate `name` (.pem/.key in the suite's dir);
+/// `None` when it exits at once, as it does when another process holds the port.
+async fn memcached_showing(port: u16, name: &str) -> Option<Reaped> {
     let dir = std::path::PathBuf::from(services::tls_ca_file()).parent().expect("tls dir").to_owned();
     let user = String::from_utf8(Command::new("id").arg("-un").output().expect("id").stdout).expect("utf-8");
     let tls = format!(
@@ -135,15 +141,19 @@ async fn memcached_showing(port: u16, name: &str) -> Reaped {
         dir.join(format!("{name}.pem")).display(),
         dir.join(format!("{name}.key")).display()
     );
-    let memcached = Reaped(
+    let mut memcached = Reaped(
         Command::new("memcached")
             .args(["-u", user.trim(), "-l", "127.0.0.1", "-p", &port.to_string(), "-m", "8", "-Z", "-o", &tls])
+            .stderr(Stdio::null())
             .spawn()
             .expect("memcached (tests/services.sh installs it)"),
     );
     for _ in 0..50 {
+        if memcached.0.try_wait().expect("wait").is_some() {
+            return None;
+        }
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return memcached;
+            return Some(memcached);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -152,26 +162,33 @@ async fn memcached_showing(port: u16, name: &str) -> Reaped {
 
 #[tokio::test]
 async fn a_certificate_that_stops_verifying_turns_readyz_503_with_one_log_line() {
-    let kv_port = free_port();
-    let memcached = memcached_showing(kv_port, "server").await;
-    let (dir, port) = (tempfile::tempdir().expect("dir"), free_port());
+    common::needs!(TlsCa, MemcachedProgram);
+    // A port found free, retried when memcached could not bind it (another process was first).
+    let mut started = None;
+    for _ in 0..5 {
+        let kv_port = free_port();
+        if let Some(memcached) = memcached_showing(kv_port, "server").await {
+            started = Some((kv_port, memcached));
+            break;
+        }
+    }
+    let Some((kv_port, memcached)) = started else { panic!("memcached found no free port") };
+    let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("stdout");
     let url = format!("memcache+tls://127.0.0.1:{kv_port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_stratus"))
-        .env("ROCKET_PROFILE", "single")
-        .env("ROCKET_PORT", port.to_string())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratus"));
+    cmd.env("ROCKET_PROFILE", "single")
         .env("ROCKET_DATA_DIR", dir.path().join("data"))
         .env("ROCKET_SEED_DEMO", "false")
         .env("ROCKET_CACHE_URL", &url)
         .env("ROCKET_SESSION_URL", &url)
         .env("ROCKET_TLS_CA_FILE", services::tls_ca_file())
         .env("STRATUS_LOG", "warn")
-        .stdout(std::fs::File::create(&log).expect("log file"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn stratus");
+        .stderr(Stdio::null());
+    let log_file = std::fs::File::create(&log).expect("log file");
+    let (child, base) = common::process::spawn_listening(&mut cmd, Some(log_file), Duration::from_secs(10)).await;
     let _stratus = Reaped(child);
-    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    let readyz = format!("{base}/readyz");
     let mut status = 0;
     for _ in 0..100 {
         status = reqwest::get(&readyz).await.map_or(0, |r| r.status().as_u16());
@@ -183,7 +200,8 @@ async fn a_certificate_that_stops_verifying_turns_readyz_503_with_one_log_line()
     assert_eq!(status, 200, "ready over verified TLS: {:?}", output_lines(&log));
 
     drop(memcached);
-    let _impostor = memcached_showing(kv_port, "wrong-server").await;
+    // The same port, just given up by the first memcached.
+    let _impostor = memcached_showing(kv_port, "wrong-server").await.expect("memcached back on its port");
     // Connections opened before the swap first fail as closed; every new one is refused.
     let started = Instant::now();
     loop {
@@ -224,6 +242,7 @@ fn traffic_reader(url: &str, key: &str, ca: &str) -> (Option<i32>, String, Strin
 
 #[tokio::test]
 async fn the_access_log_stream_and_the_traffic_reader_use_the_same_trust() {
+    common::needs!(RedisTls);
     let (url, key) = (services::redis_tls_url(), services::unique("t:access-log:"));
     let t = common::TestApp::with(|f| {
         f.merge(("access_log_stream", url.clone()))
@@ -262,6 +281,7 @@ async fn the_access_log_stream_and_the_traffic_reader_use_the_same_trust() {
 
 #[tokio::test]
 async fn a_server_that_never_answers_the_handshake_is_given_up_on() {
+    common::needs!(TlsCa);
     // Accepts connections and never says a word: no greeting, no ServerHello.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = silent.local_addr().expect("address");

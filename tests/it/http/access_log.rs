@@ -94,6 +94,7 @@ async fn one_json_line_per_request_with_exactly_the_tutorial_fields() {
 
 #[rocket::async_test]
 async fn lines_go_to_a_redis_stream_and_a_dead_redis_never_fails_a_request() {
+    common::needs!(Redis);
     let key = services::unique("t:access-");
     let proxy = common::proxy::Proxy::start(services::redis_url().trim_start_matches("redis://")).await;
     let t = TestApp::with(|f| {
@@ -201,6 +202,7 @@ async fn without_an_access_log_the_admin_page_says_how_to_keep_one() {
 
 #[rocket::async_test]
 async fn a_flood_of_huge_headers_stays_within_the_streams_byte_bound() {
+    common::needs!(Redis);
     let key = services::unique("t:access-flood-");
     let t = TestApp::with(|f| {
         f.merge(("access_log_stream", services::redis_url()))

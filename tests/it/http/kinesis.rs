@@ -63,6 +63,7 @@ async fn app_logging_to(stream: &str) -> TestApp {
 
 #[rocket::async_test]
 async fn every_line_arrives_with_the_ten_string_fields_spread_over_the_shards() {
+    common::needs!(Kinesis);
     let stream = common::kinesis::fresh_stream(2).await;
     let t = app_logging_to(&stream).await;
     // In the fleet profile the photo goes to S3 (SeaweedFS), whose endpoint Kinesis's must not move.
@@ -100,6 +101,7 @@ async fn every_line_arrives_with_the_ten_string_fields_spread_over_the_shards() 
 
 #[rocket::async_test]
 async fn a_missing_stream_never_fails_or_slows_a_request() {
+    common::needs!(Kinesis);
     let t = app_logging_to(&common::services::unique("stratus-t-missing-")).await;
     let started = std::time::Instant::now();
     for _ in 0..50 {
@@ -110,6 +112,7 @@ async fn a_missing_stream_never_fails_or_slows_a_request() {
 
 #[rocket::async_test]
 async fn the_admin_sees_requests_per_client_read_back_from_the_stream() {
+    common::needs!(Kinesis);
     let stream = common::kinesis::fresh_stream(3).await;
     let t = app_logging_to(&stream).await;
     t.register("boss").await;
@@ -129,6 +132,7 @@ async fn the_admin_sees_requests_per_client_read_back_from_the_stream() {
 
 #[rocket::async_test]
 async fn the_architecture_names_the_stream_and_nothing_secret() {
+    common::needs!(Kinesis);
     let stream = common::kinesis::fresh_stream(1).await;
     let t = app_logging_to(&stream).await;
     let (_, html) = t.get_text("/architecture").await;

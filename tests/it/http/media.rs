@@ -287,7 +287,7 @@ async fn over_the_wire_every_answer_carries_its_length() {
     }
 }
 
-/// A real `stratus` with the demo photos, on a free loopback port; killed when dropped.
+/// A real `stratus` with the demo photos, on a loopback port it picked; killed when dropped.
 struct Site {
     child: std::process::Child,
     base: String,
@@ -295,24 +295,16 @@ struct Site {
 
 impl Site {
     async fn start(settings: &[(&str, String)], data: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stratus"));
-        cmd.env("ROCKET_PORT", port.to_string())
-            .env("ROCKET_DATA_DIR", data)
+        cmd.env("ROCKET_DATA_DIR", data)
             .env("ROCKET_SEED_DEMO", "true")
             .env("ROCKET_LOG_LEVEL", "off")
             .env("STRATUS_LOG", "warn")
-            .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(std::process::Stdio::null());
-        let site = Site { child: cmd.spawn().expect("spawn"), base: format!("http://127.0.0.1:{port}") };
+            .envs(settings.iter().map(|(k, v)| (*k, v.as_str())));
         // Seeding the demo photos makes twenty thumbnails: slow in a debug build on a busy machine.
-        for _ in 0..1200 {
-            if reqwest::get(format!("{}/healthz", site.base)).await.is_ok_and(|r| r.status() == 200) {
-                return site;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("stratus did not start");
+        let within = std::time::Duration::from_secs(120);
+        let (child, base) = common::process::spawn_listening(&mut cmd, None, within).await;
+        Site { child, base }
     }
 }
 
