@@ -8,6 +8,7 @@ pub mod access_log;
 pub mod assets;
 pub mod auth;
 pub mod cache;
+pub mod clock;
 pub mod compress;
 pub mod config;
 pub mod config_report;
@@ -127,11 +128,17 @@ fn sweep_crash_leftovers() -> AdHoc {
 /// An app whose backends are built when it ignites; a configuration or backend problem
 /// aborts ignition with the problem logged.
 pub fn app(figment: Figment) -> Rocket<Build> {
+    app_with_clock(figment, std::sync::Arc::new(clock::SystemClock))
+}
+
+/// `app` with `clock` deciding the expiry kept in process (sessions, login throttle windows,
+/// the in-process cache, the roster): tests pass a `clock::ManualClock` and advance it.
+pub fn app_with_clock(figment: Figment, clock: std::sync::Arc<dyn clock::Clock>) -> Rocket<Build> {
     let rocket = mount(rocket::custom(staged_in_data_dir(figment)));
     rocket
         .attach(AdHoc::try_on_ignite("stratus backends", |rocket| async move {
             let built = match Settings::from_figment(rocket.figment()) {
-                Ok(settings) => App::build(settings).await,
+                Ok(settings) => App::build_with_clock(settings, clock).await,
                 Err(e) => Err(e.into()),
             };
             match built {
@@ -175,8 +182,24 @@ pub fn drain_on_sigterm() -> AdHoc {
     })
 }
 
+/// Once listening, one line on stdout: `stratus listening on http://ADDRESS:PORT`, the address
+/// actually bound. With `port = 0` the system picks a free port, and whoever started the
+/// process (a test, a script) reads it here instead of guessing one that may be taken.
+fn report_bound_address() -> AdHoc {
+    AdHoc::on_liftoff("bound address", |rocket| {
+        Box::pin(async move {
+            let config = rocket.config();
+            println!("stratus listening on http://{}", std::net::SocketAddr::new(config.address, config.port));
+        })
+    })
+}
+
 /// An app around an already-built `App` (the binary builds it first, to report a bad
-/// configuration in one line before Rocket starts).
+/// configuration in one line before Rocket starts). It reports the address it binds (see
+/// `report_bound_address`); `app`, for in-process clients that bind nothing, does not.
 pub fn app_with(figment: Figment, app: App) -> Rocket<Build> {
-    mount(rocket::custom(staged_in_data_dir(figment))).manage(app).attach(sweep_crash_leftovers())
+    mount(rocket::custom(staged_in_data_dir(figment)))
+        .manage(app)
+        .attach(sweep_crash_leftovers())
+        .attach(report_bound_address())
 }

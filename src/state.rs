@@ -14,6 +14,7 @@ use crate::access_log::{AccessLog, Destination, KinesisSink, Retry, SharedSink, 
 use crate::assets::StaticAssets;
 use crate::auth::{CsrfKey, LoginThrottle, PasswordHasher};
 use crate::cache::{Cache, MemcachedCache, MemoryCache, NoCache, RedisCache};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{AccessLogStream, CacheUrl, ConfigError, DatabaseUrl, ServerUrl, SessionUrl, Settings, StorageUrl};
 use crate::db::{MysqlRepo, Repo, SqliteRepo};
 use crate::domain::BlobKey;
@@ -78,6 +79,8 @@ pub struct App {
     /// The backends whose last readiness check failed, and the reasons logged since: each is
     /// logged once per outage, not per probe.
     failing: std::sync::Mutex<std::collections::BTreeMap<&'static str, std::collections::BTreeSet<String>>>,
+    /// Decides every expiry kept in process; tests advance a manual one.
+    pub clock: Arc<dyn Clock>,
 }
 
 fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
@@ -172,11 +175,11 @@ pub fn open_store_at(
     }
 }
 
-async fn open_cache(settings: &Settings) -> Result<Arc<dyn Cache>, ConfigError> {
+async fn open_cache(settings: &Settings, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Cache>, ConfigError> {
     let unreachable =
         |url: &ServerUrl, e: RemoteError| ConfigError::new("cache_url", format!("{}: {e}", url.redacted()));
     Ok(match &settings.cache {
-        CacheUrl::Memory => Arc::new(MemoryCache::new(64 * 1024 * 1024)),
+        CacheUrl::Memory => Arc::new(MemoryCache::with_clock(64 * 1024 * 1024, clock.clone())),
         CacheUrl::None => Arc::new(NoCache),
         CacheUrl::Redis(url) => Arc::new(RedisCache::new(
             Redis::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?,
@@ -194,14 +197,16 @@ type SessionServer = (Arc<dyn SessionStore>, Arc<dyn Counters>, Arc<dyn Roster>)
 /// The session store, and the login throttle's counters and the instance roster on the same
 /// server: in the fleet profile that server is shared, so every instance counts against one
 /// limit and sees every other instance.
-async fn open_sessions(settings: &Settings) -> Result<SessionServer, ConfigError> {
+async fn open_sessions(settings: &Settings, clock: &Arc<dyn Clock>) -> Result<SessionServer, ConfigError> {
     let unreachable =
         |url: &ServerUrl, e: RemoteError| ConfigError::new("session_url", format!("{}: {e}", url.redacted()));
     let prefix = &settings.key_prefix;
     Ok(match &settings.sessions {
-        SessionUrl::Memory => {
-            (Arc::new(MemorySessions::new()), Arc::new(MemoryCounters::default()), Arc::new(MemoryRoster::default()))
-        }
+        SessionUrl::Memory => (
+            Arc::new(MemorySessions::with_clock(clock.clone())),
+            Arc::new(MemoryCounters::with_clock(MemoryCounters::DEFAULT_MAX_KEYS, clock.clone())),
+            Arc::new(MemoryRoster::with_clock(clock.clone())),
+        ),
         SessionUrl::Redis(url) => {
             let redis = Redis::connect_with(url.expose(), &settings.tls).await.map_err(|e| unreachable(url, e))?;
             (
@@ -371,7 +376,13 @@ fn content_security_policy(sample_image_url: Option<&str>, inline_css_hash: &str
 }
 
 impl App {
+    /// The app on the system's clock.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// The app with `clock` deciding every expiry kept in process (see `crate::clock`).
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
         check_fleet_safety(&settings)?;
         ensure_private_dir(&settings.data_dir)?;
         let secret = secret_key(&settings)?;
@@ -381,11 +392,11 @@ impl App {
             None => format!("{host}:{}", settings.port),
         };
         let metrics = Arc::new(Metrics::new(&settings.profile, &served_by)?);
-        let (sessions, counters, roster) = open_sessions(&settings).await?;
+        let (sessions, counters, roster) = open_sessions(&settings, &clock).await?;
         let backends = Backends {
             repo: Arc::new(ObservedRepo { inner: open_repo(&settings).await?, metrics: metrics.clone() }),
             store: Arc::new(ObservedStore { inner: open_store(&settings)?, metrics: metrics.clone() }),
-            cache: open_cache(&settings).await?,
+            cache: open_cache(&settings, &clock).await?,
             sessions: Arc::new(ObservedSessions { inner: sessions, metrics: metrics.clone() }),
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
@@ -423,6 +434,7 @@ impl App {
             LoginThrottle::new(counters, settings.login_failures_per_minute),
             (settings.session_idle, settings.session_absolute),
             Deletion { media, feed: feed.clone() },
+            clock.clone(),
         );
         if settings.seed_demo {
             let seeded = photos.seed_demo(&PasswordHasher::new(1), crate::assets::demo_photos()).await?;
@@ -458,6 +470,7 @@ impl App {
             traffic,
             architecture,
             failing: std::sync::Mutex::default(),
+            clock,
         })
     }
 }

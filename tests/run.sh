@@ -2,9 +2,11 @@
 # The one test command. It installs what the tests need when it is missing, starts the
 # shared servers the fleet backends are tested against (tests/services.sh), then runs:
 #   0. tests/aws_stack.sh    — cfn-lint, packer validate and the AWS stack (deploy/aws) in moto
-#   1. cargo test            — unit tests, the contract tests of every backend (fleet ones
-#                              included), and the HTTP suite once per profile: single, then
-#                              fleet with Redis and fleet with memcached, and fleet over TLS
+#   1. cargo test            — unit tests, then the one integration-test binary (tests/it):
+#                              the contract tests of every backend (fleet ones included), the
+#                              CLI and fleet processes, and the HTTP suite (`-- http::`) once
+#                              per profile: single, then fleet with Redis, with memcached, with
+#                              a Redis Cluster, and over TLS
 #   2. tests/browser         — real-browser tests in Debian's chromium (playwright-core) and
 #                              W3C Nu validation of every page (vnu-jar, run with Java)
 #   3. tests/walkthrough.sh  — the teacher's walkthrough (docs/levels.md) as written, level 0
@@ -31,10 +33,14 @@ echo "== shared servers: MariaDB, Redis, memcached, SeaweedFS (S3)"
 # shellcheck source=tests/services.sh
 source tests/services.sh
 
-# haproxy stands in front of stratus in tests/cli_edges.rs (forwarded addresses).
+# Everything above runs now: a test that finds a server (or haproxy) missing fails instead of
+# skipping, as it does under a plain `cargo test` (tests/it/common/services.rs).
+export STRATUS_REQUIRE_SERVERS=1
+
+# haproxy stands in front of stratus in tests/it/cli/edges.rs (forwarded addresses).
 command -v haproxy >/dev/null || apt_install haproxy
 
-# promtool (Debian's prometheus package) lints /metrics in tests/http_metrics.rs.
+# promtool (Debian's prometheus package) lints /metrics in tests/it/http/metrics.rs.
 command -v promtool >/dev/null || apt_install prometheus
 export STRATUS_REQUIRE_PROMTOOL=1
 promtool check rules deploy/prometheus-rules.yml
@@ -45,14 +51,14 @@ tests/aws_stack.sh
 echo "== cargo test (TEST_PROFILE=single): unit tests, contract tests of every backend, HTTP suite"
 TEST_PROFILE=single cargo test --locked
 echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and Redis"
-TEST_PROFILE=fleet TEST_FLEET_KV=redis cargo test --locked --test 'http_*'
+TEST_PROFILE=fleet TEST_FLEET_KV=redis cargo test --locked --test it -- http::
 echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and memcached"
-TEST_PROFILE=fleet TEST_FLEET_KV=memcached cargo test --locked --test 'http_*'
+TEST_PROFILE=fleet TEST_FLEET_KV=memcached cargo test --locked --test it -- http::
 echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite on MySQL, S3 (SeaweedFS) and a Redis Cluster"
-TEST_PROFILE=fleet TEST_FLEET_KV=redis-cluster cargo test --locked --test 'http_*'
+TEST_PROFILE=fleet TEST_FLEET_KV=redis-cluster cargo test --locked --test it -- http::
 
 echo "== cargo test (TEST_PROFILE=fleet): the HTTP suite over TLS: MariaDB requiring secure transport, a TLS Redis Cluster (cache), memcached -Z (sessions)"
-TEST_PROFILE=fleet TEST_FLEET_KV=mixed TEST_FLEET_TLS=1 cargo test --locked --test 'http_*'
+TEST_PROFILE=fleet TEST_FLEET_KV=mixed TEST_FLEET_TLS=1 cargo test --locked --test it -- http::
 
 echo "== browser tests (chromium) and HTML validation (vnu)"
 [ -x /usr/bin/chromium ] || apt_install chromium

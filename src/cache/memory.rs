@@ -1,5 +1,9 @@
 //! `Cache` in-process with moka: per-entry time to live, bounded by total bytes.
+//!
+//! Whether an entry is still live is decided on the cache's `Clock`; moka's own expiry (on the
+//! system's clock, the same deadline in production) frees the memory of entries nobody reads.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -7,11 +11,14 @@ use moka::Expiry;
 use moka::future::Cache as Moka;
 
 use super::{Cache, CacheError};
+use crate::clock::{Clock, SystemClock};
 
 #[derive(Clone)]
 struct Entry {
     value: Bytes,
     ttl: Duration,
+    /// On the cache's clock; `None` past what an `Instant` holds (never, in practice).
+    expires: Option<Instant>,
 }
 
 struct EntryTtl;
@@ -34,28 +41,42 @@ impl Expiry<String, Entry> for EntryTtl {
 
 pub struct MemoryCache {
     entries: Moka<String, Entry>,
+    clock: Arc<dyn Clock>,
 }
 
 impl MemoryCache {
     /// A cache holding at most `max_bytes` of values.
     pub fn new(max_bytes: u64) -> Self {
+        Self::with_clock(max_bytes, Arc::new(SystemClock))
+    }
+
+    /// A cache holding at most `max_bytes` of values, whose entries expire on `clock`.
+    pub fn with_clock(max_bytes: u64, clock: Arc<dyn Clock>) -> Self {
         let entries = Moka::builder()
             .weigher(|key: &String, entry: &Entry| u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX))
             .max_capacity(max_bytes)
             .expire_after(EntryTtl)
             .build();
-        Self { entries }
+        Self { entries, clock }
     }
 }
 
 #[rocket::async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        Ok(self.entries.get(key).await.map(|entry| entry.value))
+        match self.entries.get(key).await {
+            Some(entry) if entry.expires.is_none_or(|at| at > self.clock.now()) => Ok(Some(entry.value)),
+            Some(_) => {
+                self.entries.invalidate(key).await;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
-        self.entries.insert(key.to_owned(), Entry { value, ttl }).await;
+        let expires = self.clock.now().checked_add(ttl);
+        self.entries.insert(key.to_owned(), Entry { value, ttl, expires }).await;
         Ok(())
     }
 

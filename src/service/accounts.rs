@@ -66,6 +66,7 @@ pub struct Accounts {
     idle: Duration,
     absolute: Duration,
     deletion: Deletion,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Accounts {
@@ -76,8 +77,9 @@ impl Accounts {
         throttle: LoginThrottle,
         (idle, absolute): (Duration, Duration),
         deletion: Deletion,
+        clock: Arc<dyn crate::clock::Clock>,
     ) -> Self {
-        Self { repo, sessions, hasher, throttle, idle, absolute, deletion }
+        Self { repo, sessions, hasher, throttle, idle, absolute, deletion, clock }
     }
 
     pub fn absolute_timeout(&self) -> Duration {
@@ -276,7 +278,7 @@ impl Accounts {
         let Some(data) = self.sessions.get(key).await? else {
             return Ok(None);
         };
-        if now_unix() - data.created_at >= self.absolute.as_secs() as i64 {
+        if self.clock.unix_now() - data.created_at >= self.absolute.as_secs() as i64 {
             self.sessions.destroy(key).await?;
             return Ok(None);
         }
@@ -291,7 +293,7 @@ impl Accounts {
             self.sessions.destroy(previous).await?;
         }
         let token = random_token();
-        let data = SessionData { user_id: user.id, username: user.username.clone(), created_at: now_unix() };
+        let data = SessionData { user_id: user.id, username: user.username.clone(), created_at: self.clock.unix_now() };
         self.sessions.create(&session_key(&token), &data, self.idle, self.absolute).await?;
         Ok(IssuedSession { token })
     }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::SessionError;
+use crate::clock::{Clock, SystemClock};
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
 
@@ -49,6 +50,7 @@ struct Window {
 pub struct MemoryCounters {
     max_keys: usize,
     state: Mutex<MemoryState>,
+    clock: Arc<dyn Clock>,
 }
 
 struct MemoryState {
@@ -60,7 +62,13 @@ impl MemoryCounters {
     pub const DEFAULT_MAX_KEYS: usize = 65_536;
 
     pub fn new(max_keys: usize) -> Self {
-        Self { max_keys: max_keys.max(1), state: Mutex::new(MemoryState { windows: HashMap::new(), swept: None }) }
+        Self::with_clock(max_keys, Arc::new(SystemClock))
+    }
+
+    /// Counters whose windows are timed on `clock`.
+    pub fn with_clock(max_keys: usize, clock: Arc<dyn Clock>) -> Self {
+        let state = Mutex::new(MemoryState { windows: HashMap::new(), swept: None });
+        Self { max_keys: max_keys.max(1), state, clock }
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, MemoryState>, SessionError> {
@@ -86,7 +94,7 @@ impl Default for MemoryCounters {
 #[rocket::async_trait]
 impl Counters for MemoryCounters {
     async fn acquire(&self, key: &str, limit: u32, window: Duration) -> Result<bool, SessionError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.lock()?;
         if let Some(w) = state.windows.get_mut(key) {
             if w.ends <= now {
@@ -117,7 +125,7 @@ impl Counters for MemoryCounters {
     }
 
     async fn release(&self, key: &str) -> Result<(), SessionError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.lock()?;
         if let Some(w) = state.windows.get_mut(key)
             && w.ends > now
@@ -128,7 +136,7 @@ impl Counters for MemoryCounters {
     }
 
     async fn taken(&self, key: &str) -> Result<u32, SessionError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let state = self.lock()?;
         Ok(state.windows.get(key).filter(|w| w.ends > now).map_or(0, |w| w.taken))
     }

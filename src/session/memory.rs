@@ -2,10 +2,11 @@
 //! user's session keys beside it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{SessionData, SessionError, SessionStore};
+use crate::clock::{Clock, SystemClock};
 use crate::domain::UserId;
 
 struct Record {
@@ -39,14 +40,25 @@ impl Sessions {
     }
 }
 
-#[derive(Default)]
 pub struct MemorySessions {
     sessions: Mutex<Sessions>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemorySessions {
+    fn default() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
 }
 
 impl MemorySessions {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sessions whose idle deadlines are read on `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self { sessions: Mutex::default(), clock }
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Sessions>, SessionError> {
@@ -64,7 +76,7 @@ impl SessionStore for MemorySessions {
         idle_ttl: Duration,
         _lifetime: Duration,
     ) -> Result<(), SessionError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut sessions = self.lock()?;
         // Amortised sweep: expired records go whenever the map doubles past a floor, so the
         // map's size tracks live sessions without a background task.
@@ -78,7 +90,7 @@ impl SessionStore for MemorySessions {
     }
 
     async fn get(&self, key: &str) -> Result<Option<SessionData>, SessionError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut sessions = self.lock()?;
         match sessions.records.get(key) {
             Some(r) if r.deadline > now => Ok(Some(r.data.clone())),
@@ -91,7 +103,7 @@ impl SessionStore for MemorySessions {
     }
 
     async fn touch(&self, key: &str, idle_ttl: Duration) -> Result<bool, SessionError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut sessions = self.lock()?;
         match sessions.records.get_mut(key) {
             Some(r) if r.deadline > now => {

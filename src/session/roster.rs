@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::SessionError;
+use crate::clock::{Clock, SystemClock};
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
 
@@ -60,15 +61,26 @@ fn sorted(mut beats: Vec<InstanceBeat>) -> Vec<InstanceBeat> {
 }
 
 /// The single profile's roster: this process alone, in a map.
-#[derive(Default)]
 pub struct MemoryRoster {
     beats: Mutex<Beats>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryRoster {
+    fn default() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
 }
 
 /// Each id's latest beat and when it expires.
 type Beats = HashMap<String, (InstanceBeat, Instant)>;
 
 impl MemoryRoster {
+    /// A roster whose beats expire on `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self { beats: Mutex::default(), clock }
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Beats>, SessionError> {
         self.beats.lock().map_err(|_| SessionError::Backend("roster map poisoned".into()))
     }
@@ -77,7 +89,7 @@ impl MemoryRoster {
 #[rocket::async_trait]
 impl Roster for MemoryRoster {
     async fn beat(&self, beat: &InstanceBeat, ttl: Duration) -> Result<(), SessionError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut beats = self.lock()?;
         // Swept here, so the map holds no more than the instances beating within one ttl.
         beats.retain(|_, (_, until)| *until > now);
@@ -86,7 +98,7 @@ impl Roster for MemoryRoster {
     }
 
     async fn list(&self) -> Result<Vec<InstanceBeat>, SessionError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let beats = self.lock()?;
         Ok(sorted(beats.values().filter(|(_, until)| *until > now).map(|(beat, _)| beat.clone()).collect()))
     }
