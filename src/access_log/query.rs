@@ -7,6 +7,7 @@ use super::line::Event;
 use super::source::{Reader, Source, Start, Stream};
 use super::windows::{WindowCount, Windows};
 
+/// How rows are printed: an aligned table, or one JSON object per line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
@@ -86,8 +87,8 @@ pub struct Skipped {
     pub late: u64,
 }
 
+/// Counts `line` in its window, or as skipped; blank lines are neither.
 fn take(windows: &mut Windows, line: &[u8], skipped: &mut Skipped) {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.iter().all(u8::is_ascii_whitespace) {
         return;

@@ -74,7 +74,6 @@ impl TrafficService {
             };
             read += batch.lines.len() + batch.unreadable as usize;
             for line in &batch.lines {
-                let line = line.strip_suffix(b"\n").unwrap_or(line);
                 if let Event::Request(time, ip) = Event::parse(line, now)
                     && time >= since
                 {

@@ -44,6 +44,14 @@ async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, line: &mut Vec<u8>) 
     }
 }
 
+/// `line` without its `\n`.
+fn without_break(mut line: Vec<u8>) -> Vec<u8> {
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    line
+}
+
 /// Standard input, read as it comes.
 pub struct StdinLines {
     reader: BufReader<tokio::io::Stdin>,
@@ -86,7 +94,7 @@ impl StdinLines {
                 return Ok(batch);
             }
             if self.line.ends_with(b"\n") {
-                batch.lines.push(std::mem::take(&mut self.line));
+                batch.lines.push(without_break(std::mem::take(&mut self.line)));
             }
         }
         Ok(batch)
@@ -151,7 +159,7 @@ impl FileLines {
             let read = read_line(&mut self.reader, &mut self.line).await.map_err(|e| self.failed(e))?;
             if read > 0 && self.line.ends_with(b"\n") {
                 self.position += read as u64;
-                batch.lines.push(std::mem::take(&mut self.line));
+                batch.lines.push(without_break(std::mem::take(&mut self.line)));
                 continue;
             }
             if !follow && !self.line.is_empty() {

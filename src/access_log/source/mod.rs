@@ -75,8 +75,8 @@ pub enum Start {
 /// The lines one read returned.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Each line as read, possibly still with its `\n`: whoever can write to a stream can
-    /// write anything, so they are bytes.
+    /// Each line without its `\n`, as bytes: whoever can write to a stream can write
+    /// anything.
     pub lines: Vec<Vec<u8>>,
     /// Stream entries that held no line at all.
     pub unreadable: u64,
