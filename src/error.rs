@@ -1,16 +1,11 @@
 //! `AppError`: the one error that becomes a response. It picks the status, logs the cause
-//! chain once (server faults only) and shows the user a safe message.
+//! chain once (server faults only) and shows the user a safe message (its `Responder`, which
+//! draws the page, is in `routes::error_page`).
 
-use std::io::Cursor;
-
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::Status;
 use rocket::request::Request;
-use rocket::response::{self, Responder, Response};
 
-use crate::auth::Visitor;
 use crate::service::ServiceError;
-use crate::state::App;
-use crate::views::ErrorPage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -97,7 +92,8 @@ impl AppError {
         }
     }
 
-    fn log(&self) {
+    /// Logs the cause chain of a server fault, once per response; other errors log nothing.
+    pub fn log(&self) {
         let cause: &dyn std::error::Error = match self {
             AppError::Unavailable(cause) | AppError::Internal(cause) => cause,
             AppError::Render(cause) => cause,
@@ -135,30 +131,4 @@ pub fn title(status: Status) -> &'static str {
 /// Scripts (the upload page's XHR) ask for JSON; so does everything under /api.
 pub fn wants_json(request: &Request<'_>) -> bool {
     request.uri().path().starts_with("/api/") || request.accept().is_some_and(|accept| accept.preferred().is_json())
-}
-
-impl<'r> Responder<'r, 'static> for AppError {
-    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
-        self.log();
-        let status = self.status();
-        let message = self.user_message();
-        let mut response = Response::build();
-        response.status(status);
-        if status == Status::Unauthorized {
-            response.header(Header::new("WWW-Authenticate", "Cookie realm=\"stratus\""));
-        }
-        if wants_json(request) {
-            let body = serde_json::json!({ "error": message, "status": status.code }).to_string();
-            return response.header(ContentType::JSON).sized_body(body.len(), Cursor::new(body)).ok();
-        }
-        let html = request.rocket().state::<App>().and_then(|app| {
-            let frame = crate::routes::frame(app, Visitor::resolved(request), request.cookies(), false, None);
-            app.views.error_page(&frame, &ErrorPage { status: status.code, title: title(status), message: &message })
-        });
-        let (content_type, body) = match html {
-            Some(html) => (ContentType::HTML, html),
-            None => (ContentType::Plain, format!("{} {}\n{}\n", status.code, status.reason_lossy(), message)),
-        };
-        response.header(content_type).sized_body(body.len(), Cursor::new(body)).ok()
-    }
 }

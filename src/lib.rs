@@ -16,6 +16,8 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+#[cfg(test)]
+mod module_graph;
 pub mod net;
 pub mod photos;
 pub mod remote;
@@ -24,7 +26,6 @@ pub mod service;
 pub mod session;
 pub mod state;
 pub mod store;
-pub mod traffic;
 pub mod views;
 
 use figment::Figment;
@@ -75,8 +76,8 @@ pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
 
 fn mount(rocket: Rocket<Build>) -> Rocket<Build> {
     rocket
-        .attach(metrics::RequestMetrics)
-        .attach(access_log::AccessLogFairing)
+        .attach(routes::RequestMetrics)
+        .attach(routes::AccessLogFairing)
         .attach(routes::SecurityHeaders)
         .mount("/", routes::routes())
         .register("/", routes::catchers())

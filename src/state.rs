@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use std::net::IpAddr;
 
-use crate::access_log::{AccessLog, Destination, KinesisSink, Retry, SharedSink, StreamSink};
+use crate::access_log::{AccessLog, Destination, SharedSink, Source, Stream, StreamBounds, TrafficService};
 use crate::assets::StaticAssets;
 use crate::auth::{CsrfKey, LoginThrottle, PasswordHasher};
 use crate::cache::{Cache, MemcachedCache, MemoryCache, NoCache, RedisCache};
@@ -25,10 +25,7 @@ use crate::remote::kinesis::Kinesis;
 use crate::remote::memcached::Memcached;
 use crate::remote::redis::Redis;
 use crate::remote::tls::TlsTrust;
-use crate::service::{
-    Accounts, ArchitectureService, Deletion, FeedOptions, FeedService, MediaCache, PhotoService, TrafficService,
-    TrafficSource,
-};
+use crate::service::{Accounts, ArchitectureService, Deletion, FeedOptions, FeedService, MediaCache, PhotoService};
 use crate::session::{
     Counters, MemcachedCounters, MemcachedRoster, MemcachedSessions, MemoryCounters, MemoryRoster, MemorySessions,
     RedisCounters, RedisRoster, RedisSessions, Roster, SessionStore,
@@ -265,8 +262,22 @@ fn server_ip(listening: IpAddr) -> IpAddr {
         .map_or(listening, |addr| addr.ip())
 }
 
-/// The access log's writers, and what `/admin/traffic` reads back: the stream when there is
-/// one (every instance's lines), else the log file.
+/// Connects to the stream every instance appends its access log lines to (a Redis Stream
+/// under `key`, or a Kinesis Data Stream); the error names it, without a password.
+pub async fn connect_log_stream(stream: &AccessLogStream, key: String, tls: &TlsTrust) -> Result<Stream, String> {
+    match stream {
+        AccessLogStream::Redis(url) => match Redis::connect_with(url.expose(), tls).await {
+            Ok(redis) => Ok(Stream::Redis { redis, key }),
+            Err(e) => Err(format!("{}: {e}", url.redacted())),
+        },
+        AccessLogStream::Kinesis(name) => match Kinesis::connect(name.clone(), None).await {
+            Ok(kinesis) => Ok(Stream::Kinesis(kinesis)),
+            Err(e) => Err(format!("kinesis://{name}: {e}")),
+        },
+    }
+}
+
+/// The access log's writers, and what `/admin/traffic` reads back.
 async fn open_access_log(
     settings: &Settings,
     metrics: Arc<Metrics>,
@@ -276,42 +287,28 @@ async fn open_access_log(
     {
         ensure_writable_dir("access_log", dir)?;
     }
-    let stream = match &settings.access_log_stream {
-        Some(AccessLogStream::Redis(url)) => {
-            let redis = Redis::connect_with(url.expose(), &settings.tls)
+    let sink = match &settings.access_log_stream {
+        Some(stream) => {
+            let stream = connect_log_stream(stream, settings.access_log_stream_key.clone(), &settings.tls)
                 .await
-                .map_err(|e| ConfigError::new("access_log_stream", format!("{}: {e}", url.redacted())))?;
-            Some(SharedSink::Redis(StreamSink {
-                redis,
-                key: settings.access_log_stream_key.clone(),
+                .map_err(|problem| ConfigError::new("access_log_stream", problem))?;
+            let bounds = StreamBounds {
                 max_entries: settings.access_log_stream_maxlen,
                 max_bytes: settings.access_log_stream_max_bytes,
-            }))
-        }
-        Some(AccessLogStream::Kinesis(name)) => {
-            let kinesis = Kinesis::connect(name.clone(), None)
-                .await
-                .map_err(|e| ConfigError::new("access_log_stream", format!("kinesis://{name}: {e}")))?;
-            Some(SharedSink::Kinesis(KinesisSink { kinesis, retry: Retry::default() }))
+            };
+            Some(SharedSink::new(stream, bounds))
         }
         None => None,
     };
-    let traffic_source = match (&stream, &settings.access_log) {
-        (Some(SharedSink::Redis(sink)), _) => {
-            Some(TrafficSource::Stream { redis: sink.redis.clone(), key: sink.key.clone() })
-        }
-        (Some(SharedSink::Kinesis(sink)), _) => Some(TrafficSource::Kinesis(sink.kinesis.clone())),
-        (None, Destination::File(path)) => Some(TrafficSource::File(path.clone())),
-        _ => None,
-    };
+    let read_back = Source::read_back(None, sink.as_ref().map(SharedSink::stream), &settings.access_log);
     let access_log = AccessLog::start(
         settings.access_log.clone(),
-        stream,
+        sink,
         settings.trusted_proxies.clone(),
         server_ip(settings.address),
         metrics,
     );
-    Ok((access_log, TrafficService::new(traffic_source, settings.traffic_window_secs)))
+    Ok((access_log, TrafficService::new(read_back, settings.traffic_window_secs)))
 }
 
 /// In the fleet profile every instance must see the same site: a backend that keeps state on

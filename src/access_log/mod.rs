@@ -4,93 +4,36 @@
 //! through bounded channels: a slow disk or a dead Redis or Kinesis drops lines (counted in
 //! `/metrics`), never requests.
 
-mod field;
-mod kinesis;
+//! Level 6 in one module: one JSON line per request in the tutorial's field layout (all values
+//! strings, [`line`]), written to stdout or a file and, in a fleet, appended to a Redis Stream
+//! or a Kinesis Data Stream ([`sink`]); read back from any of them by one reader ([`source`])
+//! into tumbling windows ([`windows`]) for `stratus traffic` ([`query`]) and `/admin/traffic`
+//! ([`recent`]). Lines leave the request path through bounded channels: a slow disk or a dead
+//! Redis or Kinesis drops lines (counted in `/metrics`), never requests.
+
+pub mod line;
+pub mod query;
+pub mod recent;
 mod refused;
-mod sink;
-mod stream;
+pub mod sink;
+pub mod source;
+pub mod windows;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rocket::fairing::{Fairing, Info, Kind};
 use rocket::{Request, Response};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::metrics::{Arrival, Metrics};
 use crate::net::TrustedProxies;
-use crate::state::App;
 
-pub use field::{FIELD_CAP, MAX_LINE_BYTES, TRUNCATION_MARK};
-pub use kinesis::{KinesisSink, Retry};
-pub use refused::{RefusalHook, record_refused_before_routing};
-pub use sink::Destination;
-pub use stream::StreamSink;
-
-/// The Stream field each entry's JSON line is stored under.
-pub const STREAM_FIELD: &str = "line";
-
-/// Lines waiting for a slow destination; beyond this they are dropped and counted.
-const QUEUE_LINES: usize = 16 * 1024;
-
-/// One request, exactly as the tutorial's Apache `LogFormat` lays it out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessLine {
-    /// Apache `%t`: `[28/Nov/2026:02:00:00 +0000]`.
-    pub request_time: String,
-    pub client_ip: String,
-    /// Apache `%h` without reverse DNS lookups: the client's address again.
-    pub client_hostname: String,
-    pub server_ip: String,
-    /// The path, without the query string (Apache `%U`).
-    pub request: String,
-    pub http_method: String,
-    pub status: String,
-    /// Response body bytes (Apache `%B`).
-    pub size: String,
-    #[serde(rename = "userAgent")]
-    pub user_agent: String,
-    pub referer: String,
-}
-
-const APACHE_TIME: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-    "[[[day]/[month repr:short]/[year]:[hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]]"
-);
-
-/// `unix` seconds in Apache's `%t` format, in UTC.
-pub fn apache_time(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(APACHE_TIME).ok()).unwrap_or_default()
-}
-
-/// The Unix time of an Apache `%t` timestamp, any offset; `None` when it is not one.
-pub fn parse_apache_time(text: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(text, APACHE_TIME).ok().map(|t| t.unix_timestamp())
-}
-
-/// The stream every instance appends its lines to.
-pub enum SharedSink {
-    Redis(StreamSink),
-    Kinesis(KinesisSink),
-}
-
-impl SharedSink {
-    /// The writer's queue, and the task to wait for at exit when it holds lines back.
-    fn spawn(
-        self,
-        metrics: Arc<Metrics>,
-        closing: watch::Receiver<bool>,
-    ) -> (mpsc::Sender<String>, Option<JoinHandle<()>>) {
-        match self {
-            SharedSink::Redis(sink) => (sink.spawn(metrics), None),
-            SharedSink::Kinesis(sink) => {
-                let (queue, writer) = sink.spawn(metrics, closing);
-                (queue, Some(writer))
-            }
-        }
-    }
-}
+pub use line::{AccessLine, MAX_LINE_BYTES, TRUNCATION_MARK, apache_time, parse_apache_time};
+pub use recent::{TrafficService, WindowView};
+pub use refused::RefusalHook;
+pub use sink::{Destination, KinesisSink, Retry, SharedSink, StreamBounds, StreamSink};
+pub use source::{ReadError, Source, Stream};
 
 /// Where lines go: the queues of the writer tasks, and how a line's addresses are found.
 pub struct AccessLog {
@@ -112,7 +55,7 @@ impl AccessLog {
         server_ip: IpAddr,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let file = sink::spawn(destination, metrics.clone());
+        let file = sink::spawn_file(destination, metrics.clone());
         let (closing, closed) = watch::channel(false);
         let (stream, writer) = match stream.map(|sink| sink.spawn(metrics.clone(), closed)) {
             Some((queue, writer)) => (Some(queue), writer),
@@ -158,12 +101,13 @@ impl AccessLog {
         self.file.is_some() || self.stream.is_some()
     }
 
-    fn record(&self, request: &Request<'_>, response: &Response<'_>) {
+    /// Logs one answered request (the response fairing calls this).
+    pub fn record(&self, request: &Request<'_>, response: &Response<'_>) {
         if !self.enabled() {
             return;
         }
         let client_ip = self.client_ip(request).to_string();
-        let header = |name: &str| field::capped(request.headers().get_one(name).unwrap_or("-"));
+        let header = |name: &str| line::capped(request.headers().get_one(name).unwrap_or("-"));
         // Rocket answers HEAD with the GET route and says GET from then on: the method the
         // client sent was kept when the request arrived.
         let method = request.local_cache(|| Arrival::now(request.method())).method;
@@ -172,7 +116,7 @@ impl AccessLog {
             client_hostname: client_ip.clone(),
             client_ip,
             server_ip: self.server_ip.clone(),
-            request: field::capped(request.uri().path().as_str()),
+            request: line::capped(request.uri().path().as_str()),
             http_method: method.as_str().to_owned(),
             status: response.status().code.to_string(),
             size: response.body().preset_size().unwrap_or(0).to_string(),
@@ -194,8 +138,8 @@ impl AccessLog {
             client_hostname: client_ip.clone(),
             client_ip,
             server_ip: self.server_ip.clone(),
-            request: field::capped(path.unwrap_or("-")),
-            http_method: field::capped(method.unwrap_or("-")),
+            request: line::capped(path.unwrap_or("-")),
+            http_method: line::capped(method.unwrap_or("-")),
             status: status.to_string(),
             size: "0".into(),
             user_agent: "-".into(),
@@ -209,33 +153,5 @@ impl AccessLog {
         };
         self.send(&self.file, "log", &json);
         self.send(&self.stream, "stream", &json);
-    }
-}
-
-pub struct AccessLogFairing;
-
-#[rocket::async_trait]
-impl Fairing for AccessLogFairing {
-    fn info(&self) -> Info {
-        Info { name: "access log", kind: Kind::Response }
-    }
-
-    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        if let Some(app) = request.rocket().state::<App>() {
-            app.access_log.record(request, response);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_time_is_apache_percent_t_in_utc() {
-        assert_eq!(apache_time(1_795_831_200), "[28/Nov/2026:02:00:00 +0000]");
-        assert_eq!(parse_apache_time("[28/Nov/2026:02:00:00 +0000]"), Some(1_795_831_200));
-        assert_eq!(parse_apache_time("[28/Nov/2026:03:00:00 +0100]"), Some(1_795_831_200));
-        assert_eq!(parse_apache_time("28/Nov/2026"), None);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Two places refuse them. Rocket answers a request it cannot turn into its own (an unknown
 //! method, a malformed URI) through the catchers, without the request fairings: the catcher
-//! calls [`record_refused_before_routing`]. The HTTP layer (hyper) answers a head too large
+//! calls [`AccessLog::record_unrouted`]. The HTTP layer (hyper) answers a head too large
 //! (431), a URI too long (414) or an unparsable request (400) itself, before Rocket sees a
 //! request; Rocket 0.5 offers no hook there, only its warning `Connection failed: <cause>`,
 //! which [`RefusalHook`] (a tracing layer the binary installs) turns into the same record.
@@ -16,7 +16,6 @@ use tracing_subscriber::layer::{Context, Layer};
 
 use super::AccessLog;
 use crate::metrics::Arrival;
-use crate::state::App;
 
 /// The status hyper answered with, from the cause Rocket logged; `None` for a connection
 /// that failed without a refusal (a reset, a timeout, a client that went away).
@@ -31,18 +30,17 @@ fn refused_status(message: &str) -> Option<u16> {
     }
 }
 
-/// Called by the catchers: when the request never passed the request fairings, Rocket refused
-/// it before routing, and it is recorded here (with what Rocket salvaged of it).
-pub fn record_refused_before_routing(status: u16, request: &Request<'_>) {
-    if request.local_cache(Arrival::unrouted).routed {
-        return;
+impl AccessLog {
+    /// For the catchers: when the request never passed the request fairings, Rocket refused it
+    /// before routing, and it is recorded here (with what Rocket salvaged of it).
+    pub fn record_unrouted(&self, status: u16, request: &Request<'_>) {
+        if request.local_cache(Arrival::unrouted).routed {
+            return;
+        }
+        let client = request.remote().map(|_| self.client_ip(request));
+        // Rocket salvages an unknown method as GET: the method is not known.
+        self.record_refused(status, client, None, Some(request.uri().path().as_str()));
     }
-    let Some(app) = request.rocket().state::<App>() else {
-        return;
-    };
-    let client = request.remote().map(|_| app.access_log.client_ip(request));
-    // Rocket salvages an unknown method as GET: the method is not known.
-    app.access_log.record_refused(status, client, None, Some(request.uri().path().as_str()));
 }
 
 /// A tracing layer that records the HTTP layer's refusals once the app's access log is

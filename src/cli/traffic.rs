@@ -29,7 +29,7 @@ pub struct TrafficArgs {
     #[arg(long, default_value = "2s", value_parser = seconds)]
     grace: u64,
     #[arg(long, value_enum, default_value = "table")]
-    format: stratus::traffic::read::Format,
+    format: stratus::access_log::query::Format,
 }
 
 /// `10s`, `2m`, `1h` or plain seconds.
@@ -58,43 +58,33 @@ fn access_log_stream(text: &str) -> Result<stratus::config::AccessLogStream, Str
 /// Prints requests per client IP per window from the source `args` or the settings name.
 pub async fn run(settings: &Settings, args: TrafficArgs) -> ExitCode {
     let TrafficArgs { file, stream, key, follow, window, grace, format } = args;
-    use stratus::access_log::Destination;
-    use stratus::config::AccessLogStream;
-    use stratus::traffic::read::{Printer, Source};
-    let stream = stream.or_else(|| settings.access_log_stream.clone());
-    let source = match (file, stream, &settings.access_log) {
-        (Some(path), _, _) => Source::File(path),
-        (None, Some(AccessLogStream::Redis(url)), _) => {
-            match stratus::remote::redis::Redis::connect_with(url.expose(), &settings.tls).await {
-                Ok(redis) => {
-                    Source::Stream { redis, key: key.unwrap_or_else(|| settings.access_log_stream_key.clone()) }
-                }
-                Err(e) => return fail(format!("--stream {}: {e}", url.redacted())),
+    use stratus::access_log::Source;
+    use stratus::access_log::query::Printer;
+    let stream = match stream.or_else(|| settings.access_log_stream.clone()).filter(|_| file.is_none()) {
+        Some(stream) => {
+            let key = key.unwrap_or_else(|| settings.access_log_stream_key.clone());
+            match stratus::state::connect_log_stream(&stream, key, &settings.tls).await {
+                Ok(stream) => Some(stream),
+                Err(e) => return fail(format!("--stream {e}")),
             }
         }
-        (None, Some(AccessLogStream::Kinesis(name)), _) => {
-            match stratus::remote::kinesis::Kinesis::connect(name.clone(), None).await {
-                Ok(kinesis) => Source::Kinesis(kinesis),
-                Err(e) => return fail(format!("--stream kinesis://{name}: {e}")),
-            }
-        }
-        (None, None, Destination::File(path)) => Source::File(path.clone()),
-        _ => {
-            return fail(
-                "nothing to read: give --file PATH (or -), --stream redis://HOST:6379 or --stream kinesis://STREAM",
-            );
-        }
+        None => None,
+    };
+    let Some(source) = Source::read_back(file, stream, &settings.access_log) else {
+        return fail(
+            "nothing to read: give --file PATH (or -), --stream redis://HOST:6379 or --stream kinesis://STREAM",
+        );
     };
     let mut printer = Printer::new(std::io::stdout(), format);
-    match stratus::traffic::read::run(source, follow, stratus::traffic::Windows::new(window, grace), &mut printer).await
-    {
+    let windows = stratus::access_log::windows::Windows::new(window, grace);
+    match stratus::access_log::query::run(source, follow, windows, &mut printer).await {
         Ok(skipped) => {
             if skipped != Default::default() {
                 eprintln!(
                     "stratus: skipped {} lines that are not access log lines, {} dated more than {} minutes ahead of this clock or ten years behind it, {} that came after their window closed",
                     skipped.unreadable,
                     skipped.out_of_range,
-                    stratus::traffic::FUTURE_HORIZON_SECS / 60,
+                    stratus::access_log::line::FUTURE_HORIZON_SECS / 60,
                     skipped.late
                 );
             }

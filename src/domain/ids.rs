@@ -1,7 +1,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rocket::request::FromParam;
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
@@ -51,19 +50,6 @@ macro_rules! ulid_newtype {
         impl From<$name> for String {
             fn from(id: $name) -> String {
                 id.0.to_string()
-            }
-        }
-
-        impl<'v> rocket::form::FromFormField<'v> for $name {
-            fn from_value(field: rocket::form::ValueField<'v>) -> rocket::form::Result<'v, Self> {
-                Self::parse(field.value).ok_or_else(|| rocket::form::Error::validation("not a valid id").into())
-            }
-        }
-
-        impl<'a> FromParam<'a> for $name {
-            type Error = &'a str;
-            fn from_param(param: &'a str) -> Result<Self, Self::Error> {
-                Self::parse(param).ok_or(param)
             }
         }
     };

@@ -2,13 +2,9 @@
 
 use std::time::Instant;
 
-use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::Method;
-use rocket::{Data, Request, Response};
 
-use crate::state::App;
-
-pub struct RequestMetrics;
+use super::Metrics;
 
 /// When the request arrived and with which method, kept in Rocket's request-local cache by
 /// the first request fairing: Rocket answers HEAD through the GET route and says GET from
@@ -73,37 +69,16 @@ fn status_label(code: u16) -> std::borrow::Cow<'static, str> {
     known.into()
 }
 
-#[rocket::async_trait]
-impl Fairing for RequestMetrics {
-    fn info(&self) -> Info {
-        Info { name: "request metrics", kind: Kind::Request | Kind::Response }
-    }
-
-    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
-        request.local_cache(|| Arrival::now(request.method()));
-        if let Some(app) = request.rocket().state::<App>() {
-            app.metrics.in_flight.inc();
-        }
-    }
-
-    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        let Some(app) = request.rocket().state::<App>() else {
-            return;
-        };
-        let metrics = &app.metrics;
-        metrics.in_flight.dec();
-        let arrival = request.local_cache(|| Arrival::now(request.method()));
-        let elapsed = arrival.at.elapsed();
-        // The template, not the path: one series per route, however many photo ids exist.
-        let route = request.route().map_or("unmatched", |r| r.uri.origin.path().as_str());
-        let status = response.status().code;
-        metrics
-            .http_duration
+impl Metrics {
+    /// One answered request: its duration under its route's template (`unmatched` for none:
+    /// one series per route, however many photo ids exist) and, for an upload, its outcome.
+    pub fn record_response(&self, route: &str, arrival: &Arrival, status: u16, upload: bool) {
+        self.http_duration
             .with_label_values(&[route, arrival.method.as_str(), status_label(status).as_ref()])
-            .observe(elapsed.as_secs_f64());
-        if request.method() == rocket::http::Method::Post && route == "/photos" {
+            .observe(arrival.at.elapsed().as_secs_f64());
+        if upload {
             let (result, reason) = upload_outcome(status);
-            metrics.uploads.with_label_values(&[result, reason]).inc();
+            self.uploads.with_label_values(&[result, reason]).inc();
         }
     }
 }

@@ -4,7 +4,7 @@
 mod http;
 mod observed;
 
-pub use http::{Arrival, RequestMetrics};
+pub use http::Arrival;
 pub use observed::{ObservedRepo, ObservedSessions, ObservedStore};
 
 use std::time::Instant;

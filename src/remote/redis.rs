@@ -30,10 +30,10 @@ impl Redis {
     pub async fn connect_with(url: &str, trust: &TlsTrust) -> Result<Self, RemoteError> {
         if url.contains('#') {
             // redis reads `#insecure` as "skip certificate checks": never accepted here.
-            return Err(RemoteError::Url(format!(
-                "{}: a URL fragment (#...) is not accepted; certificates are always verified",
-                crate::config::ServerUrl::new(url).redacted()
-            )));
+            // The URL is not repeated: it may hold a password, and every caller names it.
+            return Err(RemoteError::Url(
+                "a URL fragment (#...) is not accepted; certificates are always verified".into(),
+            ));
         }
         let certificates = || TlsCertificates { client_tls: None, root_cert: Some(trust.pem_bundle()) };
         let cluster = [("redis+cluster://", "redis"), ("rediss+cluster://", "rediss")]

@@ -4,8 +4,9 @@ use rocket::http::CookieJar;
 use super::guards::Admin;
 use super::pages::frame;
 use super::respond::Page;
-use crate::auth::Visitor;
+use super::visitor::Visitor;
 use crate::error::AppError;
+use crate::service::ServiceError;
 use crate::state::App;
 
 /// Level 6's live view: requests per client IP over the latest windows, refreshing itself.
@@ -16,7 +17,7 @@ pub async fn traffic(
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
 ) -> Result<Page, AppError> {
-    let windows = app.traffic.recent().await?;
+    let windows = app.traffic.recent().await.map_err(ServiceError::from)?;
     let frame = frame(app, visitor, cookies, false, None);
     Ok(Page::ok(app.views.traffic_page(
         &frame,

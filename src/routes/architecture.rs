@@ -4,7 +4,7 @@ use rocket::request::{FromRequest, Outcome, Request};
 
 use super::pages::frame;
 use super::respond::Page;
-use crate::auth::Visitor;
+use super::visitor::Visitor;
 use crate::error::AppError;
 use crate::state::App;
 

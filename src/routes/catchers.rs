@@ -5,12 +5,12 @@ use rocket::Catcher;
 use rocket::http::Status;
 use rocket::request::Request;
 
-use crate::auth::Visitor;
+use super::visitor::Visitor;
 use crate::error::AppError;
 
 #[rocket::catch(default)]
 async fn default_catcher(status: Status, request: &Request<'_>) -> AppError {
-    crate::access_log::record_refused_before_routing(status.code, request);
+    super::fairings::record_refused_before_routing(status.code, request);
     // So the error page's header shows who is signed in (the responder cannot wait for it).
     let _ = request.guard::<&Visitor>().await;
     match status.code {

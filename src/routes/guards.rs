@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 
-use crate::auth::{ActiveSession, Visitor};
+use super::visitor::{ActiveSession, Visitor};
 use crate::state::App;
 
 /// A logged-in visitor's session; fails before any request body is read: 401 without a

@@ -1,4 +1,6 @@
 //! Thin HTTP handlers: guards, one service call, one responder. No SQL, no backend choice.
+//! The web framework's side of everything lives here: guards, fairings, responders and the
+//! domain's ids as path parameters.
 
 mod account;
 mod admin;
@@ -6,18 +8,23 @@ mod api;
 mod architecture;
 mod catchers;
 mod conditional;
+mod error_page;
+mod fairings;
 pub mod flash;
 mod guards;
 mod health;
 mod media;
 mod my_account;
 mod pages;
+mod params;
 mod photos;
 mod refused;
 mod respond;
 mod upload_form;
+mod visitor;
 
 pub use catchers::catchers;
+pub use fairings::{AccessLogFairing, RequestMetrics};
 pub(crate) use pages::frame;
 pub use respond::SecurityHeaders;
 

@@ -4,7 +4,7 @@ use rocket::http::CookieJar;
 use super::flash::{self, Notice};
 use super::guards::SiteOrigin;
 use super::respond::Page;
-use crate::auth::Visitor;
+use super::visitor::Visitor;
 use crate::domain::{PhotoId, Username};
 use crate::error::AppError;
 use crate::service::FeedSource;

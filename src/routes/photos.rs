@@ -9,7 +9,7 @@ use super::pages::frame;
 use super::refused::{Refusal, Refused, kept};
 use super::respond::Page;
 use super::upload_form::UploadForm;
-use crate::auth::Visitor;
+use super::visitor::Visitor;
 use crate::domain::{AltText, Caption, PhotoId};
 use crate::error::AppError;
 use crate::photos::{Rejection, UploadData};

@@ -12,7 +12,7 @@ use rocket::http::Status;
 use rocket::request::Request;
 use tokio::io::AsyncWriteExt;
 
-use crate::auth::Visitor;
+use super::visitor::Visitor;
 use crate::error::AppError;
 use crate::service::ServiceError;
 use crate::state::App;

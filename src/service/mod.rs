@@ -8,7 +8,6 @@ pub mod maintenance;
 mod media;
 mod migrate;
 mod photos;
-mod traffic;
 
 pub use accounts::{AccountRejected, Accounts, Caller, Deletion, IssuedSession, LoginRejected, RegisterRejected};
 pub use architecture::{
@@ -21,8 +20,8 @@ pub use feed::{
 pub use media::{CACHEABLE_MAX_BYTES, CachedBlob, MediaBlob, MediaBody, MediaCache};
 pub use migrate::{MigrationPlan, MigrationReport};
 pub use photos::{DeleteRejected, EditRejected, PhotoService, Words};
-pub use traffic::{TrafficError, TrafficService, TrafficSource, WindowView};
 
+use crate::access_log::ReadError;
 use crate::auth::password::HashError;
 use crate::cache::CacheError;
 use crate::db::DbError;
@@ -47,19 +46,16 @@ pub enum ServiceError {
     #[error("encoding the feed")]
     Encode(#[from] serde_json::Error),
     #[error("access log")]
-    Traffic(#[from] TrafficError),
+    Traffic(#[from] ReadError),
 }
 
 impl ServiceError {
     /// A dependency being down (a 503 that recovers by itself), as opposed to a bug (a 500).
     pub fn is_backend_outage(&self) -> bool {
-        matches!(
-            self,
-            ServiceError::Db(_)
-                | ServiceError::Store(_)
-                | ServiceError::Cache(_)
-                | ServiceError::Session(_)
-                | ServiceError::Traffic(TrafficError::Stream(_))
-        )
+        match self {
+            ServiceError::Db(_) | ServiceError::Store(_) | ServiceError::Cache(_) | ServiceError::Session(_) => true,
+            ServiceError::Traffic(e) => e.is_stream(),
+            _ => false,
+        }
     }
 }

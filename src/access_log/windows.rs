@@ -1,14 +1,8 @@
-//! `stratus traffic`: the tutorial's Kinesis Analytics query built in — requests per client IP
-//! per tumbling window, by event time (each line's `request_time`), windows aligned to
-//! multiples of their length since the Unix epoch (the query's `FLOOR`).
-
-pub mod kinesis;
-pub mod read;
+//! The tutorial's Kinesis Analytics query: requests per client IP per tumbling window, by
+//! event time (each line's `request_time`), windows aligned to multiples of their length since
+//! the Unix epoch (the query's `FLOOR`).
 
 use std::collections::{BTreeMap, HashMap};
-
-use crate::remote::RemoteError;
-use crate::remote::redis::Redis;
 
 use serde::Serialize;
 
@@ -19,70 +13,6 @@ pub struct WindowCount {
     pub window_start: String,
     pub client_ip: String,
     pub request_count: u64,
-}
-
-/// Lines dated further ahead of this machine's clock are skipped: clocks of a fleet differ by
-/// seconds, and a line from next year (a forged one) would otherwise hold `--follow`'s windows
-/// open until then.
-pub const FUTURE_HORIZON_SECS: i64 = 5 * 60;
-
-/// Lines dated more than ten years back are skipped as well (a forged line dated 1970 would
-/// otherwise open a window of its own); older archives are not what this reads.
-pub const PAST_HORIZON_SECS: i64 = 10 * 366 * 24 * 3600;
-
-/// What one line of input is to the query.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Event {
-    /// An access log line: its Unix time and client.
-    Request(i64, String),
-    /// Not valid UTF-8, not JSON, or not the ten string fields of an access log line.
-    Unreadable,
-    /// An access log line dated beyond the horizons around `now`.
-    OutOfRange,
-}
-
-impl Event {
-    /// The event of one line (without its line break), judged against the clock `now`.
-    pub fn parse(line: &[u8], now: i64) -> Self {
-        let Ok(text) = std::str::from_utf8(line) else {
-            return Event::Unreadable;
-        };
-        let Ok(line) = serde_json::from_str::<crate::access_log::AccessLine>(text) else {
-            return Event::Unreadable;
-        };
-        match crate::access_log::parse_apache_time(&line.request_time) {
-            None => Event::Unreadable,
-            Some(time) if time > now + FUTURE_HORIZON_SECS || time < now - PAST_HORIZON_SECS => Event::OutOfRange,
-            Some(time) => Event::Request(time, line.client_ip),
-        }
-    }
-}
-
-/// An entry as `XRANGE` returns it: its id and its field-value pairs, as bytes.
-type StreamEntry = (String, Vec<(Vec<u8>, Vec<u8>)>);
-
-/// Up to `count` entries of the access-log Stream from `start` (an `XRANGE` bound: `-`,
-/// `(<id>` for after an id, `<ms>-0` for from a time), each its id and its line as bytes
-/// (`None` for an entry without one): whoever can write to the Stream can write anything.
-pub async fn stream_page(
-    redis: &Redis,
-    key: &str,
-    start: &str,
-    count: usize,
-) -> Result<Vec<(String, Option<Vec<u8>>)>, RemoteError> {
-    let mut range = redis::cmd("XRANGE");
-    range.arg(key).arg(start).arg("+").arg("COUNT").arg(count);
-    let entries: Vec<StreamEntry> = redis.query(&range).await?;
-    Ok(entries
-        .into_iter()
-        .map(|(id, fields)| {
-            let line = fields
-                .into_iter()
-                .find(|(name, _)| name == crate::access_log::STREAM_FIELD.as_bytes())
-                .map(|(_, line)| line);
-            (id, line)
-        })
-        .collect())
 }
 
 /// Counts per window and client, emitting each window once it can no longer change.
@@ -98,8 +28,12 @@ pub struct Windows {
     pub late: u64,
 }
 
+/// `unix` in RFC 3339, UTC, with a `Z`.
 fn rfc3339(unix: i64) -> String {
-    crate::service::format_time(unix).replace("+00:00", "Z")
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 impl Windows {
@@ -224,36 +158,5 @@ mod tests {
         w.add(T0 + 30, "b");
         // The clock (here: the epoch) is far behind the events; their own time closes the first window.
         assert_eq!(w.close_ready(0), vec![row("2026-11-28T02:00:00Z", "a", 1)]);
-    }
-
-    fn line(time: &str, ip: &str) -> String {
-        format!(
-            r#"{{"request_time":"{time}","client_ip":"{ip}","client_hostname":"{ip}","server_ip":"10.0.0.1","request":"/","http_method":"GET","status":"200","size":"5","userAgent":"-","referer":"-"}}"#
-        )
-    }
-
-    #[test]
-    fn access_log_lines_parse_and_other_lines_do_not() {
-        let good = line("[28/Nov/2026:02:00:07 +0000]", "203.0.113.7");
-        assert_eq!(Event::parse(good.as_bytes(), T0), Event::Request(T0 + 7, "203.0.113.7".into()));
-        assert_eq!(Event::parse(b"GET / HTTP/1.1", T0), Event::Unreadable);
-        assert_eq!(Event::parse(line("yesterday", "x").as_bytes(), T0), Event::Unreadable);
-        let two_fields = r#"{"request_time":"[28/Nov/2026:02:00:07 +0000]","client_ip":"203.0.113.7"}"#;
-        assert_eq!(Event::parse(two_fields.as_bytes(), T0), Event::Unreadable, "not the ten fields");
-        let mut invalid_utf8 = good.clone().into_bytes();
-        invalid_utf8[40] = 0xff;
-        assert_eq!(Event::parse(&invalid_utf8, T0), Event::Unreadable);
-        let cut = &good.as_bytes()[..good.len() / 2];
-        assert_eq!(Event::parse(cut, T0), Event::Unreadable);
-    }
-
-    #[test]
-    fn lines_far_from_the_clock_are_out_of_range() {
-        let future = line("[28/Nov/9999:02:00:07 +0000]", "6.6.6.6");
-        assert_eq!(Event::parse(future.as_bytes(), T0), Event::OutOfRange);
-        let skewed = line("[28/Nov/2026:02:04:00 +0000]", "a");
-        assert_eq!(Event::parse(skewed.as_bytes(), T0), Event::Request(T0 + 240, "a".into()), "within 5 minutes");
-        let ancient = line("[01/Jan/1971:00:00:00 +0000]", "a");
-        assert_eq!(Event::parse(ancient.as_bytes(), T0), Event::OutOfRange);
     }
 }

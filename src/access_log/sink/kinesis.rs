@@ -1,4 +1,4 @@
-//! Level 6 on AWS: every instance ships its lines to one Kinesis Data Stream with
+//! The Kinesis sink, level 6 on AWS: every instance ships its lines to one Kinesis Data Stream with
 //! `PutRecords`, one record per line, in batches of at most 500 records sent at least every
 //! second. Records a call refuses (a shard over its throughput, an internal failure) and
 //! whole calls that fail are tried again with exponential backoff; a record refused
@@ -13,6 +13,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::QUEUE_LINES;
+use crate::access_log::line::MAX_LINE_BYTES;
 use crate::metrics::Metrics;
 use crate::remote::kinesis::Kinesis;
 
@@ -23,9 +25,9 @@ const MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
 /// Hex digits of a partition key: 128 random bits.
 const KEY_LEN: usize = 32;
 
-// Lines are bounded (`field::MAX_LINE_BYTES`), so a full batch always fits one request and
+// Lines are bounded (`line::MAX_LINE_BYTES`), so a full batch always fits one request and
 // only the record count has to be watched.
-const _: () = assert!(MAX_RECORDS * (super::MAX_LINE_BYTES + KEY_LEN) <= MAX_REQUEST_BYTES);
+const _: () = assert!(MAX_RECORDS * (MAX_LINE_BYTES + KEY_LEN) <= MAX_REQUEST_BYTES);
 
 /// The first line of a batch waits at most this long for others to join it.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -91,7 +93,7 @@ impl KinesisSink {
         metrics: Arc<Metrics>,
         closing: watch::Receiver<bool>,
     ) -> (mpsc::Sender<String>, JoinHandle<()>) {
-        let (sender, lines) = mpsc::channel::<String>(super::QUEUE_LINES);
+        let (sender, lines) = mpsc::channel::<String>(QUEUE_LINES);
         let dropped = metrics.access_log_dropped.with_label_values(&["stream"]);
         (sender, tokio::spawn(self.run(lines, dropped, closing)))
     }

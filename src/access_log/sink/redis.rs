@@ -1,4 +1,4 @@
-//! Level 6's Kinesis stand-in: every instance appends its lines to one Redis Stream, bounded
+//! The Redis Stream sink, level 6's Kinesis stand-in: every instance appends its lines to one Redis Stream, bounded
 //! in entries (`XADD … MAXLEN ~`) and in bytes: the Redis that holds the Stream usually holds
 //! the sessions and the cache too, and a flood of requests must not push them out.
 
@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::QUEUE_LINES;
+use crate::access_log::line::STREAM_FIELD;
 use crate::metrics::Metrics;
 use crate::remote::redis::Redis;
 
@@ -37,7 +39,7 @@ impl StreamSink {
     /// Starts the writer task; its queue is bounded, and what does not fit is dropped and
     /// counted in `stratus_access_log_dropped_total{destination="stream"}`.
     pub fn spawn(self, metrics: Arc<Metrics>) -> mpsc::Sender<String> {
-        let (sender, mut lines) = mpsc::channel::<String>(super::QUEUE_LINES);
+        let (sender, mut lines) = mpsc::channel::<String>(QUEUE_LINES);
         tokio::spawn(async move {
             let dropped = metrics.access_log_dropped.with_label_values(&["stream"]);
             let mut batch = Vec::with_capacity(BATCH);
@@ -53,7 +55,7 @@ impl StreamSink {
                         .arg("~")
                         .arg(self.max_entries)
                         .arg("*")
-                        .arg(super::STREAM_FIELD)
+                        .arg(STREAM_FIELD)
                         .arg(line)
                         .ignore();
                     appended_since += line.len() as u64;

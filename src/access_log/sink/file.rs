@@ -1,4 +1,4 @@
-//! The access log's own destination: stdout or a file that logrotate may move (SIGHUP reopens it).
+//! The file sink, the access log's own destination: stdout or a file that logrotate may move (SIGHUP reopens it).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+use super::QUEUE_LINES;
 use crate::metrics::Metrics;
 
 /// `access_log = "stdout" | "off" | "<path>"`.
@@ -43,7 +44,7 @@ pub fn spawn(destination: Destination, metrics: Arc<Metrics>) -> Option<mpsc::Se
     if destination == Destination::Off {
         return None;
     }
-    let (sender, mut lines) = mpsc::channel::<String>(super::QUEUE_LINES);
+    let (sender, mut lines) = mpsc::channel::<String>(QUEUE_LINES);
     tokio::spawn(async move {
         let dropped = metrics.access_log_dropped.with_label_values(&["log"]);
         let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();

@@ -1,34 +1,22 @@
 //! The `Visitor` request guard: who is asking (a live session or nobody) and the CSRF token
-//! their forms must carry.
+//! their forms must carry; the session and CSRF cookies.
 
 use std::sync::OnceLock;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::request::{FromRequest, Outcome, Request};
 use sha2::{Digest, Sha256};
 
+use crate::auth::{SESSION_COOKIE, random_token, session_key};
 use crate::error::AppError;
 use crate::session::SessionData;
 use crate::state::App;
 
-pub const SESSION_COOKIE: &str = "stratus_session";
 const NONCE_COOKIE: &str = "stratus_csrf";
-
-/// The store key for a session token: a hash, so a leaked store cannot be replayed as cookies.
-pub fn session_key(token: &str) -> String {
-    hex::encode(Sha256::digest(format!("session:{token}").as_bytes()))
-}
 
 /// A short, non-reversible tag of the session shown in the footer for teaching.
 fn fingerprint(token: &str) -> String {
     hex::encode(&Sha256::digest(format!("fingerprint:{token}").as_bytes())[..4])
-}
-
-pub fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 pub fn set_session_cookie(cookies: &CookieJar<'_>, token: String, secure: bool, max_age: std::time::Duration) {
