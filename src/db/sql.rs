@@ -113,7 +113,7 @@ mod tests {
         ];
         for sql in all {
             // `?1` would bind by number in SQLite but is a syntax error in MySQL.
-            assert!(!sql.contains(|c: char| c == '$' || c == ':'), "{sql}");
+            assert!(!sql.contains(['$', ':']), "{sql}");
             assert!(!sql.split('?').skip(1).any(|rest| rest.starts_with(|c: char| c.is_ascii_digit())), "{sql}");
         }
     }
