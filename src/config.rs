@@ -526,3 +526,83 @@ mod tests {
         assert_eq!(err.key, "front_page_size");
     }
 }
+
+/// Every tutorial level's effective settings, pinned: the level files may be reshaped, what a
+/// level runs with may not change unnoticed.
+#[cfg(test)]
+mod level_pins {
+    use super::Settings;
+    use figment::providers::Serialized;
+    use figment::value::Dict;
+
+    /// The settings as text, without the one value that depends on the machine (cores).
+    fn pinned(s: &Settings) -> String {
+        let fields: [(&str, &dyn std::fmt::Debug); 40] = [
+            ("data_dir", &s.data_dir),
+            ("database", &s.database),
+            ("storage", &s.storage),
+            ("media_base_url", &s.media_base_url),
+            ("cache", &s.cache),
+            ("sessions", &s.sessions),
+            ("front_page_size", &s.front_page_size),
+            ("latency", &s.latency),
+            ("seed_demo", &s.seed_demo),
+            ("secret_key", &s.secret_key),
+            ("instance_id", &s.instance_id),
+            ("max_image_side", &s.max_image_side),
+            ("max_image_pixels", &s.max_image_pixels),
+            ("decode_memory_bytes", &s.decode_memory_bytes),
+            ("cache_ttl", &s.cache_ttl),
+            ("media_cache_bytes", &s.media_cache_bytes),
+            ("session_idle", &s.session_idle),
+            ("session_absolute", &s.session_absolute),
+            ("login_failures_per_minute", &s.login_failures_per_minute),
+            ("cookie_secure", &s.cookie_secure),
+            ("port", &s.port),
+            ("profile", &s.profile),
+            ("level", &s.level),
+            ("upload_limit_bytes", &s.upload_limit_bytes),
+            ("key_prefix", &s.key_prefix),
+            ("presign_ttl", &s.presign_ttl),
+            ("storage_shared", &s.storage_shared),
+            ("metrics", &s.metrics),
+            ("drain", &s.drain),
+            ("access_log", &s.access_log),
+            ("access_log_stream", &s.access_log_stream),
+            ("access_log_stream_key", &s.access_log_stream_key),
+            ("access_log_stream_maxlen", &s.access_log_stream_maxlen),
+            ("access_log_stream_max_bytes", &s.access_log_stream_max_bytes),
+            ("trusted_proxies", &s.trusted_proxies),
+            ("address", &s.address),
+            ("traffic_window_secs", &s.traffic_window_secs),
+            ("tls", &s.tls),
+            ("teaching_panel", &s.teaching_panel),
+            // upload_concurrency is left out: 0 means one per core of the machine running this.
+            ("upload_concurrency is 0 → cores", &(s.upload_concurrency == std::thread::available_parallelism().map_or(2, |n| n.get()))),
+        ];
+        fields.iter().map(|(name, value)| format!("{name}: {value:?}\n")).collect()
+    }
+
+    fn effective(level: Option<&str>, profile: Option<&str>) -> String {
+        let nothing = || Serialized::defaults(Dict::new());
+        let figment = crate::layered(level, profile.map(str::to_owned), nothing(), nothing()).expect("figment");
+        let settings = Settings::from_figment(&figment).expect("settings");
+        format!("== level {} profile {}\n{}", level.unwrap_or("-"), profile.unwrap_or("-"), pinned(&settings))
+    }
+
+    #[test]
+    fn every_level_keeps_its_effective_settings() {
+        let mut text = effective(None, None);
+        for level in 0..=6 {
+            text.push_str(&effective(Some(&level.to_string()), None));
+        }
+        // How a machine image starts a fleet: ROCKET_PROFILE=fleet and STRATUS_LEVEL=N.
+        for level in 1..=6 {
+            text.push_str(&effective(Some(&level.to_string()), Some("fleet")));
+        }
+        if std::env::var_os("STRATUS_REPIN").is_some() {
+            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/src/config/levels.pinned"), &text).expect("repin");
+        }
+        assert_eq!(text, include_str!("config/levels.pinned"));
+    }
+}

@@ -48,12 +48,27 @@ struct LevelFiles;
 /// (or `ROCKET_CONFIG`), the tutorial level overlay (`level`, else `STRATUS_LEVEL`), then
 /// `ROCKET_*` variables. The profile is `ROCKET_PROFILE`, else the level's, else `single`.
 pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
+    let level = level.map(str::to_owned).or_else(|| std::env::var("STRATUS_LEVEL").ok().filter(|l| !l.is_empty()));
+    let profile = std::env::var("ROCKET_PROFILE").ok().filter(|p| !p.is_empty());
+    layered(
+        level.as_deref(),
+        profile,
+        Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested(),
+        Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global(),
+    )
+}
+
+/// `figment` with its outside inputs given: the chosen level and profile, the local file and
+/// the environment (tests pass empty ones).
+pub(crate) fn layered(
+    level: Option<&str>,
+    profile_override: Option<String>,
+    local: impl figment::Provider,
+    env: impl figment::Provider,
+) -> Result<Figment, ConfigError> {
     let embedded =
         Named { name: "Rocket.toml built into stratus".into(), inner: Toml::string(EMBEDDED_ROCKET_TOML).nested() };
-    let mut figment = Figment::from(rocket::Config::default())
-        .merge(embedded)
-        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested());
-    let level = level.map(str::to_owned).or_else(|| std::env::var("STRATUS_LEVEL").ok().filter(|l| !l.is_empty()));
+    let mut figment = Figment::from(rocket::Config::default()).merge(embedded).merge(local);
     let mut profile = "single".to_owned();
     if let Some(level) = level {
         let file = LevelFiles::get(&format!("level{level}.toml")).ok_or_else(|| {
@@ -68,8 +83,8 @@ pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
         figment =
             figment.merge(Named { name: format!("profiles/level{level}.toml built into stratus"), inner: overlay });
     }
-    let profile = std::env::var("ROCKET_PROFILE").ok().filter(|p| !p.is_empty()).unwrap_or(profile);
-    Ok(figment.merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global()).select(profile))
+    let profile = profile_override.unwrap_or(profile);
+    Ok(figment.merge(env).select(profile))
 }
 
 fn mount(rocket: Rocket<Build>) -> Rocket<Build> {
