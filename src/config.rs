@@ -18,9 +18,9 @@ use crate::net::{ForwardedHeader, TrustedProxies};
 use crate::remote::tls::TlsTrust;
 
 pub use declare::Key;
-pub use sources::{BUILT_IN, Named, figment, level_settings};
 #[cfg(test)]
 pub(crate) use sources::layered;
+pub use sources::{BUILT_IN, Named, figment, level_settings};
 pub use urls::{AccessLogStream, Blankable, CacheUrl, DatabaseUrl, ServerUrl, SessionUrl, StorageUrl};
 
 /// A configuration problem: names the key and what is wrong, in one line.
@@ -223,7 +223,12 @@ impl Limits {
     /// A photo of up to 20 MiB, its form 1 MiB more; other forms 64 KiB, JSON 1 MiB.
     fn stratus() -> Self {
         use rocket::data::ToByteUnit;
-        let sizes = [("file", 20.mebibytes()), ("data-form", 21.mebibytes()), ("form", 64.kibibytes()), ("json", 1.mebibytes())];
+        let sizes = [
+            ("file", 20.mebibytes()),
+            ("data-form", 21.mebibytes()),
+            ("form", 64.kibibytes()),
+            ("json", 1.mebibytes()),
+        ];
         Self(sizes.into_iter().map(|(name, size)| (name.to_owned(), size)).collect())
     }
 
@@ -302,7 +307,8 @@ fn shown_default(key: &Key, defaults: &Dict) -> String {
         (Some(Value::Num(_, n)), Some(from)) if n.to_u128() == Some(0) => format!("`0` ({from})"),
         (Some(Value::String(_, s)), _) => format!("`{s}`"),
         (Some(Value::Dict(_, dict)), _) => {
-            let pairs: Vec<String> = dict.iter().map(|(k, v)| format!("{k} = {}", v.as_str().unwrap_or_default())).collect();
+            let pairs: Vec<String> =
+                dict.iter().map(|(k, v)| format!("{k} = {}", v.as_str().unwrap_or_default())).collect();
             format!("`{}`", pairs.join(", "))
         }
         (Some(other), _) => format!("`{}`", serde_json::to_string(other).unwrap_or_default()),
@@ -405,7 +411,8 @@ mod tests {
         assert!(matches!(s.cache, CacheUrl::Redis(_)) && matches!(s.sessions, SessionUrl::Redis(_)));
         let e = s.check_fleet_safety().expect_err("no shared secret key");
         assert_eq!(e.key, "secret_key");
-        let single = Settings::from_figment(&layered(None, None, nothing(), nothing()).expect("figment")).expect("single");
+        let single =
+            Settings::from_figment(&layered(None, None, nothing(), nothing()).expect("figment")).expect("single");
         assert_eq!((single.cache, single.sessions), (CacheUrl::Memory, SessionUrl::Memory));
     }
 
@@ -458,7 +465,8 @@ mod tests {
     fn rocket_reads_the_declared_limits() {
         use rocket::data::ToByteUnit;
         let nothing = || Serialized::defaults(Dict::new());
-        let config: rocket::Config = layered(None, None, nothing(), nothing()).expect("figment").extract().expect("config");
+        let config: rocket::Config =
+            layered(None, None, nothing(), nothing()).expect("figment").extract().expect("config");
         assert_eq!(config.limits.get("file"), Some(20.mebibytes()));
         assert_eq!(config.limits.get("data-form"), Some(21.mebibytes()));
         assert_eq!(config.limits.get("form"), Some(64.kibibytes()));
@@ -472,7 +480,11 @@ mod tests {
         let end = "<!-- end of configuration keys -->";
         let table = readme.split_once(start).and_then(|(_, rest)| rest.split_once(end)).map(|(table, _)| table);
         let expected = markdown_table().expect("table");
-        assert_eq!(table, Some(expected.as_str()), "README.md's configuration table is out of date; it should read:\n{expected}");
+        assert_eq!(
+            table,
+            Some(expected.as_str()),
+            "README.md's configuration table is out of date; it should read:\n{expected}"
+        );
         for key in KEYS {
             assert!(!key.doc.trim().is_empty() && !key.doc.contains('\n'), "{}: one line of doc", key.name);
         }
@@ -540,7 +552,10 @@ mod level_pins {
             ("tls", &s.tls),
             ("teaching_panel", &s.teaching_panel),
             // upload_concurrency is left out: 0 means one per core of the machine running this.
-            ("upload_concurrency is 0 → cores", &(s.upload_concurrency == std::thread::available_parallelism().map_or(2, |n| n.get()))),
+            (
+                "upload_concurrency is 0 → cores",
+                &(s.upload_concurrency == std::thread::available_parallelism().map_or(2, |n| n.get())),
+            ),
         ];
         fields.iter().map(|(name, value)| format!("{name}: {value:?}\n")).collect()
     }

@@ -1,7 +1,7 @@
 //! `stratus config`: every effective setting, where its value came from, secrets redacted.
 
-use figment::value::{Dict, Value};
 use figment::Figment;
+use figment::value::{Dict, Value};
 
 use crate::config::{BUILT_IN, ConfigError, ServerUrl, Settings};
 
@@ -84,8 +84,9 @@ mod tests {
         for (key, value) in env {
             overrides.insert((*key).to_owned(), (*value).into());
         }
-        let figment = crate::config::layered(level, None, Serialized::defaults(Dict::new()), Serialized::globals(overrides))
-            .expect("figment");
+        let figment =
+            crate::config::layered(level, None, Serialized::defaults(Dict::new()), Serialized::globals(overrides))
+                .expect("figment");
         super::report(&figment).expect("report")
     }
 

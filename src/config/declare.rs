@@ -27,13 +27,21 @@ pub(super) fn default_value<T: serde::Serialize>(key: &str, value: &T) -> Result
 /// The first of two token trees given, else the second: an entry's `raw` type or `parse` step
 /// when it has one.
 macro_rules! either {
-    ($given:ty ; $otherwise:ty) => { $given };
-    (; $otherwise:ty) => { $otherwise };
+    ($given:ty ; $otherwise:ty) => {
+        $given
+    };
+    (; $otherwise:ty) => {
+        $otherwise
+    };
 }
 
 macro_rules! either_expr {
-    ($given:expr ; $otherwise:expr) => { $given };
-    (; $otherwise:expr) => { $otherwise };
+    ($given:expr ; $otherwise:expr) => {
+        $given
+    };
+    (; $otherwise:expr) => {
+        $otherwise
+    };
 }
 
 /// Declares every setting. An entry:

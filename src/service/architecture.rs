@@ -124,7 +124,12 @@ pub fn levels(current: Option<usize>) -> Vec<LevelView> {
         .map(|(number, source)| LevelView {
             number,
             summary: level_summary(source),
-            profile: level_settings(number).unwrap_or_default().get("stratus_profile").and_then(|v| v.as_str()).unwrap_or("single").to_owned(),
+            profile: level_settings(number)
+                .unwrap_or_default()
+                .get("stratus_profile")
+                .and_then(|v| v.as_str())
+                .unwrap_or("single")
+                .to_owned(),
             current: current == Some(number),
         })
         .collect()
