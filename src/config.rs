@@ -551,7 +551,7 @@ mod level_pins {
             ("traffic_window_secs", &s.traffic_window_secs),
             ("tls", &s.tls),
             ("teaching_panel", &s.teaching_panel),
-            // upload_concurrency is left out: 0 means one per core of the machine running this.
+            // upload_concurrency as "one per core": its number depends on the machine running this.
             (
                 "upload_concurrency is 0 → cores",
                 &(s.upload_concurrency == std::thread::available_parallelism().map_or(2, |n| n.get())),
