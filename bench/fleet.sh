@@ -63,7 +63,7 @@ start_instance() { # index, then extra VAR=value settings
     env ROCKET_PROFILE=fleet ROCKET_PORT="$port" ROCKET_INSTANCE_ID="web-$i" ROCKET_DATA_DIR="$WORK/web-$i" \
         ROCKET_DATABASE_URL="mysql://root@127.0.0.1:3306/$DB" \
         ROCKET_STORAGE_URL="s3://$STRATUS_TEST_BUCKET/$RUN" \
-        ROCKET_SESSION_URL="redis://127.0.0.1:6379" ROCKET_KEY_PREFIX="$RUN:" \
+        ROCKET_SESSION_URL="redis://127.0.0.1:6379" ROCKET_KEY_PREFIX="$RUN:" ROCKET_MEDIA_BASE_URL= \
         ROCKET_SECRET_KEY="fleet-benchmark-secret-key-shared-by-all" \
         ROCKET_LOG_LEVEL=off STRATUS_LOG=warn ROCKET_DRAIN_SECS=2 "$@" \
         "$BIN" >>"$WORK/web-$i.log" 2>&1 &

@@ -29,50 +29,11 @@ pub mod store;
 pub mod views;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
 use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
-use rust_embed::RustEmbed;
 
-use config_report::Named;
-
-pub use config::{ConfigError, Settings};
+pub use config::{ConfigError, Settings, figment};
 pub use state::{App, StartupError};
-
-/// The Rocket.toml compiled into the binary: the defaults when no file is around.
-pub const EMBEDDED_ROCKET_TOML: &str = include_str!("../Rocket.toml");
-
-#[derive(RustEmbed)]
-#[folder = "profiles"]
-struct LevelFiles;
-
-/// The configuration sources, later ones winning: the embedded Rocket.toml, `./Rocket.toml`
-/// (or `ROCKET_CONFIG`), the tutorial level overlay (`level`, else `STRATUS_LEVEL`), then
-/// `ROCKET_*` variables. The profile is `ROCKET_PROFILE`, else the level's, else `single`.
-pub fn figment(level: Option<&str>) -> Result<Figment, ConfigError> {
-    let embedded =
-        Named { name: "Rocket.toml built into stratus".into(), inner: Toml::string(EMBEDDED_ROCKET_TOML).nested() };
-    let mut figment = Figment::from(rocket::Config::default())
-        .merge(embedded)
-        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested());
-    let level = level.map(str::to_owned).or_else(|| std::env::var("STRATUS_LEVEL").ok().filter(|l| !l.is_empty()));
-    let mut profile = "single".to_owned();
-    if let Some(level) = level {
-        let file = LevelFiles::get(&format!("level{level}.toml")).ok_or_else(|| {
-            let known: Vec<_> = LevelFiles::iter().map(|n| n.trim_end_matches(".toml").to_string()).collect();
-            ConfigError::new("level", format!("no level {level:?} (have: {})", known.join(", ")))
-        })?;
-        let overlay = String::from_utf8_lossy(&file.data).into_owned();
-        if let Ok(level_profile) = Figment::from(Toml::string(&overlay)).extract_inner::<String>("stratus_profile") {
-            profile = level_profile;
-        }
-        let overlay = Toml::string(&overlay).profile(figment::Profile::Global);
-        figment =
-            figment.merge(Named { name: format!("profiles/level{level}.toml built into stratus"), inner: overlay });
-    }
-    let profile = std::env::var("ROCKET_PROFILE").ok().filter(|p| !p.is_empty()).unwrap_or(profile);
-    Ok(figment.merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global()).select(profile))
-}
 
 fn mount(rocket: Rocket<Build>) -> Rocket<Build> {
     rocket

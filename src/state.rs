@@ -311,50 +311,6 @@ async fn open_access_log(
     Ok((access_log, TrafficService::new(read_back, settings.traffic_window_secs)))
 }
 
-/// In the fleet profile every instance must see the same site: a backend that keeps state on
-/// one node would split it (a user logged in on one instance only, a photo on one disk only).
-fn check_fleet_safety(settings: &Settings) -> Result<(), ConfigError> {
-    if settings.profile != "fleet" {
-        return Ok(());
-    }
-    if let DatabaseUrl::Sqlite(_) = settings.database {
-        return Err(ConfigError::new(
-            "database_url",
-            "the fleet profile needs a shared database, and SQLite lives on one node: set database_url = mysql://USER:PASSWORD@HOST:3306/DB",
-        ));
-    }
-    if let StorageUrl::File(dir) = &settings.storage
-        && !settings.storage_shared
-    {
-        return Err(ConfigError::new(
-            "storage_url",
-            format!(
-                "{} is a node-local directory: set storage_url = s3://BUCKET/PREFIX, or storage_shared = true if it is a mount every instance shares (EFS, NFS)",
-                dir.display()
-            ),
-        ));
-    }
-    if settings.cache == CacheUrl::Memory {
-        return Err(ConfigError::new(
-            "cache_url",
-            "an in-process cache goes stale on the other instances: set cache_url = redis://HOST:6379 or memcache://HOST:11211 (or none)",
-        ));
-    }
-    if settings.sessions == SessionUrl::Memory {
-        return Err(ConfigError::new(
-            "session_url",
-            "in-process sessions log visitors out on the other instances: set session_url = redis://HOST:6379 or memcache://HOST:11211",
-        ));
-    }
-    if settings.secret_key.is_none() {
-        return Err(ConfigError::new(
-            "secret_key",
-            "a generated key differs per instance, so forms from one fail on another: set the same ROCKET_SECRET_KEY (e.g. `openssl rand -base64 32`) on every instance",
-        ));
-    }
-    Ok(())
-}
-
 /// The CSP for pages. Images may come from wherever the store's URLs point (a CDN, a bucket
 /// with presigned links), so that origin is read off a sample URL from the store itself.
 fn content_security_policy(sample_image_url: Option<&str>, inline_css_hash: &str) -> String {
@@ -380,7 +336,7 @@ impl App {
 
     /// The app with `clock` deciding every expiry kept in process (see `crate::clock`).
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
-        check_fleet_safety(&settings)?;
+        settings.check_fleet_safety()?;
         ensure_private_dir(&settings.data_dir)?;
         let secret = secret_key(&settings)?;
         let host = gethostname::gethostname().to_string_lossy().into_owned();

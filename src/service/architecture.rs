@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use figment::value::{Dict, Value};
+use figment::value::Value;
 use prometheus::core::Collector;
 use serde::Serialize;
 
 use crate::access_log::Destination;
-use crate::config::{AccessLogStream, CacheUrl, DatabaseUrl, SessionUrl, Settings, StorageUrl};
+use crate::config::{AccessLogStream, CacheUrl, DatabaseUrl, SessionUrl, Settings, StorageUrl, level_settings};
 use crate::metrics::Metrics;
 use crate::session::{InstanceBeat, Roster};
 
@@ -73,12 +73,6 @@ fn shown_value(key: &str, value: &Value) -> String {
     }
 }
 
-fn level_keys(source: &str) -> Dict {
-    figment::Figment::from(<figment::providers::Toml as figment::providers::Format>::string(source))
-        .extract::<Dict>()
-        .unwrap_or_default()
-}
-
 /// A level's description: its file's first comment paragraph without the `Level N — `.
 fn level_detail(source: &str) -> String {
     let text: Vec<&str> = source
@@ -130,7 +124,12 @@ pub fn levels(current: Option<usize>) -> Vec<LevelView> {
         .map(|(number, source)| LevelView {
             number,
             summary: level_summary(source),
-            profile: level_keys(source).get("stratus_profile").and_then(|v| v.as_str()).unwrap_or("single").to_owned(),
+            profile: level_settings(number)
+                .unwrap_or_default()
+                .get("stratus_profile")
+                .and_then(|v| v.as_str())
+                .unwrap_or("single")
+                .to_owned(),
             current: current == Some(number),
         })
         .collect()
@@ -140,8 +139,8 @@ pub fn levels(current: Option<usize>) -> Vec<LevelView> {
 /// default), values shown as hosts and names only.
 pub fn level_changes(number: usize) -> Option<NextLevel> {
     let source = LEVELS.get(number)?;
-    let before = number.checked_sub(1).and_then(|n| LEVELS.get(n)).map(|s| level_keys(s)).unwrap_or_default();
-    let after = level_keys(source);
+    let before = number.checked_sub(1).and_then(level_settings).unwrap_or_default();
+    let after = level_settings(number)?;
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).filter(|k| k.as_str() != "stratus_level").collect();
     keys.sort();
     keys.dedup();
@@ -160,7 +159,7 @@ pub fn level_changes(number: usize) -> Option<NextLevel> {
 /// A key's value exactly as level `number`'s file writes it (strings as written, other
 /// values as TOML would print them); `None` when the file leaves the key to its default.
 pub fn level_value(number: usize, key: &str) -> Option<String> {
-    let keys = level_keys(LEVELS.get(number)?);
+    let keys = level_settings(number)?;
     match keys.get(key)? {
         Value::String(_, s) => Some(s.clone()),
         other => serde_json::to_string(other).ok(),

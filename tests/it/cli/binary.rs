@@ -81,7 +81,9 @@ fn config_command_says_where_each_value_came_from_and_redacts_secrets() {
     );
     assert_eq!(parts("storage_url").1, "profiles/level2.toml built into stratus");
     assert_eq!(parts("front_page_size"), ("12".into(), format!("file {}", dir.path().join("Rocket.toml").display())));
-    assert_eq!(parts("cache_ttl_secs"), ("300".into(), "Rocket.toml built into stratus".into()));
+    assert_eq!(parts("cache_ttl_secs"), ("300".into(), "default (built into stratus)".into()));
+    assert_eq!(parts("session_url").1, "Rocket.toml [fleet] built into stratus");
+    assert_eq!(parts("ident").1, "Rocket.toml built into stratus");
     assert_eq!(parts("presign_ttl_secs"), ("3600".into(), "default (built into stratus)".into()));
     assert_eq!(parts("workers").1, "default (built into Rocket)");
 }

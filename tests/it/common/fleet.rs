@@ -36,6 +36,8 @@ pub async fn shared_settings(kv: &str) -> Vec<(&'static str, String)> {
         ("ROCKET_CACHE_URL", kv.to_owned()),
         ("ROCKET_SESSION_URL", kv.to_owned()),
         ("ROCKET_KEY_PREFIX", services::unique("t:") + ":"),
+        // The fleet profile's CDN host is an example: image URLs stay the store's own.
+        ("ROCKET_MEDIA_BASE_URL", String::new()),
         ("ROCKET_SECRET_KEY", "fleet-test-secret-key-shared-by-all-instances".to_owned()),
     ]
 }

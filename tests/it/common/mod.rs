@@ -98,6 +98,8 @@ pub async fn profile_figment(dir: &Path) -> Figment {
                 .merge(("cache_url", cache))
                 .merge(("session_url", sessions))
                 .merge(("key_prefix", services::unique("t:") + ":"))
+                // The fleet profile's CDN host is an example: image URLs stay the store's own.
+                .merge(("media_base_url", ""))
                 .merge(("secret_key", "fleet-test-secret-key-shared-by-all-instances"))
                 .select("fleet")
         }
