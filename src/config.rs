@@ -67,6 +67,7 @@ pub(crate) struct RawSettings {
     traffic_window_secs: u64,
     tls_ca_file: Option<PathBuf>,
     teaching_panel: bool,
+    template_dir: Option<PathBuf>,
 }
 
 impl Default for RawSettings {
@@ -113,6 +114,7 @@ impl Default for RawSettings {
             traffic_window_secs: 10,
             tls_ca_file: None,
             teaching_panel: false,
+            template_dir: None,
         }
     }
 }
@@ -288,6 +290,9 @@ pub struct Settings {
     pub tls: crate::remote::tls::TlsTrust,
     /// Pages open their "How this page was served" panel (it always opens with a level).
     pub teaching_panel: bool,
+    /// Templates that replace the built-in ones of the same name (`photo.html.j2`), reloaded
+    /// live in debug builds; unset or missing: the built-in templates.
+    pub template_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -394,6 +399,7 @@ impl Settings {
                 None => crate::remote::tls::TlsTrust::default(),
             },
             teaching_panel: raw.teaching_panel,
+            template_dir: raw.template_dir.filter(|dir| !dir.as_os_str().is_empty()),
         })
     }
 }

@@ -10,7 +10,7 @@ use rocket::response::{self, Responder, Response};
 use crate::auth::Visitor;
 use crate::service::ServiceError;
 use crate::state::App;
-use crate::views::ErrorPage;
+use crate::views::{ErrorPage, Pages, RenderError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -47,7 +47,7 @@ pub enum AppError {
     #[error("{0}")]
     Caught(Status),
     #[error("rendering a page")]
-    Render(#[from] minijinja::Error),
+    Render(#[from] RenderError),
 }
 
 impl From<ServiceError> for AppError {
@@ -153,7 +153,8 @@ impl<'r> Responder<'r, 'static> for AppError {
         }
         let html = request.rocket().state::<App>().and_then(|app| {
             let frame = crate::routes::frame(app, Visitor::resolved(request), request.cookies(), false, None);
-            app.views.error_page(&frame, &ErrorPage { status: status.code, title: title(status), message: &message })
+            Pages::new(request.rocket(), &app.views)
+                .error_page(&frame, &ErrorPage { status: status.code, title: title(status), message: &message })
         });
         let (content_type, body) = match html {
             Some(html) => (ContentType::HTML, html),

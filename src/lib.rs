@@ -142,6 +142,7 @@ pub fn app(figment: Figment) -> Rocket<Build> {
                 }
             }
         }))
+        .attach(routes::templates())
         .attach(sweep_crash_leftovers())
 }
 
@@ -178,5 +179,8 @@ pub fn drain_on_sigterm() -> AdHoc {
 /// An app around an already-built `App` (the binary builds it first, to report a bad
 /// configuration in one line before Rocket starts).
 pub fn app_with(figment: Figment, app: App) -> Rocket<Build> {
-    mount(rocket::custom(staged_in_data_dir(figment))).manage(app).attach(sweep_crash_leftovers())
+    mount(rocket::custom(staged_in_data_dir(figment)))
+        .manage(app)
+        .attach(routes::templates())
+        .attach(sweep_crash_leftovers())
 }

@@ -19,7 +19,7 @@ mod upload_form;
 
 pub use catchers::catchers;
 pub(crate) use pages::frame;
-pub use respond::SecurityHeaders;
+pub use respond::{SecurityHeaders, templates};
 
 use rocket::Route;
 
