@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use rust_embed::RustEmbed;
 use sha2::{Digest, Sha256};
 
@@ -34,9 +32,6 @@ pub struct StaticAssets {
     /// `app.css` → `app.1a2b3c4d.css`
     public_names: HashMap<String, String>,
     by_public_name: HashMap<String, StaticAsset>,
-    /// app.css, put inline in every page (no render-blocking request), and its CSP hash.
-    inline_css: &'static str,
-    inline_css_hash: String,
 }
 
 fn leak(data: std::borrow::Cow<'static, [u8]>) -> &'static [u8] {
@@ -72,20 +67,7 @@ impl StaticAssets {
             by_public_name.insert(public.clone(), StaticAsset { bytes, content_type, encoded });
             public_names.insert(name.to_string(), public);
         }
-        let inline_css =
-            StaticFiles::get("app.css").and_then(|file| std::str::from_utf8(leak(file.data)).ok()).unwrap_or_default();
-        let inline_css_hash = format!("'sha256-{}'", STANDARD.encode(Sha256::digest(inline_css.as_bytes())));
-        Self { public_names, by_public_name, inline_css, inline_css_hash }
-    }
-
-    /// The site's stylesheet, for a `<style>` element.
-    pub fn inline_css(&self) -> &'static str {
-        self.inline_css
-    }
-
-    /// The CSP source (`'sha256-…'`) that allows exactly that `<style>` element.
-    pub fn inline_css_hash(&self) -> &str {
-        &self.inline_css_hash
+        Self { public_names, by_public_name }
     }
 
     /// The URL path of the static file `name` (e.g. `app.css`).

@@ -197,7 +197,7 @@ settings! {
     level: Option<String> {
         key: "stratus_level", raw: Blankable<String>, default: Blankable(None), parse: |level| Ok(level.0),
     },
-    /// A folder of templates that override the built-in ones by name; reloaded live in debug builds
+    /// A directory of templates that replace the built-in pages of the same file name (`photo.html.j2`, see "Front end"); reloaded live in debug builds. Unset or missing: the built-in templates
     template_dir: Option<PathBuf> {
         key: "template_dir", raw: Blankable<PathBuf>, default: Blankable(None), parse: |dir| Ok(dir.0),
     },

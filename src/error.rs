@@ -6,6 +6,7 @@ use rocket::http::Status;
 use rocket::request::Request;
 
 use crate::service::ServiceError;
+use crate::views::RenderError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -42,7 +43,7 @@ pub enum AppError {
     #[error("{0}")]
     Caught(Status),
     #[error("rendering a page")]
-    Render(#[from] minijinja::Error),
+    Render(#[from] RenderError),
 }
 
 impl From<ServiceError> for AppError {

@@ -111,6 +111,7 @@ pub fn app_with_clock(figment: Figment, clock: std::sync::Arc<dyn clock::Clock>)
                 }
             }
         }))
+        .attach(routes::templates())
         .attach(sweep_crash_leftovers())
 }
 
@@ -162,6 +163,7 @@ fn report_bound_address() -> AdHoc {
 pub fn app_with(figment: Figment, app: App) -> Rocket<Build> {
     mount(rocket::custom(staged_in_data_dir(figment)))
         .manage(app)
+        .attach(routes::templates())
         .attach(sweep_crash_leftovers())
         .attach(report_bound_address())
 }

@@ -38,8 +38,6 @@ use crate::views::Views;
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("templates: {0}")]
-    Templates(#[from] minijinja::Error),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
     #[error("seeding demo photos: {0}")]
@@ -313,7 +311,7 @@ async fn open_access_log(
 
 /// The CSP for pages. Images may come from wherever the store's URLs point (a CDN, a bucket
 /// with presigned links), so that origin is read off a sample URL from the store itself.
-fn content_security_policy(sample_image_url: Option<&str>, inline_css_hash: &str) -> String {
+fn content_security_policy(sample_image_url: Option<&str>) -> String {
     let media_origin = sample_image_url
         .filter(|base| base.starts_with("http"))
         .map(|base| {
@@ -323,7 +321,7 @@ fn content_security_policy(sample_image_url: Option<&str>, inline_css_hash: &str
         })
         .unwrap_or_default();
     format!(
-        "default-src 'self'; img-src 'self' data:{media_origin}; style-src 'self' {inline_css_hash}; script-src 'self'; \
+        "default-src 'self'; img-src 'self' data:{media_origin}; style-src 'self'; script-src 'self'; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }
@@ -405,9 +403,9 @@ impl App {
             Some(key) => backends.store.url(&key).await.ok(),
             None => None,
         };
-        let csp = content_security_policy(sample_image_url.as_deref(), assets.inline_css_hash());
+        let csp = content_security_policy(sample_image_url.as_deref());
         Ok(Self {
-            views: Views::new(assets.clone())?,
+            views: Views::default(),
             assets,
             csrf: CsrfKey::derive(&secret),
             served_by,

@@ -13,6 +13,7 @@ use crate::domain::{Password, Username};
 use crate::error::AppError;
 use crate::service::{IssuedSession, LoginRejected, RegisterRejected};
 use crate::state::App;
+use crate::views::Pages;
 
 /// Fields are optional so a missing one is our 422 with a sentence, not a bare form error.
 #[derive(FromForm)]
@@ -34,27 +35,28 @@ fn start(app: &App, cookies: &CookieJar<'_>, session: IssuedSession, notice: Not
 
 /// The account form `template` again, answering `refusal`, with the typed username kept.
 fn again(
-    app: &App,
+    (app, pages): (&App, &Pages<'_>),
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
-    template: &str,
+    template: &'static str,
     form: &AccountForm,
     refusal: Refusal,
 ) -> Refused {
     let frame = frame(app, visitor, cookies, true, None);
-    refusal.form_again(|error| app.views.account_form(&frame, template, &kept(form.username.as_deref()), Some(error)))
+    refusal.form_again(|error| pages.account_form(&frame, template, &kept(form.username.as_deref()), Some(error)))
 }
 
 #[rocket::post("/register", data = "<form>")]
 pub async fn register(
     app: &State<App>,
+    pages: Pages<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
     form: Form<AccountForm>,
 ) -> Result<Redirect, Refused> {
     try_register(app, visitor, cookies, &form)
         .await
-        .map_err(|refusal| again(app, visitor, cookies, "register.html", &form, refusal))
+        .map_err(|refusal| again((app, &pages), visitor, cookies, "register", &form, refusal))
 }
 
 async fn try_register(
@@ -81,6 +83,7 @@ async fn try_register(
 #[rocket::post("/login", data = "<form>")]
 pub async fn login(
     app: &State<App>,
+    pages: Pages<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
     client: ClientIp,
@@ -88,7 +91,7 @@ pub async fn login(
 ) -> Result<Redirect, Refused> {
     try_login(app, visitor, cookies, client, &form)
         .await
-        .map_err(|refusal| again(app, visitor, cookies, "login.html", &form, refusal))
+        .map_err(|refusal| again((app, &pages), visitor, cookies, "login", &form, refusal))
 }
 
 async fn try_login(

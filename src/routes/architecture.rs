@@ -7,6 +7,7 @@ use super::respond::Page;
 use super::visitor::Visitor;
 use crate::error::AppError;
 use crate::state::App;
+use crate::views::Pages;
 
 /// Whether the request reached this instance through a trusted proxy (a load balancer).
 pub struct ViaProxy(bool);
@@ -26,10 +27,11 @@ impl<'r> FromRequest<'r> for ViaProxy {
 #[rocket::get("/architecture")]
 pub async fn architecture(
     app: &State<App>,
+    pages: Pages<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
     via: ViaProxy,
 ) -> Result<Page, AppError> {
     let view = app.architecture.view(via.0).await;
-    Ok(Page::ok(app.views.architecture_page(&frame(app, visitor, cookies, false, None), &view)?))
+    Ok(Page::ok(pages.architecture_page(&frame(app, visitor, cookies, false, None), &view)?))
 }

@@ -9,7 +9,7 @@ use rocket::response::{self, Responder, Response};
 use super::visitor::Visitor;
 use crate::error::{AppError, title, wants_json};
 use crate::state::App;
-use crate::views::ErrorPage;
+use crate::views::{ErrorPage, Pages};
 
 impl<'r> Responder<'r, 'static> for AppError {
     fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
@@ -27,7 +27,8 @@ impl<'r> Responder<'r, 'static> for AppError {
         }
         let html = request.rocket().state::<App>().and_then(|app| {
             let frame = super::frame(app, Visitor::resolved(request), request.cookies(), false, None);
-            app.views.error_page(&frame, &ErrorPage { status: status.code, title: title(status), message: &message })
+            Pages::new(request.rocket(), &app.views)
+                .error_page(&frame, &ErrorPage { status: status.code, title: title(status), message: &message })
         });
         let (content_type, body) = match html {
             Some(html) => (ContentType::HTML, html),

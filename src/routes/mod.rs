@@ -26,7 +26,7 @@ mod visitor;
 pub use catchers::catchers;
 pub use fairings::{AccessLogFairing, RequestMetrics};
 pub(crate) use pages::frame;
-pub use respond::SecurityHeaders;
+pub use respond::{SecurityHeaders, templates};
 
 use rocket::Route;
 

@@ -17,7 +17,7 @@ use crate::domain::Password;
 use crate::error::AppError;
 use crate::service::{AccountRejected, Caller};
 use crate::state::App;
-use crate::views::FieldError;
+use crate::views::{FieldError, Pages};
 
 #[derive(FromForm)]
 pub struct PasswordForm {
@@ -51,29 +51,31 @@ fn refusal(rejected: AccountRejected) -> Result<(Status, &'static str), AppError
 }
 
 fn page_with(
-    app: &App,
+    (app, pages): (&App, &Pages<'_>),
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
     status: Status,
     problem: Option<FieldError<'_>>,
 ) -> Result<Page, AppError> {
-    let html = app.views.account_page(&frame(app, visitor, cookies, true, None), problem)?;
+    let html = pages.account_page(&frame(app, visitor, cookies, true, None), problem)?;
     Ok(Page { status, ..Page::ok(html) })
 }
 
 #[rocket::get("/account")]
 pub fn account(
     app: &State<App>,
+    pages: Pages<'_>,
     _signed_in: SignedIn<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
 ) -> Result<Page, AppError> {
-    page_with(app, visitor, cookies, Status::Ok, None)
+    page_with((app, &pages), visitor, cookies, Status::Ok, None)
 }
 
 #[rocket::post("/account/password", data = "<form>")]
 pub async fn change_password(
     app: &State<App>,
+    pages: Pages<'_>,
     signed_in: SignedIn<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
@@ -83,7 +85,7 @@ pub async fn change_password(
     visitor.verify_csrf(app, form.csrf.as_deref())?;
     let Some(new) = Password::parse(form.new.as_deref().unwrap_or_default()) else {
         let problem = FieldError { field: "new", message: Password::RULE };
-        return page_with(app, visitor, cookies, Status::UnprocessableEntity, Some(problem)).map(Err);
+        return page_with((app, &pages), visitor, cookies, Status::UnprocessableEntity, Some(problem)).map(Err);
     };
     let current = form.current.as_deref().and_then(Password::parse);
     match app.accounts.change_password(&caller(signed_in.0), current, &new, client.0).await? {
@@ -94,7 +96,7 @@ pub async fn change_password(
         Err(rejected) => {
             let (status, message) = refusal(rejected)?;
             let problem = FieldError { field: "current", message };
-            page_with(app, visitor, cookies, status, Some(problem)).map(Err)
+            page_with((app, &pages), visitor, cookies, status, Some(problem)).map(Err)
         }
     }
 }
@@ -102,6 +104,7 @@ pub async fn change_password(
 #[rocket::post("/account/delete", data = "<form>")]
 pub async fn delete_account(
     app: &State<App>,
+    pages: Pages<'_>,
     signed_in: SignedIn<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
@@ -118,7 +121,7 @@ pub async fn delete_account(
         Err(rejected) => {
             let (status, message) = refusal(rejected)?;
             let problem = FieldError { field: "password", message };
-            page_with(app, visitor, cookies, status, Some(problem)).map(Err)
+            page_with((app, &pages), visitor, cookies, status, Some(problem)).map(Err)
         }
     }
 }

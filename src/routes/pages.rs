@@ -10,6 +10,7 @@ use crate::error::AppError;
 use crate::service::FeedSource;
 use crate::state::App;
 use crate::views::Frame;
+use crate::views::Pages;
 
 /// The page frame. A CSRF token is minted only where the page has a form, so an anonymous
 /// front page sets no cookie at all.
@@ -41,6 +42,7 @@ pub(crate) fn frame<'a>(
 #[rocket::get("/?<before>")]
 pub async fn index(
     app: &State<App>,
+    pages: Pages<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
     before: Option<PhotoId>,
@@ -48,13 +50,14 @@ pub async fn index(
     let feed = app.feed.front_page(before).await?;
     let frame = Frame { timed: true, ..frame(app, visitor, cookies, false, Some(feed.source)) };
     let started = std::time::Instant::now();
-    let rendered = app.views.front_page(&frame, &feed)?;
+    let rendered = pages.front_page(&frame, &feed)?;
     Ok(Page::rendered(rendered).with_source(feed.source).with_timings(feed.timings, started.elapsed()))
 }
 
 #[rocket::get("/photos/<id>")]
 pub async fn photo(
     app: &State<App>,
+    pages: Pages<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
     origin: SiteOrigin,
@@ -65,13 +68,14 @@ pub async fn photo(
         app.photos.page(id.map_err(|_| AppError::NotFound)?).await?.ok_or(AppError::NotFound)?;
     let is_owner = visitor.session.as_ref().is_some_and(|s| s.data.user_id == photo.owner_id);
     let frame = Frame { origin: Some(origin.0), ..frame(app, visitor, cookies, is_owner, None) };
-    Ok(Page::ok(app.views.photo_page(&frame, &view, neighbours, is_owner)?))
+    Ok(Page::ok(pages.photo_page(&frame, &view, neighbours, is_owner)?))
 }
 
 /// One person's photos, newest first, paged like the front page.
 #[rocket::get("/u/<name>?<before>")]
 pub async fn user(
     app: &State<App>,
+    pages: Pages<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
     name: &str,
@@ -80,15 +84,25 @@ pub async fn user(
     // A name no account can have is nobody's page: 404, like an unknown one.
     let name = Username::parse(name).ok_or(AppError::NotFound)?;
     let page = app.feed.owner_page(&name, before).await?.ok_or(AppError::NotFound)?;
-    Ok(Page::ok(app.views.user_page(&frame(app, visitor, cookies, false, None), &page)?))
+    Ok(Page::ok(pages.user_page(&frame(app, visitor, cookies, false, None), &page)?))
 }
 
 #[rocket::get("/login")]
-pub fn login_form(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>) -> Result<Page, AppError> {
-    Ok(Page::ok(app.views.account_form(&frame(app, visitor, cookies, true, None), "login.html", "", None)?))
+pub fn login_form(
+    app: &State<App>,
+    pages: Pages<'_>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+) -> Result<Page, AppError> {
+    Ok(Page::ok(pages.account_form(&frame(app, visitor, cookies, true, None), "login", "", None)?))
 }
 
 #[rocket::get("/register")]
-pub fn register_form(app: &State<App>, visitor: &Visitor, cookies: &CookieJar<'_>) -> Result<Page, AppError> {
-    Ok(Page::ok(app.views.account_form(&frame(app, visitor, cookies, true, None), "register.html", "", None)?))
+pub fn register_form(
+    app: &State<App>,
+    pages: Pages<'_>,
+    visitor: &Visitor,
+    cookies: &CookieJar<'_>,
+) -> Result<Page, AppError> {
+    Ok(Page::ok(pages.account_form(&frame(app, visitor, cookies, true, None), "register", "", None)?))
 }

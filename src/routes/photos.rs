@@ -15,6 +15,7 @@ use crate::error::AppError;
 use crate::photos::{Rejection, UploadData};
 use crate::service::{DeleteRejected, EditRejected, Words};
 use crate::state::App;
+use crate::views::Pages;
 
 #[derive(FromForm)]
 pub struct CsrfForm {
@@ -48,11 +49,12 @@ impl From<Rejection> for AppError {
 #[rocket::get("/photos")]
 pub fn upload_page(
     app: &State<App>,
+    pages: Pages<'_>,
     _signed_in: SignedIn<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
 ) -> Result<Page, AppError> {
-    Ok(Page::ok(app.views.upload_page(&frame(app, visitor, cookies, true, None), ("", ""), None)?))
+    Ok(Page::ok(pages.upload_page(&frame(app, visitor, cookies, true, None), ("", ""), None)?))
 }
 
 /// `form` is read only after the session guard passed, and it checks the CSRF token before
@@ -60,6 +62,7 @@ pub fn upload_page(
 #[rocket::post("/photos", data = "<form>")]
 pub async fn upload(
     app: &State<App>,
+    pages: Pages<'_>,
     signed_in: SignedIn<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
@@ -69,7 +72,7 @@ pub async fn upload(
     let alt = kept(form.as_ref().ok().map(|f| f.alt.as_str()));
     try_upload(app, &signed_in, cookies, form).await.map_err(|refusal| {
         let frame = frame(app, visitor, cookies, true, None);
-        refusal.form_again(|error| app.views.upload_page(&frame, (&caption, &alt), Some(error)))
+        refusal.form_again(|error| pages.upload_page(&frame, (&caption, &alt), Some(error)))
     })
 }
 
@@ -102,6 +105,7 @@ async fn try_upload(
 #[rocket::get("/photos/<id>/delete")]
 pub async fn confirm_delete(
     app: &State<App>,
+    pages: Pages<'_>,
     signed_in: SignedIn<'_>,
     visitor: &Visitor,
     cookies: &CookieJar<'_>,
@@ -111,7 +115,7 @@ pub async fn confirm_delete(
     if photo.owner_id != signed_in.0.data.user_id {
         return Err(AppError::Forbidden(NOT_OWNER.into()));
     }
-    Ok(Page::ok(app.views.confirm_delete_page(&frame(app, visitor, cookies, true, None), &view)?))
+    Ok(Page::ok(pages.confirm_delete_page(&frame(app, visitor, cookies, true, None), &view)?))
 }
 
 const NOT_OWNER: &str = "Only the photo's owner can delete it.";

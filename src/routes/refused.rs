@@ -7,7 +7,7 @@ use rocket::response::{self, Responder};
 
 use super::respond::Page;
 use crate::error::{AppError, wants_json};
-use crate::views::FieldError;
+use crate::views::{FieldError, RenderError};
 
 /// Why a form was refused, and which field it concerns (`None`: the form as a whole).
 pub struct Refusal {
@@ -61,7 +61,7 @@ impl<'r> Responder<'r, 'static> for Refused {
 impl Refusal {
     /// The answer to this refusal: the form again, rendered by `render` with the message by
     /// its field and sent with the refusal's status; a server fault's error page otherwise.
-    pub fn form_again(self, render: impl FnOnce(&FieldError<'_>) -> Result<String, minijinja::Error>) -> Refused {
+    pub fn form_again(self, render: impl FnOnce(&FieldError<'_>) -> Result<String, RenderError>) -> Refused {
         if !self.is_fixable() {
             return Refused::Fault(self.error);
         }

@@ -1,12 +1,14 @@
-//! Responders for pages, and the fairing that puts security and teaching headers on every
-//! response.
+//! Responders for pages, the request guard that renders them, the fairing that loads their
+//! templates, and the fairing that puts security and teaching headers on every response.
 
 use std::io::Cursor;
 
-use rocket::fairing::{Fairing, Info, Kind};
+use rocket::fairing::{AdHoc, Fairing, Info, Kind};
+use rocket::figment::providers::Serialized;
 use rocket::http::{ContentType, Header, Status};
-use rocket::request::Request;
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Body, Responder, Response};
+use rocket_dyn_templates::Template;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,47 @@ use bytes::Bytes;
 use crate::compress::{self, Effort, Encoded, Encoding};
 use crate::service::{FeedSource, Timings};
 use crate::state::App;
-use crate::views::Rendered;
+use crate::views::{Pages, Rendered, TemplateDir};
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Pages<'r> {
+    type Error = ();
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
+        match request.rocket().state::<App>() {
+            Some(app) => Outcome::Success(Pages::new(request.rocket(), &app.views)),
+            None => Outcome::Error((Status::InternalServerError, ())),
+        }
+    }
+}
+
+/// Once `App` is built (the templates need its static files' hashed names): rocket_dyn_templates'
+/// fairing, reading `template_dir` (or, without one, an empty directory), with the embedded
+/// templates registered by `Views::loader`. A template there that does not compile stops the
+/// launch, as a bad setting does.
+pub fn templates() -> AdHoc {
+    AdHoc::try_on_ignite("templates", |rocket| async move {
+        let Some(app) = rocket.state::<App>() else {
+            return Ok(rocket);
+        };
+        let dir = match TemplateDir::choose(app.settings.template_dir.as_deref()) {
+            Ok(dir) => dir,
+            Err(e) => {
+                tracing::error!("cannot make an empty template directory: {e}");
+                return Err(rocket);
+            }
+        };
+        let load = app.views.loader(app.assets.clone());
+        // The key rocket_dyn_templates reads, set for every profile so no other source wins.
+        let figment = rocket.figment().clone().merge(Serialized::global("template_dir", dir.path()));
+        let fairing = Template::try_custom(move |engines| {
+            // The directory lives as long as the fairing: it is watched for reloads.
+            let _watched = &dir;
+            load(&mut engines.minijinja).map_err(Into::into)
+        });
+        Ok(rocket.configure(figment).attach(fairing))
+    })
+}
 
 /// An HTML page, with `X-Cache` when it shows a cacheable list; compressed when the client
 /// accepts it (from the memo of a memoised page, else on the spot).

@@ -381,6 +381,49 @@ async fn static_assets_are_hashed_and_immutable() {
     assert_eq!(t.client.get("/static/app.js").dispatch().await.status(), Status::NotFound);
 }
 
+/// A teacher's `template_dir` replaces a page by its file name; the built-in templates around
+/// it stay (the override extends the embedded `base`), escaping stays on, and in debug builds
+/// (as tests are) an edit shows on the next request, the memoised front page included.
+#[rocket::async_test]
+async fn template_dir_overrides_a_page_by_name_and_reloads_it() {
+    let templates = tempfile::tempdir().expect("temp dir");
+    let front = templates.path().join("index.html.j2");
+    let page = |version: u32| {
+        format!(
+            "{{% extends \"base\" %}}{{% block content %}}<p id=\"teacher\">Version {version} {{{{ \"<b>\" }}}} {{{{ photos|length }}}}</p>{{% endblock %}}"
+        )
+    };
+    std::fs::write(&front, page(1)).expect("write the override");
+    let t = TestApp::with(|f| f.merge(("template_dir", templates.path()))).await;
+    let html = t.get_text("/").await.1;
+    assert!(html.contains("<p id=\"teacher\">Version 1 &lt;b&gt; "), "{html}");
+    assert!(html.contains("<a href=\"/login\">Log in</a>"), "the built-in base around it: {html}");
+    assert!(t.get_text("/login").await.1.contains("<h1>Log in</h1>"), "pages not overridden are the built-in ones");
+
+    if cfg!(debug_assertions) {
+        std::fs::write(&front, page(2)).expect("edit the override");
+        // The watcher reports the edit asynchronously: ask until it shows, or give up.
+        let mut html = String::new();
+        for _ in 0..100 {
+            html = t.get_text("/").await.1;
+            if html.contains("Version 2") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(html.contains("<p id=\"teacher\">Version 2 &lt;b&gt; "), "{html}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_missing_template_dir_means_the_built_in_pages() {
+    let gone = tempfile::tempdir().expect("temp dir").path().join("no-such-dir");
+    let t = TestApp::with(|f| f.merge(("template_dir", &gone))).await;
+    let (status, html) = t.get_text("/").await;
+    assert_eq!(status, Status::Ok);
+    assert!(html.contains("<h1 id=\"photos-title\">Latest photos</h1>"), "{html}");
+}
+
 #[rocket::async_test]
 async fn health_and_readiness() {
     let t = TestApp::new().await;

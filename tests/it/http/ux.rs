@@ -239,7 +239,16 @@ async fn pages_describe_themselves_and_photo_pages_share_their_photo() {
     };
     let html = t.get_text("/").await.1;
     assert!(html.contains("<meta name=\"description\" content=\"Stratus is a photo-sharing site"));
-    assert!(html.contains("<style>") && !html.contains("rel=\"stylesheet\""), "CSS inline: nothing blocks paint");
+    // The stylesheet is a request of its own, made once: hashed and immutable, so every later
+    // page is its HTML alone.
+    assert!(!html.contains("<style"), "no inline CSS");
+    let css =
+        html.split("<link rel=\"stylesheet\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("CSS link");
+    assert!(css.starts_with("/static/app.") && css.ends_with(".css"), "{css}");
+    let response = t.client.get(css.to_owned()).dispatch().await;
+    assert_eq!(response.headers().get_one("Cache-Control"), Some("public, max-age=31536000, immutable"));
+    let csp = t.client.get("/").dispatch().await.headers().get_one("Content-Security-Policy").map(str::to_owned);
+    assert!(csp.is_some_and(|csp| csp.contains("style-src 'self';")), "no inline style allowed");
     let images: Vec<&str> = html.split("<img ").skip(1).map(|s| s.split('>').next().unwrap_or_default()).collect();
     assert_eq!(images.len(), 6);
     assert!(images[0].contains("loading=\"eager\" fetchpriority=\"high\""), "{}", images[0]);
