@@ -5,6 +5,7 @@
 #   bench/load.sh                  # everything, DURATION=10s per wrk run
 #   DURATION=5s bench/load.sh
 #   bench/load.sh uploads          # one section: front | rows | uploads | media
+#   ROUNDS=3 bench/load.sh media   # media: nginx and Stratus alternate 3 rounds (medians)
 #
 # Needs: wrk, nginx, curl (apt-get install -y wrk nginx-light curl) and Pillow for the big-JPEG
 # test (pip install pillow). All traffic stays on 127.0.0.1.
@@ -203,36 +204,45 @@ NGINX_PID=$!
 sleep 0.5
 curl -sf "http://127.0.0.1:$NGINX_PORT$THUMB" >/dev/null
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# The machine's load moves between wrk runs: nginx and Stratus take turns for ROUNDS rounds and
+# the medians are compared. pair PATH CONNECTIONS [wrk args...] -> NGINX_RPS, RPS (medians), P99
+ROUNDS=${ROUNDS:-1}
+pair() {
+    local path=$1 conns=$2 n=() s=() p=()
+    shift 2
+    STRATUS_ERRORS=0
+    for _ in $(seq 1 "$ROUNDS"); do
+        run_wrk "http://127.0.0.1:$NGINX_PORT$path" "$conns" "$@"
+        n+=("$RPS")
+        run_wrk "http://127.0.0.1:$PORT$path" "$conns" "$@"
+        s+=("$RPS") p+=("$P99")
+        STRATUS_ERRORS=$((STRATUS_ERRORS + ERRORS))
+    done
+    NGINX_RPS=$(median "${n[@]}") RPS=$(median "${s[@]}") P99=$(median "${p[@]}")
+    ROUNDS_SEEN="stratus ${s[*]} / nginx ${n[*]}"
+}
 
-printf '\nGET %s (%s bytes)\n' "$THUMB" "$THUMB_BYTES"
+printf '\nGET %s (%s bytes), %s round(s) of %s each\n' "$THUMB" "$THUMB_BYTES" "$ROUNDS" "$DURATION"
 run_wrk "http://127.0.0.1:$PORT$THUMB" 32 >/dev/null # warm-up
 for c in 2 32; do
-    run_wrk "http://127.0.0.1:$NGINX_PORT$THUMB" "$c"
-    NGINX_RPS=$RPS
-    run_wrk "http://127.0.0.1:$PORT$THUMB" "$c"
+    pair "$THUMB" "$c"
     RESULT[thumb,$c]=$(ratio "$RPS" "$NGINX_RPS")
-    printf '  thumbnail c=%-3s stratus %8s rps (p99 %s ms)  nginx %8s rps  %sx\n' "$c" "$RPS" "$P99" "$NGINX_RPS" "${RESULT[thumb,$c]}"
+    printf '  thumbnail c=%-3s stratus %8s rps (p99 %s ms)  nginx %8s rps  %sx  [%s]\n' "$c" "$RPS" "$P99" "$NGINX_RPS" "${RESULT[thumb,$c]}" "$ROUNDS_SEEN"
 done
 
 printf '\nPage-view mix (%s requests per view: /, %s assets, %s images), c=32\n' \
     "$(wc -l <"$WORK/mix.list")" "$(wc -l <"$WORK/static.list")" "$(wc -l <"$WORK/thumbs.list")"
-MIX_FILE=$WORK/mix.list run_wrk "http://127.0.0.1:$NGINX_PORT" 32 -s bench/mix.lua
-NGINX_RPS=$RPS
-MIX_FILE=$WORK/mix.list run_wrk "http://127.0.0.1:$PORT" 32 -s bench/mix.lua
+MIX_FILE=$WORK/mix.list pair "" 32 -s bench/mix.lua
 RESULT[mix]=$(ratio "$RPS" "$NGINX_RPS")
-printf '  stratus %8s rps (%s errors)  nginx %8s rps  %sx\n' "$RPS" "$ERRORS" "$NGINX_RPS" "${RESULT[mix]}"
+printf '  stratus %8s rps (%s errors)  nginx %8s rps  %sx  [%s]\n' "$RPS" "$STRATUS_ERRORS" "$NGINX_RPS" "${RESULT[mix]}" "$ROUNDS_SEEN"
 
-run_wrk "http://127.0.0.1:$NGINX_PORT/" 32
-NGINX_RPS=$RPS
-run_wrk "http://127.0.0.1:$PORT/" 32
+pair / 32
 RESULT[page1w]=$(ratio "$RPS" "$NGINX_RPS")
-printf '  cached front page alone, c=32: stratus %s rps  nginx %s rps  %sx\n' "$RPS" "$NGINX_RPS" "${RESULT[page1w]}"
+printf '  cached front page alone, c=32: stratus %s rps  nginx %s rps  %sx  [%s]\n' "$RPS" "$NGINX_RPS" "${RESULT[page1w]}" "$ROUNDS_SEEN"
 
-printf '\n20 MB original, 64 concurrent downloads for %s\n' "$DURATION"
+printf '\n20 MB original, 64 concurrent downloads, %s round(s) of %s each\n' "$ROUNDS" "$DURATION"
 mbps() { awk '/^Transfer\/sec/ { v = $2 + 0; if ($2 ~ /GB$/) v *= 1024; else if ($2 ~ /KB$/) v /= 1024; printf "%.0f", v }' "$WORK/wrk.out"; }
-run_wrk "http://127.0.0.1:$NGINX_PORT/media/$BIG_KEY" 64 --timeout 30s
-NGINX_MBPS=$(mbps)
-NGINX_DOWNLOADS=$REQUESTS
 curl -sf "http://127.0.0.1:$PORT/media/$BIG_KEY" -o /dev/null
 BEFORE_RSS=$(rss_mb "$PID")
 ( peak=0; while kill -0 "$PID" 2>/dev/null; do
@@ -240,15 +250,20 @@ BEFORE_RSS=$(rss_mb "$PID")
       echo "$peak" >"$WORK/peak"; sleep 0.1
   done ) &
 SAMPLER=$!
-run_wrk "http://127.0.0.1:$PORT/media/$BIG_KEY" 64 --timeout 30s
+n=() s=() DOWNLOADS_SEEN=""
+for _ in $(seq 1 "$ROUNDS"); do
+    run_wrk "http://127.0.0.1:$NGINX_PORT/media/$BIG_KEY" 64 --timeout 30s
+    n+=("$(mbps)") DOWNLOADS_SEEN+=" nginx $REQUESTS"
+    run_wrk "http://127.0.0.1:$PORT/media/$BIG_KEY" 64 --timeout 30s
+    s+=("$(mbps)") DOWNLOADS_SEEN+=" stratus $REQUESTS ($ERRORS errors)"
+done
 kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null || true
-STRATUS_MBPS=$(mbps)
-STRATUS_DOWNLOADS=$REQUESTS
+STRATUS_MBPS=$(median "${s[@]}") NGINX_MBPS=$(median "${n[@]}")
 PEAK=$(cat "$WORK/peak")
 RESULT[big_rss]=$(awk -v a="$PEAK" -v b="$BEFORE_RSS" 'BEGIN { printf "%.1f", a - b }')
 RESULT[big]=$(ratio "$STRATUS_MBPS" "$NGINX_MBPS")
-printf '  stratus %s MB/s (%s downloads, %s errors), RSS %s -> peak %s MB (+%s)  nginx %s MB/s (%s downloads)  %sx\n' \
-    "$STRATUS_MBPS" "$STRATUS_DOWNLOADS" "$ERRORS" "$BEFORE_RSS" "$PEAK" "${RESULT[big_rss]}" "$NGINX_MBPS" "$NGINX_DOWNLOADS" "${RESULT[big]}"
+printf '  stratus %s MB/s, RSS %s -> peak %s MB (+%s)  nginx %s MB/s  %sx  [stratus %s / nginx %s MB/s; downloads:%s]\n' \
+    "$STRATUS_MBPS" "$BEFORE_RSS" "$PEAK" "${RESULT[big_rss]}" "$NGINX_MBPS" "${RESULT[big]}" "${s[*]}" "${n[*]}" "$DOWNLOADS_SEEN"
 stop_stratus
 kill "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
 fi

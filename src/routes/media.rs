@@ -14,18 +14,18 @@ use crate::assets::StaticAsset;
 use crate::compress::Encoding;
 use crate::domain::BlobKey;
 use crate::error::AppError;
-use crate::service::MediaBody;
+use crate::service::{MediaBlob, MediaBody};
 use crate::state::App;
-use crate::store::BlobMeta;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// Chunks of a streamed body: large enough that a 20 MB original is a few hundred writes, small
-/// enough that 64 downloads at once hold a few MB.
-const STREAM_CHUNK: usize = 64 * 1024;
+/// Chunks of a streamed body. Each costs a read, a hop through Rocket's body channel and a
+/// write, so a 20 MB original goes in 80 rather than 300; a download holds about three at once
+/// (one being read, one in the channel, one being written): 64 downloads, about 48 MB.
+const STREAM_CHUNK: usize = 256 * 1024;
 
 /// A `/media` response: the blob or a range of it, or a bodiless status its validators decided.
 pub struct Media {
-    meta: BlobMeta,
+    blob: MediaBlob,
     answer: Answer,
 }
 
@@ -36,14 +36,18 @@ enum Answer {
 
 impl<'r> Responder<'r, 'static> for Media {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let meta = self.meta;
+        let Media { blob, answer } = self;
+        let (meta, last_modified) = match &blob {
+            MediaBlob::Memory(cached) => (&cached.meta, cached.last_modified.clone()),
+            MediaBlob::Store(meta) => (meta, format_http_date(meta.last_modified)),
+        };
         let mut response = Response::build();
         response.raw_header("Cache-Control", IMMUTABLE).raw_header("Accept-Ranges", "bytes");
-        if let Some(etag) = meta.etag {
-            response.header(Header::new("ETag", etag));
+        if let Some(etag) = &meta.etag {
+            response.raw_header("ETag", etag.clone());
         }
-        response.header(Header::new("Last-Modified", format_http_date(meta.last_modified)));
-        let (partial, body) = match self.answer {
+        response.raw_header("Last-Modified", last_modified);
+        let (partial, body) = match answer {
             Answer::Status(status) => {
                 if status == Status::RangeNotSatisfiable {
                     response.header(Header::new("Content-Range", format!("bytes */{}", meta.size)));
@@ -58,7 +62,7 @@ impl<'r> Responder<'r, 'static> for Media {
                 format!("bytes {}-{}/{}", range.start, range.end.saturating_sub(1), meta.size),
             ));
         }
-        response.raw_header("Content-Type", meta.content_type);
+        response.raw_header("Content-Type", meta.content_type.clone());
         let mut response = match body {
             MediaBody::Memory(bytes) => {
                 let len = bytes.len();
@@ -105,17 +109,17 @@ impl AsyncSeek for Unseekable {
 pub async fn media(app: &State<App>, path: PathBuf, conditions: Conditions<'_>) -> Result<Media, AppError> {
     let key = path.to_str().and_then(BlobKey::parse).ok_or(AppError::NotFound)?;
     let blob = app.photos.media(&key).await?.ok_or(AppError::NotFound)?;
-    let meta = blob.meta().clone();
+    let meta = blob.meta();
     let validators = Validators { etag: meta.etag.as_deref(), last_modified: meta.last_modified, size: meta.size };
     let (partial, range) = match decide(&conditions, &validators) {
-        Decision::PreconditionFailed => return Ok(Media { meta, answer: Answer::Status(Status::PreconditionFailed) }),
-        Decision::NotModified => return Ok(Media { meta, answer: Answer::Status(Status::NotModified) }),
-        Decision::Unsatisfiable => return Ok(Media { meta, answer: Answer::Status(Status::RangeNotSatisfiable) }),
+        Decision::PreconditionFailed => return Ok(Media { blob, answer: Answer::Status(Status::PreconditionFailed) }),
+        Decision::NotModified => return Ok(Media { blob, answer: Answer::Status(Status::NotModified) }),
+        Decision::Unsatisfiable => return Ok(Media { blob, answer: Answer::Status(Status::RangeNotSatisfiable) }),
         Decision::Full => (None, 0..meta.size),
         Decision::Partial(range) => (Some(range.clone()), range),
     };
     let body = app.photos.media_body(&key, &blob, range).await?.ok_or(AppError::NotFound)?;
-    Ok(Media { meta, answer: Answer::Body { partial, body } })
+    Ok(Media { blob, answer: Answer::Body { partial, body } })
 }
 
 pub struct Static<'a>(&'a StaticAsset);

@@ -17,6 +17,8 @@ pub const CACHEABLE_MAX_BYTES: u64 = 1024 * 1024;
 /// A small blob held in memory with what its responses need.
 pub struct CachedBlob {
     pub meta: BlobMeta,
+    /// `Last-Modified`'s value, formatted once rather than on every hit.
+    pub last_modified: String,
     pub bytes: Bytes,
 }
 
@@ -80,7 +82,8 @@ impl MediaCache {
             return Ok(Some(MediaBlob::Store(meta)));
         }
         let Some(body) = self.store.read(key, 0..meta.size).await? else { return Ok(None) };
-        let cached = Arc::new(CachedBlob { bytes: body.collect().await?, meta });
+        let last_modified = httpdate::fmt_http_date(meta.last_modified);
+        let cached = Arc::new(CachedBlob { bytes: body.collect().await?, last_modified, meta });
         cache.insert(key.clone(), cached.clone()).await;
         Ok(Some(MediaBlob::Memory(cached)))
     }

@@ -8,9 +8,8 @@ use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload};
-use tokio::io::AsyncSeekExt;
 
-use super::{Blob, BlobBody, BlobMeta, ByteStream, Store, StoreError};
+use super::{Blob, BlobBody, BlobMeta, ByteStream, FileBody, Store, StoreError};
 use crate::domain::{BlobKey, ImageKind};
 
 pub struct LocalStore {
@@ -87,9 +86,8 @@ impl Store for LocalStore {
         match result.payload {
             // The open file itself, so the body is read from disk as it is sent.
             GetResultPayload::File(file, _) => {
-                let mut file = tokio::fs::File::from_std(file);
-                file.seek(std::io::SeekFrom::Start(range.start)).await.map_err(StoreError::Read)?;
-                Ok(Some(ByteStream::File { file, len: range.end - range.start }))
+                let len = range.end - range.start;
+                Ok(Some(ByteStream::File { file: FileBody::new(file, range.start, len), len }))
             }
             GetResultPayload::Stream(stream) => {
                 use futures::TryStreamExt;

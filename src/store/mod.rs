@@ -1,9 +1,11 @@
 //! Blob storage for originals and thumbnails. `Store` is the seam; one file per backend.
 
+mod file;
 mod local;
 mod s3;
 pub mod staging;
 
+pub use file::FileBody;
 pub use local::LocalStore;
 pub use s3::{MediaUrls, S3Store};
 
@@ -99,11 +101,11 @@ pub struct BlobMeta {
     pub last_modified: SystemTime,
 }
 
-/// A blob's bytes (or a range of them) on their way out, never all in memory: an open file
-/// positioned at the range's start, or the backend's byte stream. Either yields exactly `len`
-/// bytes unless the backend fails midway.
+/// A blob's bytes (or a range of them) on their way out, never all in memory: a range of an
+/// open file, or the backend's byte stream. Either yields exactly `len` bytes unless the
+/// backend fails midway.
 pub enum ByteStream {
-    File { file: tokio::fs::File, len: u64 },
+    File { file: FileBody, len: u64 },
     Stream { stream: BoxStream<'static, Result<Bytes, StoreError>>, len: u64 },
 }
 
@@ -128,7 +130,7 @@ impl ByteStream {
         use futures::TryStreamExt;
         use tokio::io::AsyncReadExt;
         match self {
-            Self::File { file, len } => Box::new(file.take(len)),
+            Self::File { file, .. } => Box::new(file),
             Self::Stream { stream, len } => {
                 let stream = stream.map_err(std::io::Error::other);
                 Box::new(tokio_util::io::StreamReader::new(stream).take(len))
