@@ -262,10 +262,12 @@ def rocket_toml():
 
 
 def settings_keys():
-    """The keys of RawSettings (src/config.rs) and the Rocket keys Stratus reads."""
+    """The keys declared in the settings! table (src/config.rs) and the Rocket keys Stratus reads."""
     source = (ROOT / "src" / "config.rs").read_text()
-    body = source[source.index("pub(crate) struct RawSettings {") : source.index("impl Default for RawSettings")]
-    return set(re.findall(r"^\s+([a-z_]+):", body, re.M)) | {"address", "port", "secret_key", "shutdown"}
+    body = source[source.index("settings! {") :]
+    keys = set(re.findall(r'\bkey: "([a-z_]+)"', body))
+    assert len(keys) > 30, f"settings! table not found in src/config.rs ({len(keys)} keys)"
+    return keys | {"address", "port", "secret_key", "shutdown"}
 
 
 def env_names(script):
