@@ -118,7 +118,7 @@ class UserData(unittest.TestCase):
             if name in ("ROCKET_PROFILE", "STRATUS_LEVEL", "AWS_REGION"):
                 continue
             self.assertIn(name.removeprefix("ROCKET_").lower(), keys, name)
-        self.assertIn('std::env::var("STRATUS_LEVEL")', (ROOT / "src" / "lib.rs").read_text())
+        self.assertIn('std::env::var("STRATUS_LEVEL")', (ROOT / "src" / "config" / "sources.rs").read_text())
 
     def test_no_secret_in_parameters_or_user_data(self):
         template = load_template()
