@@ -37,7 +37,7 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String)
     (output.status.code(), said(&output))
 }
 
-/// A fleet-profile site on `database_url` and `storage_url` (Redis sessions, shared secret).
+/// A fleet-profile site on `database_url` and `storage_url` (Redis sessions, shared secret, no CDN).
 fn fleet_figment(dir: &Path, database_url: &str, storage_url: &str) -> Figment {
     common::base_figment(dir)
         .merge(("database_url", database_url))
@@ -46,6 +46,8 @@ fn fleet_figment(dir: &Path, database_url: &str, storage_url: &str) -> Figment {
         .merge(("session_url", services::redis_url()))
         .merge(("key_prefix", services::unique("t:") + ":"))
         .merge(("secret_key", "fleet-test-secret-key-shared-by-all-instances"))
+        // As `--level 2` (the README's next step) does: the fleet profile's CDN is level 5's.
+        .merge(("media_base_url", ""))
         .select("fleet")
 }
 
