@@ -40,6 +40,11 @@ fn mount(rocket: Rocket<Build>) -> Rocket<Build> {
         .attach(routes::RequestMetrics)
         .attach(routes::AccessLogFairing)
         .attach(routes::SecurityHeaders)
+        // An empty Shield replaces Rocket's default one: `SecurityHeaders` sets every security
+        // header itself, and the default's checks and inserts (a third of the header work on
+        // the cached front page) only repeated two of them and added FLoC's long-dead
+        // `interest-cohort` permission, which Chromium reports as an unrecognised feature.
+        .attach(rocket::shield::Shield::new())
         .mount("/", routes::routes())
         .register("/", routes::catchers())
 }

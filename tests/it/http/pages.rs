@@ -188,6 +188,10 @@ async fn html_pages_carry_security_headers() {
         assert_eq!(h.get_one("X-Content-Type-Options"), Some("nosniff"), "{page}");
         assert_eq!(h.get_one("Referrer-Policy"), Some("same-origin"), "{page}");
         assert_eq!(h.get_one("Cache-Control"), Some("no-store"), "{page}");
+        assert_eq!(h.get("X-Frame-Options").collect::<Vec<_>>(), ["DENY"], "{page}: once, from one place");
+        assert_eq!(h.get("X-Content-Type-Options").count(), 1, "{page}");
+        // FLoC's `interest-cohort` is gone from browsers, which now warn about it.
+        assert!(h.get_one("Permissions-Policy").is_none_or(|p| !p.contains("interest-cohort")), "{page}");
     }
 }
 
