@@ -164,7 +164,9 @@ impl Fairing for SecurityHeaders {
         if app.settings.cookie_secure {
             response.set_header(Header::new("Strict-Transport-Security", "max-age=63072000; includeSubDomains"));
         }
-        if response.content_type().is_some_and(|ct| ct.is_html()) {
+        // The raw value, not `content_type()`, which parses the media type for every image.
+        let html = response.headers().get_one("Content-Type").is_some_and(|ct| ct.starts_with("text/html"));
+        if html {
             response.set_header(Header::new("Content-Security-Policy", app.csp.as_str()));
             response.set_header(Header::new("Referrer-Policy", "same-origin"));
             response.set_header(Header::new("X-Frame-Options", "DENY"));

@@ -118,6 +118,14 @@ async fn check_http_semantics(t: &TestApp, key: &BlobKey, stored: &[u8]) {
         assert!(got.body.is_empty());
         assert_eq!(got.header("ETag"), Some(etag.as_str()), "a 304 carries the validators");
     }
+    // Header names in any case, as HTTP/2 clients and proxies send them lower-cased.
+    let got = get(t, key, &[("if-none-match", etag.as_str())]).await;
+    assert_eq!(got.status, Status::NotModified, "lower-case if-none-match");
+    let got = get(t, key, &[("RANGE", "bytes=0-9")]).await;
+    assert_eq!((got.status, got.body.len()), (Status::PartialContent, 10), "upper-case RANGE");
+    // A repeated Range: the first one counts.
+    let got = get(t, key, &[("Range", "bytes=0-9"), ("Range", "bytes=0-0")]).await;
+    assert_eq!((got.status, got.body.len()), (Status::PartialContent, 10), "the first Range");
     let not_modified_head = request(t, true, key, &[("If-None-Match", &etag)]).await;
     assert_eq!(not_modified_head.status, Status::NotModified);
     let stale = [("If-None-Match", "\"old\""), ("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")];
