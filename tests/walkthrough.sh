@@ -140,9 +140,11 @@ done
 port_free "$LAB_PORT" || fail "lab.sh down left the site up"
 
 # Without -d, lab.sh stays in the foreground, and Ctrl-C tears it down. Started under job
-# control, it does not ignore SIGINT as a plain background command would.
+# control, it does not ignore SIGINT as a plain background command would; and since a shell
+# cannot trap a signal that was ignored when it started (as it is under a runner that started
+# this script in the background), `env --default-signal` hands lab.sh SIGINT's default.
 set -m
-deploy/local/lab.sh 4 >"$WORK/foreground.log" 2>&1 &
+env --default-signal=INT deploy/local/lab.sh 4 >"$WORK/foreground.log" 2>&1 &
 LAB_PID=$!
 set +m
 for _ in $(seq 1 300); do
