@@ -21,7 +21,7 @@ pub use declare::Key;
 #[cfg(test)]
 pub(crate) use sources::layered;
 pub use sources::{BUILT_IN, Named, figment, level_settings};
-pub use urls::{AccessLogStream, Blankable, CacheUrl, DatabaseUrl, ServerUrl, SessionUrl, StorageUrl};
+pub use urls::{AccessLogStream, Blankable, CacheUrl, DatabaseUrl, Secret, ServerUrl, SessionUrl, StorageUrl};
 
 /// A configuration problem: names the key and what is wrong, in one line.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +92,8 @@ settings! {
     /// Seed the demo photos on an empty database
     seed_demo: bool { key: "seed_demo", default: true },
     /// ≥ 32 characters, the same on every instance of a fleet; unset: generated once into `<data_dir>/secret_key`
-    secret_key: Option<String> {
-        key: "secret_key", raw: Blankable<String>, default: Blankable(None), parse: |key| Ok(key.0),
+    secret_key: Option<Secret> {
+        key: "secret_key", raw: Blankable<Secret>, default: Blankable(None), parse: |key| Ok(key.0),
     },
     /// Shown with host:port in the footer and `X-Served-By`
     instance_id: Option<String> {
@@ -421,6 +421,15 @@ mod tests {
         let s = settings(&[("media_base_url", ""), ("secret_key", ""), ("database_url", "")]).expect("unset");
         assert_eq!(s.media_base_url, None);
         assert_eq!(s.secret_key, None);
+    }
+
+    #[test]
+    fn printing_the_settings_never_shows_the_secret_key() {
+        let secret = "a-secret-key-of-more-than-thirty-two-characters";
+        let s = settings(&[("secret_key", secret)]).expect("valid");
+        assert_eq!(s.secret_key.as_ref().map(Secret::expose), Some(secret));
+        let printed = format!("{s:?}");
+        assert!(!printed.contains(secret) && printed.contains("secret_key: Some([redacted])"), "{printed}");
         assert_eq!(s.database, DatabaseUrl::Sqlite("data/stratus.db".into()));
         let e = settings(&[("media_base_url", "cdn.example.com")]).expect_err("no scheme");
         assert_eq!(e.key, "media_base_url");

@@ -15,7 +15,9 @@ use crate::assets::StaticAssets;
 use crate::auth::{CsrfKey, LoginThrottle, PasswordHasher};
 use crate::cache::{Cache, MemcachedCache, MemoryCache, NoCache, RedisCache};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{AccessLogStream, CacheUrl, ConfigError, DatabaseUrl, ServerUrl, SessionUrl, Settings, StorageUrl};
+use crate::config::{
+    AccessLogStream, CacheUrl, ConfigError, DatabaseUrl, Secret, ServerUrl, SessionUrl, Settings, StorageUrl,
+};
 use crate::db::{MysqlRepo, Repo, SqliteRepo};
 use crate::domain::BlobKey;
 use crate::metrics::{Metrics, ObservedRepo, ObservedSessions, ObservedStore};
@@ -89,7 +91,7 @@ fn ensure_writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
 
 /// The configured secret, or one generated on first start and kept in `data_dir` (0600).
 fn secret_key(settings: &Settings) -> Result<Vec<u8>, ConfigError> {
-    if let Some(secret) = &settings.secret_key {
+    if let Some(secret) = settings.secret_key.as_ref().map(Secret::expose) {
         if secret.len() < 32 {
             return Err(ConfigError::new(
                 "secret_key",

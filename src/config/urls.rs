@@ -39,6 +39,36 @@ impl std::fmt::Debug for ServerUrl {
     }
 }
 
+/// A value that must never reach a log or a page: its `Debug` prints `[redacted]`, so a
+/// `Settings` printed whole (a panic, a test failure, a `{:?}` in a log line) keeps it hidden.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
+/// The text as configured: only built-in defaults are ever serialized, and no secret has one.
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 /// Implements `Deserialize` (from the text, through `parse`) and `Serialize` (the text as
 /// configured, password included: only built-in defaults are ever serialized).
 macro_rules! text_form {
