@@ -2,24 +2,10 @@
 
 use crate::common;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{TestApp, services};
 use rocket::http::Header;
-
-const FIELDS: [&str; 10] = [
-    "request_time",
-    "client_ip",
-    "client_hostname",
-    "server_ip",
-    "request",
-    "http_method",
-    "status",
-    "size",
-    "userAgent",
-    "referer",
-];
 
 /// Every line as a JSON object, once `count` lines have arrived (the writer is asynchronous).
 async fn lines_of(path: &std::path::Path, count: usize) -> Vec<serde_json::Map<String, serde_json::Value>> {
@@ -70,7 +56,7 @@ async fn one_json_line_per_request_with_exactly_the_tutorial_fields() {
     let lines = lines_of(&log, 3).await;
     assert_eq!(lines.len(), 3);
     for line in &lines {
-        assert_eq!(line.keys().map(String::as_str).collect::<BTreeSet<_>>(), FIELDS.into_iter().collect());
+        common::assert_tutorial_fields(line);
         assert!(line.values().all(serde_json::Value::is_string), "all values are strings: {line:?}");
         let time = line["request_time"].as_str().expect("time");
         assert!(stratus::access_log::parse_apache_time(time).is_some(), "{time}");

@@ -10,19 +10,6 @@ use std::time::Duration;
 use common::TestApp;
 use rocket::http::{Header, Status};
 
-const FIELDS: [&str; 10] = [
-    "request_time",
-    "client_ip",
-    "client_hostname",
-    "server_ip",
-    "request",
-    "http_method",
-    "status",
-    "size",
-    "userAgent",
-    "referer",
-];
-
 type Line = (String, serde_json::Map<String, serde_json::Value>);
 
 /// Every record of `stream` as a JSON object with its shard, once `done` holds of them (the
@@ -86,7 +73,7 @@ async fn every_line_arrives_with_the_ten_string_fields_spread_over_the_shards() 
     let probes: Vec<_> = lines.iter().filter(|(_, line)| line["request"] == "/healthz").collect();
     assert_eq!(probes.len(), 30, "each request once");
     for (_, line) in &lines {
-        assert_eq!(line.keys().map(String::as_str).collect::<BTreeSet<_>>(), FIELDS.into_iter().collect());
+        common::assert_tutorial_fields(line);
         assert!(line.values().all(serde_json::Value::is_string), "all values are strings: {line:?}");
         assert_eq!(line["server_ip"], "127.0.0.1");
     }
