@@ -132,6 +132,21 @@ async fn sink(url: &str, attempts: u32) -> (tokio::sync::mpsc::Sender<String>, A
     (KinesisSink { kinesis, retry }.spawn(metrics.clone(), never).0, metrics)
 }
 
+/// The whole access log as the app starts it, shipping to the fake at `url` with the default
+/// retries and writing no file; and the metrics its drops are counted in.
+async fn access_log(url: &str) -> (stratus::access_log::AccessLog, Arc<Metrics>) {
+    let kinesis = Kinesis::connect(StreamName::parse("fake-stream").expect("name"), Some(url)).await.expect("client");
+    let metrics = Arc::new(Metrics::new("test", "t").expect("metrics"));
+    let log = stratus::access_log::AccessLog::start(
+        stratus::access_log::Destination::Off,
+        Some(stratus::access_log::SharedSink::Kinesis(KinesisSink { kinesis, retry: Retry::default() })),
+        stratus::net::TrustedProxies::parse(&[]).expect("no proxies"),
+        [127, 0, 0, 1].into(),
+        metrics.clone(),
+    );
+    (log, metrics)
+}
+
 fn dropped(metrics: &Metrics) -> u64 {
     metrics.access_log_dropped.with_label_values(&["stream"]).get()
 }
@@ -258,15 +273,7 @@ async fn a_kinesis_that_never_answers_costs_a_request_nothing_and_the_overflow_i
             held.push(socket);
         }
     });
-    let kinesis = Kinesis::connect(StreamName::parse("fake-stream").expect("name"), Some(&url)).await.expect("client");
-    let metrics = Arc::new(Metrics::new("test", "t").expect("metrics"));
-    let log = stratus::access_log::AccessLog::start(
-        stratus::access_log::Destination::Off,
-        Some(stratus::access_log::SharedSink::Kinesis(KinesisSink { kinesis, retry: Retry::default() })),
-        stratus::net::TrustedProxies::parse(&[]).expect("no proxies"),
-        [127, 0, 0, 1].into(),
-        metrics.clone(),
-    );
+    let (log, metrics) = access_log(&url).await;
     let started = Instant::now();
     for _ in 0..20_000 {
         log.record_refused(400, None, Some("GET"), Some("/"));
@@ -282,15 +289,7 @@ async fn a_kinesis_that_never_answers_costs_a_request_nothing_and_the_overflow_i
 async fn at_exit_the_lines_held_for_a_batch_are_sent_at_once() {
     common::needs!(AwsEnvironment);
     let (url, seen) = fake(|_, lines| Answer::Refuse(vec![false; lines.len()])).await;
-    let kinesis = Kinesis::connect(StreamName::parse("fake-stream").expect("name"), Some(&url)).await.expect("client");
-    let metrics = Arc::new(Metrics::new("test", "t").expect("metrics"));
-    let log = stratus::access_log::AccessLog::start(
-        stratus::access_log::Destination::Off,
-        Some(stratus::access_log::SharedSink::Kinesis(KinesisSink { kinesis, retry: Retry::default() })),
-        stratus::net::TrustedProxies::parse(&[]).expect("no proxies"),
-        [127, 0, 0, 1].into(),
-        metrics.clone(),
-    );
+    let (log, _) = access_log(&url).await;
     for path in ["/a", "/b", "/c"] {
         log.record_refused(400, None, Some("GET"), Some(path));
     }
