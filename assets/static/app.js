@@ -1,6 +1,9 @@
 // Progressive enhancement for Stratus pages: everything works without this file.
 // - Fills the teaching panel's timings from the Server-Timing header.
-// - Times (<time datetime>) read relative ("3 hours ago"), the reader's local time on hover.
+// - Relative times (<time class="ago">) say how long ago in the reader's language, counted
+//   now, with the reader's local time on hover. The page already says it in English, in the same
+//   words, so in an English browser nothing changes and nothing moves. Exact times (the traffic
+//   page's windows) stay exact.
 // - A link with data-dialog="ID" opens that <dialog> instead (delete asks first, in place).
 // - Upload: several files, drag and drop, a client-side check mirroring the server's limits,
 //   a progress bar per file, and the server's error next to the file, in words.
@@ -195,7 +198,7 @@
     if (!window.Intl || !Intl.RelativeTimeFormat) return;
     const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
     const local = new Intl.DateTimeFormat(undefined, { dateStyle: "long", timeStyle: "short" });
-    for (const element of document.querySelectorAll("time[datetime]")) {
+    for (const element of document.querySelectorAll("time.ago[datetime]")) {
       const when = new Date(element.getAttribute("datetime"));
       if (Number.isNaN(when.getTime())) continue;
       const seconds = (when.getTime() - Date.now()) / 1000;

@@ -142,6 +142,35 @@ test("older front pages say where they are and link back", async () => {
   });
 });
 
+// A script that rewrites text after the first paint shifts whatever is below it (Lighthouse's
+// layout shift), which a slow network or server makes likely on a phone.
+test("at phone width the script moves nothing: pages lay out the same with and without it", async () => {
+  const first = await (await fetch(`${base}/`)).text();
+  const older = first.match(/href="(\/\?before=[0-9A-Z]{26})"/)[1];
+  const photo = first.match(/href="(\/photos\/[0-9A-Z]{26})"/)[1];
+  const urls = ["/", older, photo, `/u/${username}${older.slice(1)}`];
+  const visitors = [];
+  for (const javaScriptEnabled of [false, true]) {
+    visitors.push(await (await browser.newContext({ viewport: PHONE, javaScriptEnabled })).newPage());
+  }
+  // Each page is loaded both ways back to back, so the times on it read the same.
+  const layouts = {};
+  for (const url of urls) {
+    for (const visitor of visitors) {
+      await visitor.goto(`${base}${url}`);
+      const boxes = await visitor.evaluate(() => [...document.querySelectorAll("main *")].map((e) => {
+        const box = e.getBoundingClientRect();
+        return `${e.tagName.toLowerCase()} at ${Math.round(box.top)}, ${Math.round(box.height)} high`;
+      }));
+      (layouts[url] ??= []).push(boxes);
+    }
+  }
+  for (const visitor of visitors) await visitor.context().close();
+  for (const [url, [without, withScript]] of Object.entries(layouts)) {
+    assert.deepEqual(withScript, without, `${url}: running the script moved what is on it`);
+  }
+});
+
 test("owner names lead to a person's page, paged the same way", async () => {
   await atBothWidths("user-page", async () => {
     await page.goto(`${base}/`);

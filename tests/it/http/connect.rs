@@ -86,7 +86,8 @@ async fn older_front_pages_link_back_to_newer_ones() {
     let second_url = rel_link(&first, "next").expect("older");
     let second = t.get_text(&second_url).await.1;
     assert!(second.contains("<title>Older photos"), "the title says where you are");
-    assert!(second.contains("Uploaded from <time datetime="), "and the dates it covers");
+    assert!(second.contains("Uploaded from <time class=\"ago\" datetime="), "and the dates it covers");
+    assert!(second.contains(" UTC\">now</time> back to"), "how long ago in words, the exact time as the tooltip");
     assert_eq!(rel_link(&second, "prev").as_deref(), Some("/"));
     assert!(second.contains("<link rel=\"prev\" href=\"/\">"), "for browsers and crawlers too");
     let third = t.get_text(&rel_link(&second, "next").expect("older")).await.1;
