@@ -24,3 +24,20 @@ pub async fn readyz(app: &State<App>) -> (Status, Json<serde_json::Value>) {
     let status = if report.ready { Status::Ok } else { Status::ServiceUnavailable };
     (status, Json(report.to_json()))
 }
+
+/// What crawlers may index: every page a visitor can read, but not a person's account, the
+/// admin pages, the JSON API or the operators' endpoints.
+const ROBOTS: &str = "\
+User-agent: *
+Disallow: /account
+Disallow: /admin/
+Disallow: /api/
+Disallow: /healthz
+Disallow: /readyz
+Disallow: /metrics
+";
+
+#[rocket::get("/robots.txt")]
+pub fn robots() -> &'static str {
+    ROBOTS
+}

@@ -54,6 +54,7 @@ pub fn routes() -> Vec<Route> {
         health::healthz,
         health::readyz,
         health::metrics,
+        health::robots,
         admin::traffic,
         architecture::architecture,
     ]

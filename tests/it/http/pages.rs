@@ -196,6 +196,31 @@ async fn html_pages_carry_security_headers() {
 }
 
 #[rocket::async_test]
+async fn robots_txt_lets_crawlers_read_the_pages_and_keeps_them_off_the_rest() {
+    let t = TestApp::new().await;
+    let response = t.client.get("/robots.txt").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.content_type(), Some(rocket::http::ContentType::Plain));
+    let robots = response.into_string().await.unwrap_or_default();
+    assert_eq!(robots.lines().next(), Some("User-agent: *"));
+    let disallowed: Vec<&str> = robots.lines().filter_map(|line| line.strip_prefix("Disallow: ")).collect();
+    let blocked = |path: &str| disallowed.iter().any(|prefix| path.starts_with(prefix));
+    for page in [
+        "/",
+        "/?before=01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "/photos/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        "/u/alice",
+        "/login",
+        "/architecture",
+    ] {
+        assert!(!blocked(page), "{page} is for everyone to find");
+    }
+    for private in ["/account", "/admin/traffic", "/api/photos", "/metrics", "/healthz", "/readyz"] {
+        assert!(blocked(private), "{private} is not for crawlers");
+    }
+}
+
+#[rocket::async_test]
 async fn user_text_is_escaped() {
     let t = TestApp::new().await;
     t.register("alice").await;
