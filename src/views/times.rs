@@ -43,21 +43,24 @@ pub fn when(rfc3339: &str) -> String {
 pub fn ago(rfc3339: &str) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
+        .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
     match parse(rfc3339) {
-        Some(at) => ago_from(at.assume_utc().unix_timestamp(), now),
+        Some(at) => ago_from(at.assume_utc().unix_timestamp().saturating_mul(1000), now),
         None => when(rfc3339),
     }
 }
 
-/// The words for a time `then` seen at `now`, both in seconds since the epoch.
+/// The words for a time `then` seen at `now`, both in milliseconds since the epoch, as the
+/// script counts them.
 fn ago_from(then: i64, now: i64) -> String {
-    let seconds = then.saturating_sub(now);
-    let Some(&(unit, size)) = UNITS.iter().find(|(_, size)| seconds.unsigned_abs() >= size.unsigned_abs()) else {
+    let millis = then.saturating_sub(now);
+    let Some(&(unit, seconds)) = UNITS.iter().find(|(_, size)| millis.unsigned_abs() >= size.unsigned_abs() * 1000)
+    else {
         return "now".to_owned();
     };
+    let size = i128::from(seconds) * 1000;
     // JavaScript's Math.round: halves go up, toward the future.
-    let count = (2 * seconds + size).div_euclid(2 * size);
+    let count = (2 * i128::from(millis) + size).div_euclid(2 * size);
     let plural = if count.unsigned_abs() == 1 { "" } else { "s" };
     match (count, unit) {
         (-1, "day") => "yesterday".to_owned(),
@@ -118,7 +121,7 @@ mod tests {
             (365 * day, "last year"),
             (3 * 365 * day, "3 years ago"),
         ] {
-            assert_eq!(ago_from(now - before, now), words, "{before} s before");
+            assert_eq!(ago_from((now - before) * 1000, now * 1000), words, "{before} s before");
         }
         for (after, words) in [
             (30, "now"),
@@ -127,7 +130,7 @@ mod tests {
             (8 * day, "next week"),
             (800 * day, "in 2 years"),
         ] {
-            assert_eq!(ago_from(now + after, now), words, "{after} s after");
+            assert_eq!(ago_from((now + after) * 1000, now * 1000), words, "{after} s after");
         }
     }
 }
