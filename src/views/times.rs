@@ -38,15 +38,15 @@ pub fn when(rfc3339: &str) -> String {
     format!("{} {month} {}, {:02}:{:02} UTC", at.day(), at.year(), at.hour(), at.minute())
 }
 
-/// `2026-11-28T18:10:41Z` → `3 hours ago`, counted from now. Anything unreadable is shown as
-/// [`when`] shows it.
+/// `2026-11-28T18:10:41Z` → `3 hours ago`, counted from now. Anything unreadable is shown as it
+/// came.
 pub fn ago(rfc3339: &str) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX));
     match parse(rfc3339) {
         Some(at) => ago_from(at.assume_utc().unix_timestamp().saturating_mul(1000), now),
-        None => when(rfc3339),
+        None => rfc3339.to_owned(),
     }
 }
 
